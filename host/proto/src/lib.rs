@@ -1,0 +1,17 @@
+//! Sans-IO protocol state machines for ferrymail.
+//!
+//! Each session is fed bytes and yields events; replies accumulate in an
+//! output buffer the driver drains. Where a decision is needed (policy, store,
+//! authentication), the session stops with an event and does nothing more until
+//! the decision is fed back, which keeps pipelined commands in order and keeps
+//! I/O, wasm and storage out of this crate. Every RFC rule enforced here has a
+//! unit test naming its section.
+//!
+//! # Layout
+//! - [`smtp`]: the SMTP server session (RFC 5321 and extensions)
+//! - [`pop3`]: the POP3 server session (RFC 1939, RFC 2449)
+//! - [`line`]: CRLF line splitting with a length limit, shared by both
+
+pub mod line;
+pub mod pop3;
+pub mod smtp;

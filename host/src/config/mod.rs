@@ -1,0 +1,215 @@
+//! Configuration: embedded defaults < `--config FILE` (TOML) < `FERRYMAIL_*`
+//! environment variables (`__` separates levels: `FERRYMAIL_SMTP__LISTEN`).
+//!
+//! Every struct denies unknown fields, so a typo is an error naming the key,
+//! never a silently ignored setting.
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The embedded defaults, also the reference for every key.
+pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the store, the TLS fallback certificate, the plugin cache and
+    /// the control socket live.
+    pub data_dir: PathBuf,
+    /// Our name in greetings, Received headers and DSNs.
+    pub hostname: String,
+    /// Domains whose mail is delivered to local accounts.
+    pub local_domains: Vec<String>,
+    /// Clients that may relay to other domains without authenticating.
+    pub relay_networks: Vec<IpNet>,
+    /// Pause before answering a failed login (SMTP AUTH, POP3), to slow
+    /// password guessing.
+    #[serde(with = "humantime_serde")]
+    pub auth_failure_delay: Duration,
+    /// Port 25: mail from other servers.
+    pub smtp: SmtpListener,
+    /// Port 587: mail from our own users (RFC 6409), AUTH required.
+    pub submission: SmtpListener,
+    pub pop3: Pop3Listener,
+    pub imap: ImapListener,
+    pub tls: TlsConfig,
+    pub dns: DnsConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpListener {
+    /// Addresses to listen on; empty disables the listener.
+    pub listen: Vec<SocketAddr>,
+    /// Largest message accepted, bytes (advertised as SIZE, RFC 1870).
+    pub max_message_size: usize,
+    /// Recipients per message (RFC 5321 4.5.3.1.8 requires at least 100).
+    pub max_recipients: usize,
+    /// Command line limit including CRLF (RFC 5321 4.5.3.1.4: at least 512).
+    pub max_command_line: usize,
+    /// Text line limit including CRLF (RFC 5321 4.5.3.1.6: at least 1000).
+    pub max_text_line: usize,
+    /// Bad commands before the session is closed with 421.
+    pub max_errors: u32,
+    /// Concurrent sessions; more get 421 and are closed.
+    pub max_sessions: usize,
+    /// Wait for the next command (RFC 5321 4.5.3.2.7: 5 minutes).
+    #[serde(with = "humantime_serde")]
+    pub command_timeout: Duration,
+    /// Wait for more message content (RFC 5321 4.5.3.2.5/6).
+    #[serde(with = "humantime_serde")]
+    pub data_timeout: Duration,
+    /// MAIL requires AUTH first (submission).
+    pub require_auth: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pop3Listener {
+    pub listen: Vec<SocketAddr>,
+    pub max_sessions: usize,
+    /// Command line limit including CRLF (RFC 2449 4: 255).
+    pub max_command_line: usize,
+    /// Inactivity autologout (RFC 1939 3: at least 10 minutes).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ImapListener {
+    /// Reserved: accepted and validated, served once IMAP lands.
+    pub listen: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PlaintextAuth {
+    /// Only over TLS.
+    Never,
+    /// Without TLS only for clients on 127.0.0.0/8 or ::1.
+    Loopback,
+    /// Without TLS for anyone (passwords cross the network in clear).
+    Always,
+}
+
+impl PlaintextAuth {
+    pub fn allows(self, client: IpAddr) -> bool {
+        match self {
+            PlaintextAuth::Never => false,
+            PlaintextAuth::Loopback => client.is_loopback(),
+            PlaintextAuth::Always => true,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain; empty for a generated self-signed one.
+    pub cert: String,
+    /// PEM private key; empty for a generated one.
+    pub key: String,
+    /// Whether AUTH/USER-PASS may happen without TLS.
+    pub allow_plaintext_auth: PlaintextAuth,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DnsConfig {
+    /// DNS servers as ip:port; empty for the system resolver.
+    pub nameservers: Vec<SocketAddr>,
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Look up the client's name for Received headers (off: no look-ups at all on connect).
+    pub reverse_lookup: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// A tracing filter, e.g. "info" or "ferrymail=debug" (RUST_LOG wins).
+    pub level: String,
+}
+
+/// A configuration problem, phrased for the operator in one line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Loads defaults < file < environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        if let Some(path) = file {
+            if !path.is_file() {
+                return Err(ConfigError(format!("config file {} does not exist or is not a file", path.display())));
+            }
+            figment = figment.merge(Toml::file(path));
+        }
+        figment = figment.merge(Env::prefixed("FERRYMAIL_").split("__"));
+        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &str, why: &str| Err(ConfigError(format!("config key {key}: {why}")));
+        if self.hostname.trim().is_empty() {
+            return bad("hostname", "must not be empty");
+        }
+        for (name, l) in [("smtp", &self.smtp), ("submission", &self.submission)] {
+            if l.max_command_line < 512 {
+                return bad(&format!("{name}.max_command_line"), "RFC 5321 4.5.3.1.4 requires at least 512");
+            }
+            if l.max_text_line < 1000 {
+                return bad(&format!("{name}.max_text_line"), "RFC 5321 4.5.3.1.6 requires at least 1000");
+            }
+            if l.max_recipients == 0 {
+                return bad(&format!("{name}.max_recipients"), "must be at least 1 (RFC 5321 asks for 100)");
+            }
+            if l.max_sessions == 0 {
+                return bad(&format!("{name}.max_sessions"), "must be at least 1");
+            }
+        }
+        if self.pop3.max_command_line < 255 {
+            return bad("pop3.max_command_line", "RFC 2449 4 requires at least 255");
+        }
+        if self.tls.cert.is_empty() != self.tls.key.is_empty() {
+            return bad("tls.cert / tls.key", "set both or neither");
+        }
+        Ok(())
+    }
+
+    pub fn is_local_domain(&self, domain: &str) -> bool {
+        self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    pub fn store_dir(&self) -> PathBuf {
+        self.data_dir.join("store")
+    }
+
+    pub fn control_socket(&self) -> PathBuf {
+        self.data_dir.join("control.sock")
+    }
+}
+
+/// figment errors can span several lines and nest; operators get one.
+fn one_line(e: figment::Error) -> String {
+    let mut msgs: Vec<String> = Vec::new();
+    for err in e {
+        let key = if err.path.is_empty() { String::new() } else { format!("config key {}: ", err.path.join(".")) };
+        let source = err.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
+        msgs.push(format!("{key}{}{source}", err.kind));
+    }
+    msgs.join("; ").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,88 @@
+// figment::Jail closures return figment::Error, which is large; fine in tests.
+#![allow(clippy::result_large_err)]
+
+use super::*;
+use figment::Jail;
+
+#[test]
+fn embedded_defaults_are_valid_and_loopback_only() {
+    Jail::expect_with(|_| {
+        let c = Config::load(None).unwrap();
+        assert!(c.smtp.listen.iter().chain(&c.pop3.listen).all(|a| a.ip().is_loopback()));
+        assert_eq!(c.local_domains, ["localhost"]);
+        assert_eq!(c.smtp.max_recipients, 100);
+        assert!(c.submission.require_auth && !c.smtp.require_auth);
+        Ok(())
+    });
+}
+
+#[test]
+fn every_shipped_example_parses() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "toml") {
+            Jail::expect_with(|_| {
+                Config::load(Some(&path)).map_err(|e| format!("{}: {e}", path.display()))?;
+                Ok(())
+            });
+            n += 1;
+        }
+    }
+    assert!(n > 0, "no example configs found in {dir}");
+}
+
+#[test]
+fn file_overrides_defaults_and_env_overrides_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("f.toml", "hostname = \"mx.example.test\"\n[smtp]\nlisten = [\"127.0.0.1:2525\"]\n")?;
+        jail.set_env("FERRYMAIL_SMTP__MAX_RECIPIENTS", "150");
+        let c = Config::load(Some(Path::new("f.toml"))).unwrap();
+        assert_eq!(c.hostname, "mx.example.test");
+        assert_eq!(c.smtp.listen, ["127.0.0.1:2525".parse().unwrap()]);
+        assert_eq!(c.smtp.max_recipients, 150);
+        assert_eq!(c.smtp.max_text_line, 1000, "unset keys keep their defaults");
+        Ok(())
+    });
+}
+
+#[test]
+fn unknown_key_is_named() {
+    Jail::expect_with(|jail| {
+        jail.create_file("f.toml", "[smtp]\nlisten_on = [\"127.0.0.1:25\"]\n")?;
+        let e = Config::load(Some(Path::new("f.toml"))).unwrap_err().to_string();
+        assert!(e.contains("listen_on") && e.contains("smtp"), "{e}");
+        assert!(!e.contains('\n'));
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_address_is_named() {
+    Jail::expect_with(|jail| {
+        jail.set_env("FERRYMAIL_POP3__LISTEN", "[\"nowhere:110\"]");
+        let e = Config::load(None).unwrap_err().to_string();
+        assert!(e.contains("pop3.listen"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn rfc_minimums_are_enforced() {
+    Jail::expect_with(|jail| {
+        jail.set_env("FERRYMAIL_SMTP__MAX_COMMAND_LINE", "100");
+        let e = Config::load(None).unwrap_err().to_string();
+        assert!(e.contains("smtp.max_command_line") && e.contains("512"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn missing_file_is_reported() {
+    Jail::expect_with(|_| {
+        let e = Config::load(Some(Path::new("/nonexistent/ferrymail.toml"))).unwrap_err().to_string();
+        assert!(e.contains("/nonexistent/ferrymail.toml"));
+        Ok(())
+    });
+}

@@ -1,0 +1,43 @@
+//! The CLI side: talk to the running server, or act on the store directly.
+
+use super::{Request, Response, execute_store};
+use crate::config::Config;
+use anyhow::{Context, Result};
+use ferrymail_store::{Store, StoreError};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+
+/// Sends `request` to the running server if there is one, else executes it
+/// against the store opened by this process.
+pub fn run(config: &Config, request: &Request) -> Result<Response> {
+    let socket = config.control_socket();
+    match UnixStream::connect(&socket) {
+        Ok(mut stream) => {
+            let mut json = serde_json::to_vec(request)?;
+            json.push(b'\n');
+            stream.write_all(&json).context("sending to the server")?;
+            let mut line = String::new();
+            BufReader::new(stream).read_line(&mut line).context("reading the server's answer")?;
+            serde_json::from_str(&line).context("decoding the server's answer")
+        }
+        Err(_) => {
+            if matches!(request, Request::Reload) {
+                anyhow::bail!("no server is running on {} (no control socket)", socket.display());
+            }
+            let store = open_store(config)?;
+            Ok(execute_store(&store, request))
+        }
+    }
+}
+
+pub fn open_store(config: &Config) -> Result<Store> {
+    let dir = config.store_dir();
+    std::fs::create_dir_all(&dir).with_context(|| format!("config key data_dir: cannot create {}", dir.display()))?;
+    Store::open(&dir, &Default::default()).map_err(|e| match e {
+        StoreError::Locked { .. } => anyhow::anyhow!(
+            "the store in {} is locked by a running ferrymail whose control socket is missing",
+            dir.display()
+        ),
+        other => anyhow::anyhow!("data_dir {}: {other}", dir.display()),
+    })
+}

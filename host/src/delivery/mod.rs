@@ -1,0 +1,85 @@
+//! The delivery agent: turns an accepted message into mailbox entries for
+//! local recipients and queue entries for everyone else, in one atomic,
+//! durable store write.
+//!
+//! Local recipients are filed at acceptance time rather than through the
+//! queue: the 250 then means "in the mailbox", and a local delivery costs no
+//! second write. Recipients that cannot be filed now go to the queue.
+
+pub mod routing;
+
+use ferrymail_policy::{Envelope, Policy, Reply, SessionInfo};
+use ferrymail_store::{Incoming, QueueEntry, Store, StoreError, format_id};
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+/// What became of an accepted message.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    pub id: String,
+    pub local: usize,
+    pub queued: usize,
+}
+
+#[derive(Clone)]
+pub struct Delivery {
+    store: Store,
+    /// Woken when the queue gains work, so the scheduler never polls.
+    queue_wake: Arc<Notify>,
+}
+
+impl Delivery {
+    pub fn new(store: Store, queue_wake: Arc<Notify>) -> Self {
+        Delivery { store, queue_wake }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// A fresh message id, taken before the content is final so trace
+    /// headers and logs can carry it.
+    pub fn new_id(&self) -> Result<u64, Reply> {
+        self.store.new_id().map_err(store_reply)
+    }
+
+    /// Routes, files and queues `content`, returning once it is on disk.
+    /// An error is the reply to give the client; nothing was kept.
+    pub async fn accept(
+        &self,
+        policy: &dyn Policy,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        id: u64,
+        content: &[u8],
+    ) -> Result<Receipt, Reply> {
+        let plan = routing::plan(policy, &self.store, envelope, session.tenant.clone()).await?;
+        let queued = plan.queue.len();
+        let queue = (!plan.queue.is_empty())
+            .then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
+        let accepted = self
+            .store
+            .accept(&Incoming { id, content, return_path: &envelope.mail_from, local: &plan.local_ids, queue })
+            .map_err(store_reply)?;
+        self.store.durable().await.map_err(store_reply)?;
+        let msg = format_id(id);
+        for (account, uid) in plan.local_names.iter().zip(&accepted.delivered) {
+            tracing::info!(session = %session.id, msg = %msg, to = %account, uid = uid.1, "delivered to mailbox");
+        }
+        if let Some(q) = accepted.queued {
+            tracing::info!(session = %session.id, msg = %msg, queue = %format_id(q), recipients = queued, "queued");
+            self.queue_wake.notify_one();
+        }
+        Ok(Receipt { id: msg, local: accepted.delivered.len(), queued })
+    }
+}
+
+/// Storage failures are temporary for the client: it keeps the message and
+/// retries (RFC 5321 4.2.5: 452 for insufficient storage, 451 otherwise).
+pub fn store_reply(e: StoreError) -> Reply {
+    tracing::error!(error = %e, "store failure while accepting a message");
+    match e {
+        StoreError::Io(_) => Reply::new(452, "4.3.1", "Insufficient system storage, try again later"),
+        _ => Reply::new(451, "4.3.0", "Local error in processing, try again later"),
+    }
+}

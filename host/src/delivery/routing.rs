@@ -1,0 +1,67 @@
+//! Per-recipient routing through the policy's route hook, with alias
+//! expansion (bounded depth, duplicates removed).
+
+use ferrymail_policy::{Envelope, Policy, Reply, Route, RouteContext};
+use ferrymail_store::{QueueRecipient, RecipientState, Store, queue::QueuedRoute};
+use std::collections::HashSet;
+
+/// Aliases may point at aliases; beyond this depth we assume a loop.
+pub const MAX_ALIAS_DEPTH: u32 = 8;
+
+/// Where every recipient of one message goes.
+#[derive(Debug, Default)]
+pub struct Plan {
+    /// Accounts to file into now, deduplicated.
+    pub local_ids: Vec<u64>,
+    pub local_names: Vec<String>,
+    /// Remote recipients, and failed ones kept so the sender gets a bounce.
+    pub queue: Vec<QueueRecipient>,
+}
+
+fn queued(address: &str, route: QueuedRoute) -> QueueRecipient {
+    QueueRecipient { address: address.to_string(), route, state: RecipientState::Pending, attempts: 0, last_reply: None, warned: false }
+}
+
+fn failed(address: &str, reply: Reply) -> QueueRecipient {
+    QueueRecipient {
+        address: address.to_string(),
+        route: QueuedRoute::Mx { domain: String::new() },
+        state: RecipientState::Failed,
+        attempts: 0,
+        last_reply: Some(reply.to_string()),
+        warned: false,
+    }
+}
+
+pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenant: Option<String>) -> Result<Plan, Reply> {
+    let mut plan = Plan::default();
+    let mut seen = HashSet::new();
+    let mut work: Vec<(String, u32)> = envelope.rcpt_to.iter().rev().map(|r| (r.clone(), 0)).collect();
+    while let Some((rcpt, depth)) = work.pop() {
+        if !seen.insert(rcpt.to_lowercase()) {
+            continue;
+        }
+        let ctx = RouteContext { sender: envelope.mail_from.clone(), recipient: rcpt.clone(), tenant: tenant.clone(), depth };
+        match policy.route(&ctx).await {
+            Route::Local { account } => match store.account(&account) {
+                Ok(Some(a)) => {
+                    if !plan.local_ids.contains(&a.id) {
+                        plan.local_ids.push(a.id);
+                        plan.local_names.push(a.address);
+                    }
+                }
+                Ok(None) => plan.queue.push(failed(&rcpt, Reply::new(550, "5.1.1", format!("<{account}>: no such mailbox")))),
+                Err(e) => return Err(super::store_reply(e)),
+            },
+            Route::Mx { domain } => plan.queue.push(queued(&rcpt, QueuedRoute::Mx { domain })),
+            Route::Relay { host, port } => plan.queue.push(queued(&rcpt, QueuedRoute::Relay { host, port })),
+            Route::Alias { targets } if depth < MAX_ALIAS_DEPTH => {
+                work.extend(targets.into_iter().rev().map(|t| (t, depth + 1)));
+            }
+            Route::Alias { .. } => plan.queue.push(failed(&rcpt, Reply::new(554, "5.4.6", "Alias expansion loop"))),
+            Route::Discard => tracing::info!(rcpt = %rcpt, "discarded by policy"),
+            Route::Reject(reply) => plan.queue.push(failed(&rcpt, reply)),
+        }
+    }
+    Ok(plan)
+}

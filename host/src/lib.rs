@@ -1,0 +1,28 @@
+//! ferrymail: a mail server in one binary, with every policy decision made
+//! by sandboxed WebAssembly plugins.
+//!
+//! # Layout
+//! - [`config`]: figment loading of defaults, file and environment
+//! - [`server`]: start-up, signals, reload; [`state`]: what listeners share
+//! - [`listener`]: the shared accept loop; [`net`]: plain/TLS connections
+//! - [`smtp`], [`pop3`]: the protocol drivers over `ferrymail-proto`
+//! - [`delivery`]: the delivery agent (routing, mailbox filing, queueing)
+//! - [`policy`]: how the `Policy` is built (native test double)
+//! - [`control`]: the CLI ↔ server control socket
+//! - [`dns`], [`tls`], [`passwords`], [`logging`]: infrastructure
+
+pub mod cli;
+pub mod config;
+pub mod control;
+pub mod delivery;
+pub mod dns;
+pub mod listener;
+pub mod logging;
+pub mod net;
+pub mod passwords;
+pub mod policy;
+pub mod pop3;
+pub mod server;
+pub mod smtp;
+pub mod state;
+pub mod tls;

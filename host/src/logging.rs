@@ -1,0 +1,14 @@
+//! tracing setup: one line per event on stderr; `RUST_LOG` overrides the
+//! configured filter.
+
+use std::io::IsTerminal;
+use tracing_subscriber::EnvFilter;
+
+pub fn init(level: &str) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_target(false)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr).try_init();
+}

@@ -1,0 +1,83 @@
+use clap::Parser;
+use ferrymail::cli::{Cli, Command, ConfigAction, UserAction};
+use ferrymail::config::Config;
+use ferrymail::control::{self, Request};
+use std::io::BufRead;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, no backtrace: operators read this, not developers.
+            let msg = format!("{e:#}").replace('\n', " ");
+            eprintln!("ferrymail: {msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve => {
+            ferrymail::logging::init(&config.log.level);
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(ferrymail::server::run(config, cli.config))
+        }
+        Command::User { action } => {
+            let request = match action {
+                UserAction::Add { address, .. } => {
+                    validate_address(&address, &config)?;
+                    Request::UserAdd { password_hash: ferrymail::passwords::hash(&read_password()?)?, address }
+                }
+                UserAction::Del { address } => Request::UserDel { address },
+                UserAction::List => Request::UserList,
+                UserAction::Passwd { address, .. } => {
+                    Request::UserPasswd { password_hash: ferrymail::passwords::hash(&read_password()?)?, address }
+                }
+            };
+            respond(control::client::run(&config, &request)?)
+        }
+        Command::Reload => respond(control::client::run(&config, &Request::Reload)?),
+        Command::Config { action: ConfigAction::Check } => {
+            print!("{}", toml_string(&config)?);
+            Ok(())
+        }
+    }
+}
+
+fn respond(response: control::Response) -> anyhow::Result<()> {
+    if response.ok {
+        for line in response.output {
+            println!("{line}");
+        }
+        Ok(())
+    } else {
+        anyhow::bail!("{}", response.output.join("; "))
+    }
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    anyhow::ensure!(!password.is_empty(), "no password on stdin");
+    Ok(password)
+}
+
+fn validate_address(address: &str, config: &Config) -> anyhow::Result<()> {
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        anyhow::bail!("{address} is not an address (user@domain)");
+    };
+    anyhow::ensure!(!local.is_empty() && !domain.is_empty(), "{address} is not an address (user@domain)");
+    if !config.is_local_domain(domain) {
+        anyhow::bail!("{domain} is not in local_domains ({}); mail for it would never reach this account", config.local_domains.join(", "));
+    }
+    Ok(())
+}
+
+fn toml_string(config: &Config) -> anyhow::Result<String> {
+    Ok(serde_json::to_string_pretty(config)?)
+}

@@ -1,0 +1,197 @@
+//! The POP3 listener (RFC 1939): drives the sans-IO session against the
+//! store, with one session per maildrop at a time.
+
+mod lock;
+
+use crate::config::Pop3Listener;
+use crate::net::Conn;
+use crate::state::ServerState;
+use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy};
+use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
+use ferrymail_store::{MailEntry, schema::INBOX_ID};
+use lock::MaildropLock;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub async fn serve(state: Arc<ServerState>, limits: Pop3Listener, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    crate::listener::serve(
+        "pop3",
+        listener,
+        limits.max_sessions,
+        b"-ERR [SYS/TEMP] too many connections, try again later\r\n",
+        shutdown,
+        move |tcp, peer| {
+            let driver = Driver::new(state.clone(), limits.clone(), tcp, peer);
+            driver.run()
+        },
+    )
+    .await
+}
+
+/// The maildrop of a logged-in session: fixed for the session (RFC 1939 5).
+struct Maildrop {
+    account: u64,
+    entries: Vec<MailEntry>,
+    _lock: MaildropLock,
+}
+
+struct Driver {
+    state: Arc<ServerState>,
+    limits: Pop3Listener,
+    policy: SharedPolicy,
+    info: SessionInfo,
+    conn: Conn,
+    session: Pop3Session,
+    maildrop: Option<Maildrop>,
+}
+
+impl Driver {
+    fn new(state: Arc<ServerState>, limits: Pop3Listener, tcp: TcpStream, peer: SocketAddr) -> Self {
+        let cfg = Pop3Config {
+            greeting_host: state.config.hostname.clone(),
+            max_line: limits.max_command_line,
+            stls_available: state.tls.is_some(),
+            ..Pop3Config::default()
+        };
+        Driver {
+            policy: state.policy(),
+            info: SessionInfo::new(state.next_session_id(), Service::Pop3, peer.ip(), peer.port()),
+            state,
+            limits,
+            conn: Conn::Plain(tcp),
+            session: Pop3Session::new(cfg),
+            maildrop: None,
+        }
+    }
+
+    async fn run(mut self) {
+        tracing::info!(session = %self.info.id, service = "pop3", client = %self.info.client_ip, "connect");
+        let why = match self.serve().await {
+            Ok(()) => "closed".to_string(),
+            Err(e) => e.to_string(),
+        };
+        let _ = self.conn.shutdown().await;
+        // Dropping the maildrop releases the lock; nothing was deleted
+        // unless QUIT completed the UPDATE state.
+        tracing::info!(session = %self.info.id, reason = %why, "disconnect");
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let event = self.session.next_event();
+            let out = self.session.take_output();
+            if !out.is_empty() {
+                self.conn.write_all(&out).await?;
+            }
+            match event {
+                Pop3Event::NeedInput => match tokio::time::timeout(self.limits.idle_timeout, self.conn.read(&mut buf)).await {
+                    Err(_) => {
+                        // RFC 1939 3: the autologout timer ends the session without UPDATE.
+                        self.conn.write_all(b"-ERR autologout: idle too long\r\n").await?;
+                        return Ok(());
+                    }
+                    Ok(Ok(0)) => return Ok(()),
+                    Ok(Ok(n)) => self.session.feed(&buf[..n]),
+                    Ok(Err(e)) => return Err(e),
+                },
+                Pop3Event::Flush => {}
+                Pop3Event::AuthRequested { user, password, mechanism } => {
+                    let done = self.login(user, password, mechanism).await;
+                    self.session.auth_done(done);
+                }
+                Pop3Event::MessageNeeded { index, .. } => {
+                    let content = self.maildrop.as_ref().and_then(|m| m.entries.get(index)).map(|e| self.state.store.read_mail(e));
+                    match content {
+                        Some(Ok(bytes)) => self.session.message_ready(&bytes),
+                        Some(Err(e)) => {
+                            tracing::error!(session = %self.info.id, error = %e, "reading message failed");
+                            self.session.message_unavailable();
+                        }
+                        None => self.session.message_unavailable(),
+                    }
+                }
+                Pop3Event::UpdateRequested { delete } => {
+                    let ok = self.update(&delete).await;
+                    self.session.update_done(ok);
+                }
+                Pop3Event::StartTls => {
+                    let Some(acceptor) = self.state.tls.clone() else { return Ok(()) };
+                    self.conn.upgrade(&acceptor).await?;
+                    self.info.tls = true;
+                    self.session.tls_established();
+                }
+                Pop3Event::Close => return Ok(()),
+            }
+        }
+    }
+
+    async fn login(&mut self, user: String, password: String, mechanism: String) -> AuthDone {
+        let config = &self.state.config;
+        if !self.info.tls && !config.tls.allow_plaintext_auth.allows(self.info.client_ip) {
+            tracing::warn!(session = %self.info.id, user = %user, "plaintext login refused (tls.allow_plaintext_auth)");
+            tokio::time::sleep(config.auth_failure_delay).await;
+            return AuthDone::Fail;
+        }
+        let username = crate::policy::native::qualify(&user, config);
+        let request = AuthRequest { session: self.info.clone(), mechanism, username, password };
+        let (account_name, tenant) = match self.policy.auth(&request).await {
+            AuthOutcome::Ok { user, tenant } => (user, tenant),
+            AuthOutcome::Fail => {
+                tracing::warn!(session = %self.info.id, user = %user, client = %self.info.client_ip, "login failed");
+                tokio::time::sleep(config.auth_failure_delay).await;
+                return AuthDone::Fail;
+            }
+            AuthOutcome::Tempfail => return AuthDone::Tempfail,
+        };
+        let account = match self.state.store.account(&account_name) {
+            Ok(Some(a)) => a,
+            Ok(None) => return AuthDone::Fail,
+            Err(_) => return AuthDone::Tempfail,
+        };
+        let Some(lock) = MaildropLock::acquire(&self.state, account.id) else {
+            tracing::info!(session = %self.info.id, user = %account.address, "maildrop in use");
+            return AuthDone::InUse;
+        };
+        let entries = match self.state.store.mailbox_entries(account.id, INBOX_ID) {
+            Ok(e) => e,
+            Err(_) => return AuthDone::Tempfail,
+        };
+        let uid_validity = self.state.store.mailbox_summary(account.id, "INBOX").ok().flatten().map(|s| s.uid_validity).unwrap_or(0);
+        let maildrop = entries
+            .iter()
+            // The unique-id survives sessions and never repeats (RFC 1939 7 UIDL).
+            .map(|e| MaildropEntry { uid: format!("{uid_validity:08x}{:08x}", e.uid), size: e.size })
+            .collect();
+        tracing::info!(session = %self.info.id, user = %account.address, messages = entries.len(), "login");
+        self.info.auth_user = Some(account.address);
+        self.info.tenant = tenant;
+        self.maildrop = Some(Maildrop { account: account.id, entries, _lock: lock });
+        AuthDone::Ok { maildrop }
+    }
+
+    async fn update(&mut self, delete: &[usize]) -> bool {
+        let Some(m) = &self.maildrop else { return false };
+        let uids: Vec<u32> = delete.iter().filter_map(|&i| m.entries.get(i)).map(|e| e.uid).collect();
+        if uids.is_empty() {
+            return true;
+        }
+        let result = match self.state.store.expunge(m.account, INBOX_ID, &uids) {
+            Ok(_) => self.state.store.durable().await,
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(()) => {
+                tracing::info!(session = %self.info.id, deleted = uids.len(), "update");
+                true
+            }
+            Err(e) => {
+                tracing::error!(session = %self.info.id, error = %e, "update failed");
+                false
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! SMTP and submission listeners.
+
+pub mod driver;
+pub mod received;
+
+use crate::config::SmtpListener;
+use crate::net::Conn;
+use crate::state::ServerState;
+use ferrymail_policy::{Service, SessionInfo, Verdict};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub async fn serve(state: Arc<ServerState>, service: Service, limits: SmtpListener, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let name = service.as_str();
+    crate::listener::serve(
+        name,
+        listener,
+        limits.max_sessions,
+        b"421 4.3.2 Too many connections, try again later\r\n",
+        shutdown,
+        move |tcp, peer| session(state.clone(), service, limits.clone(), tcp, peer),
+    )
+    .await
+}
+
+async fn session(state: Arc<ServerState>, service: Service, limits: SmtpListener, mut tcp: TcpStream, peer: SocketAddr) {
+    let policy = state.policy();
+    let mut info = SessionInfo::new(state.next_session_id(), service, peer.ip(), peer.port());
+    if state.config.dns.reverse_lookup {
+        info.client_name = state.dns.confirmed_name(peer.ip()).await;
+    }
+    tracing::info!(session = %info.id, service = service.as_str(), client = %peer, name = info.client_name.as_deref().unwrap_or("-"), "connect");
+    let verdict = policy.connect(&info).await;
+    if let Verdict::Reject(reply) | Verdict::Tempfail(reply) | Verdict::Disconnect(reply) = &verdict {
+        // RFC 5321 3.1 allows refusing at the greeting; we then close.
+        tracing::info!(session = %info.id, reply = %reply, "refused at connect");
+        let _ = tcp.write_all(&reply.to_wire()).await;
+        let _ = tcp.shutdown().await;
+        return;
+    }
+    driver::Driver::new(state, limits, policy, info, Conn::Plain(tcp)).run().await;
+}
