@@ -86,7 +86,8 @@ fn check_data_dir(config: &Config) -> Result<()> {
 }
 
 fn build_policy(config: &Arc<Config>, store: &ferrymail_store::Store) -> Result<SharedPolicy> {
-    Ok(Arc::new(NativePolicy::new(store.clone(), (**config).clone())))
+    let r = &config.retry;
+    Ok(Arc::new(NativePolicy::new(store.clone(), (**config).clone()).with_retry(r.interval, r.warn_after, r.give_up_after)))
 }
 
 /// Re-reads the configuration file and swaps in a new policy; sessions in

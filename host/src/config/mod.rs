@@ -39,7 +39,23 @@ pub struct Config {
     pub imap: ImapListener,
     pub tls: TlsConfig,
     pub dns: DnsConfig,
+    pub retry: RetryConfig,
     pub log: LogConfig,
+}
+
+/// The schedule of the default retry policy (RFC 5321 4.5.4.1 suggests at
+/// least 30 minutes between tries and 4-5 days before giving up).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryConfig {
+    #[serde(with = "humantime_serde")]
+    pub interval: Duration,
+    /// Send the sender one delay warning (a DSN) after this long.
+    #[serde(with = "humantime_serde")]
+    pub warn_after: Duration,
+    /// Return the message to the sender after this long.
+    #[serde(with = "humantime_serde")]
+    pub give_up_after: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -180,6 +196,9 @@ impl Config {
         }
         if self.pop3.max_command_line < 255 {
             return bad("pop3.max_command_line", "RFC 2449 4 requires at least 255");
+        }
+        if self.retry.interval.is_zero() {
+            return bad("retry.interval", "must be greater than zero");
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert / tls.key", "set both or neither");
