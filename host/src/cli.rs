@@ -29,6 +29,33 @@ pub enum Command {
     },
     /// Ask the running server to reload its configuration and plugins (as SIGHUP does).
     Reload,
+    /// Inspect and act on the delivery queue.
+    Queue {
+        #[command(subcommand)]
+        action: QueueAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueAction {
+    /// Every queued message: id, age, next try, attempts, sender, recipients, last reply.
+    List {
+        /// One line of JSON instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One message in detail.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Try now: one message, or every message without an id.
+    Flush { id: Option<String> },
+    /// Remove a message without telling the sender.
+    Delete { id: String },
+    /// Give up on a message now and return it to the sender.
+    Bounce { id: String },
 }
 
 #[derive(Debug, Subcommand)]

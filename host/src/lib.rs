@@ -7,6 +7,7 @@
 //! - [`listener`]: the shared accept loop; [`net`]: plain/TLS connections
 //! - [`smtp`], [`pop3`]: the protocol drivers over `ferrymail-proto`
 //! - [`delivery`]: the delivery agent (routing, mailbox filing, queueing)
+//! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
 //! - [`policy`]: how the `Policy` is built (native test double)
 //! - [`control`]: the CLI ↔ server control socket
 //! - [`dns`], [`tls`], [`passwords`], [`logging`]: infrastructure
@@ -19,6 +20,7 @@ pub mod dns;
 pub mod listener;
 pub mod logging;
 pub mod net;
+pub mod outbound;
 pub mod passwords;
 pub mod policy;
 pub mod pop3;

@@ -1,5 +1,5 @@
 use clap::Parser;
-use ferrymail::cli::{Cli, Command, ConfigAction, UserAction};
+use ferrymail::cli::{Cli, Command, ConfigAction, QueueAction, UserAction};
 use ferrymail::config::Config;
 use ferrymail::control::{self, Request};
 use std::io::BufRead;
@@ -41,6 +41,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             respond(control::client::run(&config, &request)?)
         }
         Command::Reload => respond(control::client::run(&config, &Request::Reload)?),
+        Command::Queue { action } => {
+            let request = match action {
+                QueueAction::List { json } => Request::QueueList { json },
+                QueueAction::Show { id, json } => Request::QueueShow { id, json },
+                QueueAction::Flush { id } => Request::QueueFlush { id },
+                QueueAction::Delete { id } => Request::QueueDelete { id },
+                QueueAction::Bounce { id } => Request::QueueBounce { id },
+            };
+            respond(control::client::run(&config, &request)?)
+        }
         Command::Config { action: ConfigAction::Check } => {
             print!("{}", toml_string(&config)?);
             Ok(())
@@ -79,5 +89,5 @@ fn validate_address(address: &str, config: &Config) -> anyhow::Result<()> {
 }
 
 fn toml_string(config: &Config) -> anyhow::Result<String> {
-    Ok(serde_json::to_string_pretty(config)?)
+    Ok(toml::to_string(config)?)
 }

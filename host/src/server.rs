@@ -25,6 +25,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         Err(e) => return Err(e),
     };
     let policy = build_policy(&config, &store)?;
+    let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
     let state = Arc::new(ServerState::new(config.clone(), store, policy, tls));
 
     // Bind everything before serving anything: a port conflict is reported
@@ -47,6 +48,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     if !config.imap.listen.is_empty() {
         tracing::info!("imap: configured but not served in this version");
     }
+    tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);
     tokio::spawn(control::server::serve(control_listener, state.clone(), reload_tx));
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "ferrymail started");

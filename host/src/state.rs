@@ -19,6 +19,8 @@ pub struct ServerState {
     pub tls: Option<TlsAcceptor>,
     /// Wakes the queue scheduler.
     pub queue_wake: Arc<Notify>,
+    /// Attempts in flight and outbound connection limits.
+    pub outbound: crate::outbound::Outbound,
     /// Maildrops with a POP3 session in TRANSACTION state (RFC 1939 8:
     /// exclusive access), by account id.
     pub pop3_locks: Mutex<HashSet<u64>>,
@@ -31,6 +33,7 @@ impl ServerState {
         let queue_wake = Arc::new(Notify::new());
         ServerState {
             dns: Dns::new(config.dns.clone()),
+            outbound: crate::outbound::Outbound::new(&config.delivery),
             delivery: Delivery::new(store.clone(), queue_wake.clone()),
             config,
             store,

@@ -9,9 +9,13 @@
 //!
 //! # Layout
 //! - [`smtp`]: the SMTP server session (RFC 5321 and extensions)
+//! - [`client`]: the SMTP client session (outbound delivery)
 //! - [`pop3`]: the POP3 server session (RFC 1939, RFC 2449)
 //! - [`line`]: CRLF line splitting with a length limit, shared by both
+//! - [`sasl`]: SASL PLAIN/LOGIN decoding, shared by both
 
+pub mod client;
 pub mod line;
 pub mod pop3;
+pub mod sasl;
 pub mod smtp;

@@ -12,6 +12,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+mod delivery;
+pub use delivery::{DeliveryConfig, StartTlsPolicy, TlsVerify};
+
 /// The embedded defaults, also the reference for every key.
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
@@ -40,6 +43,7 @@ pub struct Config {
     pub tls: TlsConfig,
     pub dns: DnsConfig,
     pub retry: RetryConfig,
+    pub delivery: DeliveryConfig,
     pub log: LogConfig,
 }
 
@@ -199,6 +203,9 @@ impl Config {
         }
         if self.retry.interval.is_zero() {
             return bad("retry.interval", "must be greater than zero");
+        }
+        if let Some((key, why)) = self.delivery.problems() {
+            return bad(key, why);
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             return bad("tls.cert / tls.key", "set both or neither");

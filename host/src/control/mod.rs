@@ -20,6 +20,12 @@ pub enum Request {
     UserPasswd { address: String, password_hash: String },
     /// Reload configuration and plugins (server only).
     Reload,
+    QueueList { json: bool },
+    QueueShow { id: String, json: bool },
+    /// Try now: one entry, or all.
+    QueueFlush { id: Option<String> },
+    QueueDelete { id: String },
+    QueueBounce { id: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -60,10 +66,32 @@ pub fn execute_store(store: &Store, request: &Request) -> Response {
             store.set_password(address, password_hash).map(|()| vec![format!("password changed for {address}")])
         }
         Request::Reload => return Response::err("reload needs a running server"),
+        Request::QueueList { .. } | Request::QueueShow { .. } | Request::QueueFlush { .. } | Request::QueueDelete { .. } | Request::QueueBounce { .. } => {
+            return execute_queue(store, None, request);
+        }
     };
     let result = result.and_then(|out| store.flush_now().map(|()| out));
     match result {
         Ok(out) => Response::ok(out),
         Err(e) => Response::err(e.to_string()),
+    }
+}
+
+/// Queue commands; `outbound` is the running server's registry (None when
+/// the CLI has the store to itself).
+pub fn execute_queue(store: &Store, outbound: Option<&crate::outbound::Outbound>, request: &Request) -> Response {
+    use crate::outbound::admin;
+    let result = match request {
+        Request::QueueList { json } => admin::list(store, outbound, *json),
+        Request::QueueShow { id, json } => admin::show(store, outbound, id, *json),
+        Request::QueueFlush { id } => admin::flush(store, outbound, id.as_deref()),
+        Request::QueueDelete { id } => admin::delete(store, outbound, id),
+        Request::QueueBounce { id } => admin::bounce(store, outbound, id),
+        _ => return execute_store(store, request),
+    };
+    let result = result.and_then(|out| store.flush_now().map(|()| out).map_err(|e| e.to_string()));
+    match result {
+        Ok(out) => Response::ok(out),
+        Err(e) => Response::err(e),
     }
 }

@@ -1,6 +1,6 @@
 //! The control socket inside the server.
 
-use super::{Request, Response, execute_store};
+use super::{Request, Response};
 use crate::state::ServerState;
 use std::path::Path;
 use std::sync::Arc;
@@ -38,10 +38,15 @@ pub async fn serve(listener: UnixListener, state: Arc<ServerState>, reload: mpsc
                         }
                     }
                     Ok(request) => {
-                        let store = state.store.clone();
-                        tokio::task::spawn_blocking(move || execute_store(&store, &request))
-                            .await
-                            .unwrap_or_else(|e| Response::err(e.to_string()))
+                        let state = state.clone();
+                        tokio::task::spawn_blocking(move || {
+                            let response = super::execute_queue(&state.store, Some(&state.outbound), &request);
+                            // A flushed or bounced entry is due now.
+                            state.queue_wake.notify_one();
+                            response
+                        })
+                        .await
+                        .unwrap_or_else(|e| Response::err(e.to_string()))
                     }
                     Err(e) => Response::err(format!("bad request: {e}")),
                 };

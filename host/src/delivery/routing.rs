@@ -2,7 +2,7 @@
 //! expansion (bounded depth, duplicates removed).
 
 use ferrymail_policy::{Envelope, Policy, Reply, Route, RouteContext};
-use ferrymail_store::{QueueRecipient, RecipientState, Store, queue::QueuedRoute};
+use ferrymail_store::{QueueRecipient, Store, queue::QueuedRoute};
 use std::collections::HashSet;
 
 /// Aliases may point at aliases; beyond this depth we assume a loop.
@@ -19,18 +19,11 @@ pub struct Plan {
 }
 
 fn queued(address: &str, route: QueuedRoute) -> QueueRecipient {
-    QueueRecipient { address: address.to_string(), route, state: RecipientState::Pending, attempts: 0, last_reply: None, warned: false }
+    QueueRecipient::new(address, route)
 }
 
 fn failed(address: &str, reply: Reply) -> QueueRecipient {
-    QueueRecipient {
-        address: address.to_string(),
-        route: QueuedRoute::Mx { domain: String::new() },
-        state: RecipientState::Failed,
-        attempts: 0,
-        last_reply: Some(reply.to_string()),
-        warned: false,
-    }
+    QueueRecipient::failed(address, reply.to_string())
 }
 
 pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenant: Option<String>) -> Result<Plan, Reply> {

@@ -27,7 +27,7 @@ pub mod schema;
 
 pub use accounts::Account;
 pub use mail::{Accepted, Incoming, MailEntry, MailboxSummary, FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN};
-pub use queue::{QueueEntry, QueueRecipient, RecipientState};
+pub use queue::{Committed, QueueEntry, QueueRecipient, QueuedRoute, RecipientState};
 
 use std::path::Path;
 use std::sync::Arc;

@@ -70,7 +70,7 @@ pub struct MailboxSummary {
     pub uid_next: u32,
 }
 
-type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
+pub(crate) type TxResult<T> = std::result::Result<T, ConflictableTransactionError<StoreError>>;
 
 fn tx_decode<T: serde::de::DeserializeOwned>(tree: &'static str, v: &[u8]) -> TxResult<T> {
     schema::decode(tree, v).map_err(ConflictableTransactionError::Abort)
@@ -94,79 +94,24 @@ impl Store {
     /// the rest, atomically. Not yet durable: await [`Store::durable`].
     pub fn accept(&self, incoming: &Incoming<'_>) -> Result<Accepted> {
         let t = self.trees();
-        let blob = incoming.id;
         let queued = match &incoming.queue {
             Some(_) => Some(self.new_id()?),
             None => None,
         };
-        let refs = incoming.local.len() as u32 + u32::from(queued.is_some());
         let now = crate::now_secs();
-        let header_len = format!("Return-Path: <{}>\r\n", incoming.return_path).len() as u64;
-        let delivered = (&t.blobs, &t.blob_refs, &t.mailboxes, &t.mail, &t.queue, &t.schedule).transaction(
-            |(blobs, blob_refs, mailboxes, mail, queue, schedule)| {
-                let key = blob.to_be_bytes();
-                blobs.insert(&key, incoming.content)?;
-                blob_refs.insert(&key, &refs.to_be_bytes())?;
-                let mut delivered = Vec::with_capacity(incoming.local.len());
-                for &account in incoming.local {
-                    let uid = next_uid(mailboxes, account)?;
-                    let entry = MailEntry {
-                        uid,
-                        blob,
-                        size: header_len + incoming.content.len() as u64,
-                        flags: 0,
-                        keywords: Vec::new(),
-                        internal_date: now,
-                        return_path: incoming.return_path.to_string(),
-                    };
-                    mail.insert(&schema::mail_key(account, schema::INBOX_ID, uid), schema::encode(&entry))?;
-                    delivered.push((account, uid));
-                }
-                if let (Some(id), Some(entry)) = (queued, &incoming.queue) {
-                    let mut entry = entry.clone();
-                    entry.id = id;
-                    entry.blob = blob;
-                    queue.insert(&id.to_be_bytes(), schema::encode(&entry))?;
-                    schedule.insert(&schema::schedule_key(entry.next_attempt, id), &[])?;
-                }
-                Ok(delivered)
-            },
-        )?;
-        Ok(Accepted { blob, delivered, queued })
+        let delivered = (&t.blobs, &t.blob_refs, &t.mailboxes, &t.mail, &t.queue, &t.schedule)
+            .transaction(|trees| accept_in(trees, incoming, queued, now))?;
+        Ok(Accepted { blob: incoming.id, delivered, queued })
     }
 
     /// Files an already-stored message into more INBOXes (delivery from the
     /// queue); the caller drops the queue's reference separately.
     pub fn deliver_stored(&self, blob: u64, return_path: &str, accounts: &[u64]) -> Result<Vec<u32>> {
         let t = self.trees();
-        let len = t
-            .blobs
-            .get(blob.to_be_bytes())?
-            .ok_or_else(|| StoreError::Corrupt { tree: "blobs", detail: format!("missing blob {blob}") })?
-            .len() as u64;
+        let len = self.read_blob(blob)?.len() as u64;
         let now = crate::now_secs();
-        let header_len = format!("Return-Path: <{return_path}>\r\n").len() as u64;
-        let uids = (&t.blob_refs, &t.mailboxes, &t.mail).transaction(|(blob_refs, mailboxes, mail)| {
-            let key = blob.to_be_bytes();
-            let refs = blob_refs.get(key)?.map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
-            blob_refs.insert(&key, &(refs + accounts.len() as u32).to_be_bytes())?;
-            let mut uids = Vec::new();
-            for &account in accounts {
-                let uid = next_uid(mailboxes, account)?;
-                let entry = MailEntry {
-                    uid,
-                    blob,
-                    size: header_len + len,
-                    flags: 0,
-                    keywords: Vec::new(),
-                    internal_date: now,
-                    return_path: return_path.to_string(),
-                };
-                mail.insert(&schema::mail_key(account, schema::INBOX_ID, uid), schema::encode(&entry))?;
-                uids.push(uid);
-            }
-            Ok(uids)
-        })?;
+        let uids = (&t.blob_refs, &t.mailboxes, &t.mail)
+            .transaction(|(blob_refs, mailboxes, mail)| file_in(blob_refs, mailboxes, mail, (blob, len), return_path, accounts, now))?;
         Ok(uids)
     }
 
@@ -242,6 +187,65 @@ impl Store {
         })?;
         Ok(removed)
     }
+}
+
+/// The trees [`Store::accept`] writes, as a transaction sees them:
+/// (blobs, blob_refs, mailboxes, mail, queue, schedule).
+pub(crate) type AcceptTrees = (TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree);
+
+/// The body of [`Store::accept`], reusable inside a larger transaction (the
+/// queue commits a delivery attempt and its DSNs in one step).
+pub(crate) fn accept_in(trees: &AcceptTrees, incoming: &Incoming<'_>, queued: Option<u64>, now: u64) -> TxResult<Vec<(u64, u32)>> {
+    let (blobs, blob_refs, mailboxes, mail, queue, schedule) = trees;
+    let blob = incoming.id;
+    let key = blob.to_be_bytes();
+    blobs.insert(&key, incoming.content)?;
+    // The queue's reference; file_in adds one per mailbox.
+    blob_refs.insert(&key, &u32::from(queued.is_some()).to_be_bytes())?;
+    let len = incoming.content.len() as u64;
+    let uids = file_in(blob_refs, mailboxes, mail, (blob, len), incoming.return_path, incoming.local, now)?;
+    let delivered = incoming.local.iter().copied().zip(uids).collect();
+    if let (Some(id), Some(entry)) = (queued, &incoming.queue) {
+        let mut entry = entry.clone();
+        entry.id = id;
+        entry.blob = blob;
+        queue.insert(&id.to_be_bytes(), schema::encode(&entry))?;
+        schedule.insert(&schema::schedule_key(entry.next_attempt, id), &[])?;
+    }
+    Ok(delivered)
+}
+
+/// The body of [`Store::deliver_stored`]: files stored content `(blob, len)`
+/// into more INBOXes, taking one reference each.
+pub(crate) fn file_in(
+    blob_refs: &TransactionalTree,
+    mailboxes: &TransactionalTree,
+    mail: &TransactionalTree,
+    (blob, len): (u64, u64),
+    return_path: &str,
+    accounts: &[u64],
+    now: u64,
+) -> TxResult<Vec<u32>> {
+    let key = blob.to_be_bytes();
+    let refs = blob_refs.get(key)?.map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
+    blob_refs.insert(&key, &(refs + accounts.len() as u32).to_be_bytes())?;
+    let header_len = format!("Return-Path: <{return_path}>\r\n").len() as u64;
+    let mut uids = Vec::new();
+    for &account in accounts {
+        let uid = next_uid(mailboxes, account)?;
+        let entry = MailEntry {
+            uid,
+            blob,
+            size: header_len + len,
+            flags: 0,
+            keywords: Vec::new(),
+            internal_date: now,
+            return_path: return_path.to_string(),
+        };
+        mail.insert(&schema::mail_key(account, schema::INBOX_ID, uid), schema::encode(&entry))?;
+        uids.push(uid);
+    }
+    Ok(uids)
 }
 
 /// Drops one reference to a blob inside a transaction.

@@ -83,7 +83,10 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         Request::Vrfy { value } => Command::Vrfy(value.into_owned()),
         Request::Expn { value } => Command::Expn(value.into_owned()),
         Request::StartTls => Command::StartTls,
-        Request::Auth { .. } => unreachable!("AUTH is parsed above"),
+        // smtp-proto skips leading spaces and CRs inside the keyword, so
+        // " AUTH x" or "\rAUTH x" get here although the keyword check above
+        // did not see AUTH: answer them as bad syntax, never panic.
+        Request::Auth { .. } => return Err(ParseError::Syntax("AUTH mechanism [initial-response]")),
         other => Command::NotImplemented(other.name()),
     })
 }
@@ -145,6 +148,15 @@ mod tests {
             let _ = parse(junk);
         }
         assert_eq!(parse(b"FOO bar"), Err(ParseError::Unknown));
+    }
+
+    /// Found by fuzzing (fuzz/ smtp_command): these used to hit an
+    /// `unreachable!` and panic the session task.
+    #[test]
+    fn disguised_auth_keyword_is_a_syntax_error_not_a_panic() {
+        for line in [&b" AUTH PLAIN x"[..], b"\rAUTH PLAIN", b"\r\rAUTH $\nQ\rQ\xff", b"AU\rTH LOGIN"] {
+            assert!(matches!(parse(line), Err(ParseError::Syntax(_))), "{line:?}");
+        }
     }
 
     #[test]

@@ -3,11 +3,9 @@
 //! - [`session`]: the state machine a listener drives
 //! - [`command`]: one command line to a typed command (smtp-proto's grammar)
 //! - [`data`]: DATA content: end detection, dot-unstuffing, limits
-//! - [`sasl`]: AUTH PLAIN / LOGIN decoding
 
 pub mod command;
 pub mod data;
-pub mod sasl;
 pub mod session;
 #[cfg(test)]
 mod tests;

@@ -10,7 +10,7 @@
 
 use super::command::{self, Command, MailParams, ParseError};
 use super::data::{DataError, DataProgress, DataReceiver};
-use super::sasl::{self, SaslError};
+use crate::sasl::{self, SaslError};
 use crate::line::{Line, LineBuffer};
 use ferrymail_policy::{Envelope, Reply, Verdict};
 

@@ -1,5 +1,6 @@
-//! SASL PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login) for SMTP
-//! AUTH (RFC 4954): decoding only; verifying is the policy's job.
+//! SASL PLAIN (RFC 4616) and LOGIN (draft-murchison-sasl-login) decoding,
+//! shared by SMTP AUTH (RFC 4954) and POP3 AUTH (RFC 5034). Verifying the
+//! credentials is the policy's job.
 
 use base64::{Engine, engine::general_purpose::STANDARD};
 
@@ -19,11 +20,13 @@ pub enum SaslError {
 }
 
 /// Decodes one client response; "=" is the empty response (RFC 4954 4).
+/// Strict RFC 4648 4: padded, no embedded whitespace.
 pub fn decode(response: &str) -> Result<Vec<u8>, SaslError> {
+    let response = response.trim_end_matches([' ', '\t']);
     if response == "=" {
         return Ok(Vec::new());
     }
-    STANDARD.decode(response.trim()).map_err(|_| SaslError::Encoding)
+    STANDARD.decode(response).map_err(|_| SaslError::Encoding)
 }
 
 /// PLAIN: `[authzid] NUL authcid NUL passwd`. A non-empty authzid different
@@ -38,7 +41,11 @@ pub fn parse_plain(decoded: &[u8]) -> Result<(String, String), SaslError> {
     };
     let authc = String::from_utf8(authc.to_vec()).map_err(|_| SaslError::Credentials)?;
     let pass = String::from_utf8(pass.to_vec()).map_err(|_| SaslError::Credentials)?;
-    if authc.is_empty() || (!authz.is_empty() && authz != authc.as_bytes()) {
+    // The name reaches logs and look-ups: no control characters in it.
+    if authc.is_empty() || pass.is_empty() || authc.chars().any(char::is_control) {
+        return Err(SaslError::Credentials);
+    }
+    if !authz.is_empty() && authz != authc.as_bytes() {
         return Err(SaslError::Credentials);
     }
     Ok((authc, pass))
@@ -75,5 +82,19 @@ mod tests {
     fn bad_base64_rfc4954_4() {
         assert_eq!(decode("!!!"), Err(SaslError::Encoding));
         assert_eq!(decode("=").unwrap(), b"");
+    }
+
+    #[test]
+    fn strict_base64_rfc4648_4() {
+        assert_eq!(decode("Zm9vYg==").unwrap(), b"foob");
+        for bad in ["Zg=", "Z===", "Zg==Zm9v", "Zm 9", "Z=g="] {
+            assert_eq!(decode(bad), Err(SaslError::Encoding), "{bad}");
+        }
+    }
+
+    #[test]
+    fn control_characters_in_names_refused() {
+        assert_eq!(parse_plain(b"\0u\x07\0pw"), Err(SaslError::Credentials));
+        assert_eq!(parse_plain(b"\0u\0"), Err(SaslError::Credentials));
     }
 }

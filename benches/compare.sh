@@ -1,0 +1,260 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark: ferrymail against Postfix, Dovecot and Haraka, same
+# client (ferrymail-load), same workloads, one run. Prints a markdown table
+# (medians of BENCH_RUNS runs) and keeps every run's JSON in $RUN/results.jsonl.
+#
+#   benches/compare.sh                    # full: installs peers if missing, ~30-45 min
+#   BENCH_QUICK=1 benches/compare.sh      # smoke: small counts, 1 run
+#   BENCH_ONLY="inbound pop3" benches/compare.sh
+#
+# Loopback only. ferrymail listens on 127.0.0.1:20025 (SMTP) / 20110 (POP3);
+# peers on their shared-harness ports (Postfix 2525/2527, Haraka 2526,
+# Dovecot 1143/1110, smtp-sink 2599). Every setting is a BENCH_* variable
+# (never FERRYMAIL_*: those are ferrymail's own configuration).
+#
+# Each workload is one function `wl_<name>`; a capability that lands later
+# (plugin runtime, outbound relay, IMAP) fills in its `fm_<name>` function.
+set -euo pipefail
+HERE=$(cd "$(dirname "$0")" && pwd); ROOT=$(cd "$HERE/.." && pwd)
+export BENCH_RUN_DIR=${BENCH_RUN_DIR:-/tmp/ferrymail-bench-cmp}; RUN=$BENCH_RUN_DIR
+QUICK=${BENCH_QUICK:-0}
+if [ "$QUICK" = 1 ]; then def_msgs=2000; def_box=1000; def_idle=1000; def_runs=1; else def_msgs=20000; def_box=10000; def_idle=10000; def_runs=3; fi
+MSGS=${BENCH_MESSAGES:-$def_msgs}; SESSIONS=${BENCH_SESSIONS:-20}; SIZE=${BENCH_SIZE:-2048}
+BOX=${BENCH_MAILBOX:-$def_box}; IDLE=${BENCH_IDLE:-$def_idle}; RUNS=${BENCH_RUNS:-$def_runs}
+MODES=${BENCH_MODES:-persistent conn-per-msg}
+ONLY=${BENCH_ONLY:-inbound plugins pop3 imap outbound idle}
+FM_SMTP=${BENCH_FM_SMTP_PORT:-20025}; FM_POP3=${BENCH_FM_POP3_PORT:-20110}
+FM_SUBM=${BENCH_FM_SUBMISSION_PORT:-20587}; FM_IMAP=${BENCH_FM_IMAP_PORT:-20143}
+PF=${BENCH_PF_PORT:-2525}; PF_HOLD=${BENCH_PF_HOLD_PORT:-2527}; HARAKA=${BENCH_HARAKA_PORT:-2526}
+DC_IMAP=${BENCH_DC_IMAP_PORT:-1143}; DC_POP3=${BENCH_DC_POP3_PORT:-1110}; SINK=${BENCH_SINK_PORT:-2599}
+PASS=${BENCH_PASS:-benchpass}; DOMAIN=bench.test
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
+FM_BIN=${BENCH_FERRYMAIL_BIN:-$CARGO_TARGET_DIR/release/ferrymail}
+LOAD=${BENCH_LOAD_BIN:-$CARGO_TARGET_DIR/release/ferrymail-load}
+RESULTS=$RUN/results.jsonl
+FM_PID=""; SINK_PID=""; STARTED_POSTFIX=0
+mkdir -p "$RUN"; : > "$RESULTS"
+
+log() { printf '== %s\n' "$*" >&2; }
+wants() { [[ " $ONLY " == *" $1 "* ]]; }
+
+cleanup() {
+    set +e
+    fm_stop
+    "$HERE/peers/haraka.sh" stop >/dev/null 2>&1
+    "$HERE/peers/dovecot.sh" stop >/dev/null 2>&1
+    [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
+    [ "$STARTED_POSTFIX" = 1 ] && "$HERE/peers/postfix.sh" stop
+}
+trap cleanup EXIT
+
+# ---------------------------------------------------------------- ferrymail
+fm_config() {
+    cat > "$RUN/ferrymail.toml" <<TOML
+data_dir = "$RUN/ferrymail-data"
+hostname = "mx.$DOMAIN"
+local_domains = ["$DOMAIN"]
+relay_networks = ["127.0.0.0/8"]
+[smtp]
+listen = ["127.0.0.1:$FM_SMTP"]
+max_sessions = 20000
+[submission]
+listen = ["127.0.0.1:$FM_SUBM"]
+[pop3]
+listen = ["127.0.0.1:$FM_POP3"]
+[imap]
+listen = ["127.0.0.1:$FM_IMAP"]
+[log]
+level = "${BENCH_FM_LOG_LEVEL:-info}"
+TOML
+}
+
+# Fresh data dir, start, wait for the port, create the bench accounts.
+fm_start() {
+    fm_stop
+    rm -rf "$RUN/ferrymail-data"; fm_config
+    "$FM_BIN" serve --config "$RUN/ferrymail.toml" 2>> "$RUN/ferrymail.log" &
+    FM_PID=$!
+    for _ in $(seq 1 100); do ss -ltn | grep -q "127.0.0.1:$FM_POP3 " && break; sleep 0.1; done
+    kill -0 "$FM_PID" || { echo "ferrymail did not start: $RUN/ferrymail.log" >&2; exit 1; }
+    for u in bench1 bench2 bench3 bench4 imap10k; do
+        echo "$PASS" | "$FM_BIN" user add "$u@$DOMAIN" --password-stdin --config "$RUN/ferrymail.toml" >/dev/null
+    done
+}
+
+fm_stop() {
+    if [ -n "$FM_PID" ] && kill -0 "$FM_PID" 2>/dev/null; then
+        kill "$FM_PID"; wait "$FM_PID" 2>/dev/null || true
+    fi
+    FM_PID=""
+}
+
+fm_users() { local s=""; for u in "$@"; do s+="$u@$DOMAIN:$PASS,"; done; echo "${s%,}"; }
+RCPTS="bench1@$DOMAIN,bench2@$DOMAIN,bench3@$DOMAIN,bench4@$DOMAIN"
+
+# load LABEL ARGS...: one ferrymail-load run, result appended to $RESULTS.
+load() { local label=$1; shift; "$LOAD" "$@" --label "$label" --json-out "$RESULTS" >/dev/null || log "run $label reported failures (see $RESULTS)"; }
+mode_flag() { [ "$1" = conn-per-msg ] && echo --conn-per-msg || true; }
+
+# -------------------------------------------------------------- peers setup
+setup_peers() {
+    [ "${BENCH_SKIP_SETUP:-0}" = 1 ] && return
+    log "peers: install/configure if missing (postfix, dovecot, haraka)"
+    if ! command -v postfix >/dev/null || ! command -v dovecot >/dev/null; then apt-get update -qq; fi
+    "$HERE/peers/postfix.sh" setup >/dev/null
+    "$HERE/peers/dovecot.sh" setup
+    "$HERE/peers/haraka.sh" setup
+}
+
+postfix_up() {
+    if ! postfix status >/dev/null 2>&1; then STARTED_POSTFIX=1; fi
+    "$HERE/peers/postfix.sh" start
+}
+
+# ---------------------------------------------------------------- workloads
+# 1. Inbound accept + local delivery: "delivered" = visible in the mailbox
+#    (ferrymail: POP3 STAT; Postfix: Maildir files). Haraka (file queue +
+#    fsync, no mailbox) is the durable-acceptance reference.
+wl_inbound() {
+    local mode run
+    for mode in $MODES; do
+        for run in $(seq 1 "$RUNS"); do
+            log "inbound $mode run $run: ferrymail"
+            fm_start
+            load "inbound-$mode/ferrymail" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+                --rcpt "$RCPTS" $(mode_flag "$mode") --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" \
+                --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+            fm_stop
+            log "inbound $mode run $run: postfix"
+            postfix_up; "$HERE/peers/postfix.sh" wait-idle; "$HERE/peers/postfix.sh" clean-maildirs; sync
+            load "inbound-$mode/postfix" smtp --port "$PF" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+                --rcpt "$RCPTS" $(mode_flag "$mode") --count-maildirs /home/bench1/Maildir,/home/bench2/Maildir,/home/bench3/Maildir,/home/bench4/Maildir \
+                --watch-pid "$("$HERE/peers/postfix.sh" pid)"
+            log "inbound $mode run $run: haraka (file queue + fsync)"
+            BENCH_HARAKA_QUEUE=file "$HERE/peers/haraka.sh" start; "$HERE/peers/haraka.sh" clean-spool
+            load "inbound-$mode/haraka-fsync" smtp --port "$HARAKA" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+                --rcpt "$RCPTS" $(mode_flag "$mode") --count-cmd "$HERE/peers/haraka.sh spool-count" \
+                --watch-pid "$("$HERE/peers/haraka.sh" pid)"
+            "$HERE/peers/haraka.sh" stop
+        done
+    done
+    "$HERE/peers/postfix.sh" clean-maildirs
+}
+
+# 2. Inbound through a 4-plugin chain (connect ACL, HELO check, RCPT local
+#    domain, DATA size/header check + add header).
+fm_plugins() {
+    # The wasm plugin runtime is not in this build. When it lands: start
+    # ferrymail with a [chain] of four plugins equivalent to the Haraka
+    # bench_chain_* ones (acl, helo, rcpt, data) and run the same load as
+    # wl_inbound with label "plugins-persistent/ferrymail".
+    log "plugins: ferrymail has no plugin runtime in this build (n/a)"
+}
+wl_plugins() {
+    local run
+    for run in $(seq 1 "$RUNS"); do
+        fm_plugins
+        log "plugins run $run: haraka, 4-plugin chain + file queue"
+        BENCH_HARAKA_QUEUE=file BENCH_HARAKA_CHAIN=4 "$HERE/peers/haraka.sh" start; "$HERE/peers/haraka.sh" clean-spool
+        load "plugins-persistent/haraka-fsync" smtp --port "$HARAKA" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --count-cmd "$HERE/peers/haraka.sh spool-count" --watch-pid "$("$HERE/peers/haraka.sh" pid)"
+        "$HERE/peers/haraka.sh" stop
+    done
+}
+
+# Dovecot's mailbox: imap10k's Maildir, filled once through Postfix.
+fill_postfix_box() {
+    local have; have=$("$HERE/peers/postfix.sh" maildir-count imap10k)
+    if [ "$have" -ne "$BOX" ]; then
+        log "filling imap10k Maildir with $BOX messages through postfix"
+        postfix_up; "$HERE/peers/postfix.sh" clean-maildirs imap10k
+        rm -f /home/imap10k/Maildir/dovecot* 2>/dev/null || true
+        "$LOAD" smtp --port "$PF" --sessions 10 --messages "$BOX" --size "$SIZE" --rcpt "imap10k@$DOMAIN" \
+            --count-maildirs /home/imap10k/Maildir --label fill/postfix >/dev/null
+    fi
+}
+
+# 3. POP3: log in, STAT+LIST, RETR all of a $BOX-message mailbox. One
+#    warm-up run (excluded), then $RUNS runs.
+wl_pop3() {
+    local run
+    fm_start
+    log "pop3: filling ferrymail imap10k@$DOMAIN with $BOX messages"
+    "$LOAD" smtp --port "$FM_SMTP" --sessions 10 --messages "$BOX" --size "$SIZE" --rcpt "imap10k@$DOMAIN" --label fill/ferrymail >/dev/null
+    for run in $(seq 0 "$RUNS"); do
+        local suffix=""; [ "$run" = 0 ] && suffix=/warmup
+        load "pop3/ferrymail$suffix" pop3 --port "$FM_POP3" --user "imap10k@$DOMAIN" --password "$PASS" --watch-pid "$FM_PID"
+    done
+    fm_stop
+    fill_postfix_box; "$HERE/peers/dovecot.sh" start
+    for run in $(seq 0 "$RUNS"); do
+        local suffix=""; [ "$run" = 0 ] && suffix=/warmup
+        load "pop3/dovecot$suffix" pop3 --port "$DC_POP3" --user imap10k --password "$PASS" --watch-pid "$("$HERE/peers/dovecot.sh" pid)"
+    done
+}
+
+# 4. IMAP: SELECT + FETCH all on the same mailbox.
+fm_imap() {
+    # IMAP is not served by this build. When it lands: fill as in wl_pop3 and
+    # run `load imap/ferrymail imap --port $FM_IMAP ...` the same way.
+    log "imap: ferrymail does not serve IMAP in this build (n/a)"
+}
+wl_imap() {
+    local run
+    fm_imap
+    fill_postfix_box; "$HERE/peers/dovecot.sh" start
+    for run in $(seq 0 "$RUNS"); do
+        local suffix=""; [ "$run" = 0 ] && suffix=/warmup
+        load "imap/dovecot$suffix" imap --port "$DC_IMAP" --user imap10k --password "$PASS"
+    done
+}
+
+# 5. Outbound relay to smtp-sink: accepted for sink.test and relayed; done
+#    when the sending server's queue is empty.
+fm_outbound() {
+    # Outbound delivery is not in this build. When it lands: configure a
+    # relay route for sink.test to 127.0.0.1:$SINK, send as below, and count
+    # with --count-cmd printing (sent - queued) from `ferrymail queue`.
+    log "outbound: ferrymail has no outbound delivery in this build (n/a)"
+}
+wl_outbound() {
+    local run
+    smtp-sink -4 -u nobody "127.0.0.1:$SINK" 1024 >/dev/null 2>&1 &
+    SINK_PID=$!
+    for run in $(seq 1 "$RUNS"); do
+        fm_outbound
+        log "outbound run $run: postfix -> smtp-sink"
+        postfix_up; "$HERE/peers/postfix.sh" wait-idle
+        load "outbound-persistent/postfix" smtp --port "$PF" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "sink1@sink.test,sink2@sink.test" --count-cmd "$HERE/peers/postfix.sh sent-count"
+    done
+    kill "$SINK_PID" 2>/dev/null; SINK_PID=""
+}
+
+# 6. Memory held by $IDLE idle SMTP connections (greeting + EHLO, then idle).
+wl_idle() {
+    local run
+    for run in $(seq 1 "$RUNS"); do
+        log "idle run $run: ferrymail, $IDLE connections"
+        fm_start
+        load "idle/ferrymail" idle --port "$FM_SMTP" --connections "$IDLE" --ehlo --watch-pid "$FM_PID"
+        fm_stop
+        log "idle run $run: haraka, $IDLE connections"
+        BENCH_HARAKA_QUEUE=discard "$HERE/peers/haraka.sh" start
+        load "idle/haraka" idle --port "$HARAKA" --connections "$IDLE" --ehlo --watch-pid "$("$HERE/peers/haraka.sh" pid)"
+        "$HERE/peers/haraka.sh" stop
+    done
+}
+
+# --------------------------------------------------------------------- main
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
+if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
+    log "building ferrymail and ferrymail-load (release)"
+    (cd "$ROOT" && cargo build --release -q -p ferrymail -p ferrymail-benches)
+fi
+setup_peers
+for w in inbound plugins pop3 imap outbound idle; do
+    if wants "$w"; then "wl_$w"; fi
+done
+"$HERE/scripts/table.py" "$RESULTS" --machine "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)" \
+    --params "messages=$MSGS sessions=$SESSIONS size=$SIZE mailbox=$BOX idle=$IDLE runs=$RUNS" | tee "$RUN/table.md"

@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""The comparison table from compare.sh's results.jsonl: medians per label
+(warm-up and fill runs excluded), ferrymail beside each peer, and a ratio
+that is always "ferrymail's advantage": > 1 means ferrymail did better
+(higher rate, or lower time / latency / memory).
+
+Usage: table.py results.jsonl [--machine TEXT] [--params TEXT]"""
+import argparse, collections, json, statistics
+
+HIGHER, LOWER = "higher", "lower"
+# (workload, metric description, json key, better, ferrymail label, [(peer name, peer label)])
+ROWS = []
+for mode, conn in (("persistent", "persistent sessions"), ("conn-per-msg", "1 msg/connection")):
+    fm = f"inbound-{mode}/ferrymail"
+    pf, hk = f"inbound-{mode}/postfix", f"inbound-{mode}/haraka-fsync"
+    w = f"inbound + local delivery ({conn})"
+    ROWS += [
+        (w, "delivered msg/s (in mailbox)", "deliver_msgs_per_s", HIGHER, fm, [("Postfix", pf)]),
+        (w, "accepted msg/s (250 after DATA)", "accept_msgs_per_s", HIGHER, fm, [("Postfix", pf), ("Haraka file+fsync", hk)]),
+        (w, "p50 final-250 latency, ms", "p50_ms", LOWER, fm, [("Postfix", pf), ("Haraka file+fsync", hk)]),
+        (w, "p99 final-250 latency, ms", "p99_ms", LOWER, fm, [("Postfix", pf), ("Haraka file+fsync", hk)]),
+        (w, "peak memory (PSS, all processes), MiB", "pss_peak_mib", LOWER, fm, [("Postfix", pf), ("Haraka file+fsync", hk)]),
+    ]
+w = "inbound, 4-plugin chain (persistent)"
+ROWS += [
+    (w, "accepted msg/s", "accept_msgs_per_s", HIGHER, "plugins-persistent/ferrymail", [("Haraka file+fsync", "plugins-persistent/haraka-fsync")]),
+    (w, "p99 final-250 latency, ms", "p99_ms", LOWER, "plugins-persistent/ferrymail", [("Haraka file+fsync", "plugins-persistent/haraka-fsync")]),
+    (w, "peak memory (PSS, all processes), MiB", "pss_peak_mib", LOWER, "plugins-persistent/ferrymail", [("Haraka file+fsync", "plugins-persistent/haraka-fsync")]),
+]
+w = "POP3 RETR all (one mailbox)"
+ROWS += [
+    (w, "login, s", "login_s", LOWER, "pop3/ferrymail", [("Dovecot", "pop3/dovecot")]),
+    (w, "STAT + LIST, s", "stat_list_s", LOWER, "pop3/ferrymail", [("Dovecot", "pop3/dovecot")]),
+    (w, "RETR all, msg/s", "retr_msgs_per_s", HIGHER, "pop3/ferrymail", [("Dovecot", "pop3/dovecot")]),
+    (w, "peak memory (PSS, all processes), MiB", "pss_peak_mib", LOWER, "pop3/ferrymail", [("Dovecot", "pop3/dovecot")]),
+]
+w = "IMAP SELECT + FETCH (one mailbox)"
+ROWS += [
+    (w, "SELECT, s", "select_s", LOWER, "imap/ferrymail", [("Dovecot", "imap/dovecot")]),
+    (w, "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE), s", "fetch_meta_s", LOWER, "imap/ferrymail", [("Dovecot", "imap/dovecot")]),
+    (w, "FETCH 1:* BODY.PEEK[], msg/s", "fetch_body_msgs_per_s", HIGHER, "imap/ferrymail", [("Dovecot", "imap/dovecot")]),
+]
+w = "outbound relay to smtp-sink (persistent)"
+ROWS += [
+    (w, "relayed msg/s (sender's queue drained)", "deliver_msgs_per_s", HIGHER, "outbound-persistent/ferrymail", [("Postfix", "outbound-persistent/postfix")]),
+]
+w = "idle SMTP connections (after EHLO)"
+ROWS += [
+    (w, "server memory per connection, KiB", "kib_per_conn", LOWER, "idle/ferrymail", [("Haraka", "idle/haraka")]),
+    (w, "connections held", "open", HIGHER, "idle/ferrymail", [("Haraka", "idle/haraka")]),
+]
+
+
+def load(path):
+    runs = collections.defaultdict(list)
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line:
+                continue
+            r = json.loads(line)
+            label = r.get("label", "")
+            if label.endswith("/warmup") or label.startswith("fill/"):
+                continue
+            if r.get("rss_peak_kb") is not None:
+                r["rss_peak_mib"] = round(r["rss_peak_kb"] / 1024, 1)
+            if r.get("pss_peak_kb") is not None:
+                r["pss_peak_mib"] = round(r["pss_peak_kb"] / 1024, 1)
+            if r.get("bytes_per_conn") is not None:
+                r["kib_per_conn"] = round(r["bytes_per_conn"] / 1024, 1)
+            runs[label].append(r)
+    return runs
+
+
+def median(runs, label, key):
+    vals = [r[key] for r in runs.get(label, []) if r.get(key) is not None]
+    return (statistics.median(vals), vals) if vals else (None, [])
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if isinstance(v, float) and v < 10:
+        return f"{v:.3g}"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.1f}"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("results")
+    ap.add_argument("--machine", default="")
+    ap.add_argument("--params", default="")
+    a = ap.parse_args()
+    runs = load(a.results)
+    if a.machine or a.params:
+        print(f"Machine: {a.machine}. Parameters: {a.params}. Medians; ratio > 1 = ferrymail better.\n")
+    print("| workload | metric | ferrymail | peer | peer value | ratio |")
+    print("|---|---|---|---|---|---|")
+    for workload, desc, key, better, fm_label, peers in ROWS:
+        fm, fm_vals = median(runs, fm_label, key)
+        if fm is None and not any(median(runs, p, key)[0] is not None for _, p in peers):
+            continue
+        for name, label in peers or [("-", None)]:
+            peer, _ = median(runs, label, key) if label else (None, [])
+            ratio = "n/a"
+            if fm is not None and peer not in (None, 0) and fm != 0:
+                ratio = f"{(fm / peer if better == HIGHER else peer / fm):.2f}x"
+            print(f"| {workload} | {desc} | {fmt(fm)} | {name} | {fmt(peer)} | {ratio} |")
+    failed = [(l, r.get("errors") or r.get("first_error")) for l, rs in runs.items() for r in rs if r.get("all_ok") is False]
+    if failed:
+        print(f"\nRuns with failures or lost messages: {len(failed)}:")
+        for label, err in failed:
+            print(f"- {label}: {err}")
+
+
+if __name__ == "__main__":
+    main()

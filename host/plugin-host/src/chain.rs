@@ -1,0 +1,66 @@
+//! A snapshot of the configured chains, and the tenant each decision
+//! belongs to. A snapshot never changes: reload builds a new one, and
+//! sessions keep the one they started with.
+//!
+//! Which tenant's chain runs:
+//! - auth: the tenant owning the username's domain;
+//! - rcpt: the authenticated user's tenant for submission, else the tenant
+//!   owning the recipient's domain;
+//! - route: the tenant owning the recipient's domain, else the one given;
+//! - retry: the given tenant, else the sender's domain's, else the recipient's;
+//! - data: the session's tenant when authenticated, else every distinct
+//!   tenant among the recipients (each chain once, first refusal wins);
+//! - connect, helo, mail: the session's tenant (none before AUTH);
+//! - vrfy, expn: the tenant owning the argument's domain;
+//! - events: the tenant owning the recipient's domain.
+//!
+//! A tenant's chain is its own plugins spliced into the global chain at
+//! `@tenant` (first when absent), so tenant policy (greylisting, filters)
+//! runs before the global catch-all decisions (accept local users, relay
+//! rules) that would otherwise end the chain first.
+
+use crate::config::RetryConfig;
+use crate::plugin::Binding;
+use crate::services::HostServices;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub(crate) struct Snapshot {
+    pub global: Vec<Arc<Binding>>,
+    pub tenants: HashMap<String, Vec<Arc<Binding>>>,
+    pub domains: HashMap<String, String>,
+    pub host: Arc<dyn HostServices>,
+    pub retry: RetryConfig,
+}
+
+/// The domain of an address, lower-case, without a trailing dot.
+pub(crate) fn domain_of(address: &str) -> Option<String> {
+    let (_, d) = address.rsplit_once('@')?;
+    Some(d.trim_end_matches(['.', '>']).to_ascii_lowercase())
+}
+
+impl Snapshot {
+    pub(crate) fn tenant_of_domain(&self, domain: &str) -> Option<&str> {
+        self.domains.get(domain).map(String::as_str)
+    }
+
+    pub(crate) fn tenant_of_address(&self, address: &str) -> Option<String> {
+        domain_of(address).and_then(|d| self.tenant_of_domain(&d).map(str::to_string))
+    }
+
+    /// The bindings a call for `tenant` runs through, in order.
+    pub(crate) fn chain(&self, tenant: Option<&str>) -> &[Arc<Binding>] {
+        tenant
+            .and_then(|t| self.tenants.get(t))
+            .map(Vec::as_slice)
+            .unwrap_or(&self.global)
+    }
+
+    pub(crate) fn is_local(&self, address: &str) -> bool {
+        match domain_of(address) {
+            Some(d) => self.tenant_of_domain(&d).is_some() || self.host.is_local_domain(&d),
+            // RFC 5321 4.5.1: a bare "postmaster" is ours.
+            None => address.eq_ignore_ascii_case("postmaster"),
+        }
+    }
+}

@@ -1,0 +1,167 @@
+//! A loaded plugin (compiled, pre-linked, hooks found) and its bindings:
+//! one per (tenant, plugin), each with its own warm instances, config and kv
+//! namespace. Instances are never shared across tenants and are discarded
+//! after any failure (a trapped instance cannot be re-entered).
+
+use crate::bindings::hooks;
+use crate::config::{FailurePolicy, PluginDecl};
+use crate::sandbox::{self, Ctx, DeadlineExceeded, Scope};
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+use wasmtime::component::{Instance, InstancePre};
+use wasmtime::error::Context as _;
+use wasmtime::{Engine, Store, Trap};
+
+macro_rules! hook_table {
+    ($($hook:ident),*) => {
+        /// Which hooks a component exports (found by name at load).
+        #[derive(Default)]
+        pub(crate) struct HookIndices { $(pub $hook: Option<hooks::$hook::GuestIndices>,)* }
+
+        /// The callable hooks of one instance.
+        pub(crate) struct Hooks { $(pub $hook: Option<hooks::$hook::Guest>,)* }
+
+        impl HookIndices {
+            pub(crate) fn find(pre: &InstancePre<Ctx>) -> Self {
+                HookIndices { $($hook: hooks::$hook::GuestIndices::new(pre).ok(),)* }
+            }
+
+            /// Loading type-checks each hook: a plugin built against an
+            /// incompatible WIT fails here, at install time.
+            pub(crate) fn load(&self, store: &mut Store<Ctx>, instance: &Instance) -> wasmtime::Result<Hooks> {
+                Ok(Hooks { $($hook: match &self.$hook {
+                    Some(i) => Some(i.load(&mut *store, instance)
+                        .with_context(|| format!("hook `{}` does not match ferrymail:plugin@{}", stringify!($hook), crate::WIT_VERSION))?),
+                    None => None,
+                },)* })
+            }
+
+            pub(crate) fn names(&self) -> Vec<&'static str> {
+                let mut v = Vec::new();
+                $(if self.$hook.is_some() { v.push(stringify!($hook)); })*
+                v
+            }
+        }
+    };
+}
+
+hook_table!(
+    connect, helo, auth, mail, rcpt, data, vrfy, expn, route, retry, events
+);
+
+/// A component ready to instantiate, shared by all its bindings.
+pub(crate) struct LoadedPlugin {
+    pub name: String,
+    pub decl: PluginDecl,
+    pub pre: InstancePre<Ctx>,
+    pub indices: HookIndices,
+}
+
+/// A warm instance: its store and its hooks.
+pub(crate) struct Warm {
+    pub store: Store<Ctx>,
+    pub hooks: Hooks,
+}
+
+/// One plugin serving one tenant (or none).
+pub(crate) struct Binding {
+    pub plugin: Arc<LoadedPlugin>,
+    pub scope: Arc<Scope>,
+    engine: Engine,
+    idle: Mutex<Vec<Warm>>,
+}
+
+impl Binding {
+    pub(crate) fn new(plugin: Arc<LoadedPlugin>, scope: Arc<Scope>, engine: Engine) -> Self {
+        Binding {
+            plugin,
+            scope,
+            engine,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub(crate) fn failure(&self) -> FailurePolicy {
+        self.plugin.decl.failure
+    }
+
+    async fn checkout(&self) -> wasmtime::Result<Warm> {
+        if let Some(warm) = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(warm);
+        }
+        instantiate(&self.engine, &self.plugin, &self.scope).await
+    }
+
+    fn checkin(&self, warm: Warm) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.scope.sandbox.warm_instances {
+            idle.push(warm);
+        }
+    }
+
+    /// Run one hook call on a warm (or new) instance. `None` means the plugin
+    /// failed: the failure is logged here and the instance discarded; the
+    /// caller applies the failure policy.
+    pub(crate) async fn call<R, F, Fut>(&self, hook: &'static str, f: F) -> Option<R>
+    where
+        F: FnOnce(Warm) -> Fut,
+        Fut: Future<Output = (Warm, wasmtime::Result<R>)>,
+    {
+        let run = async {
+            let mut warm = self.checkout().await?;
+            sandbox::arm(&mut warm.store)?;
+            let (warm, result) = f(warm).await;
+            let value = result?;
+            self.checkin(warm);
+            wasmtime::error::Ok(value)
+        };
+        let outcome = match tokio::time::timeout(self.scope.sandbox.call_timeout, run).await {
+            Ok(Ok(v)) => return Some(v),
+            Ok(Err(e)) => describe(&e),
+            Err(_) => format!(
+                "call_timeout of {:?} exceeded",
+                self.scope.sandbox.call_timeout
+            ),
+        };
+        tracing::warn!(
+            plugin = %self.scope.plugin,
+            tenant = %self.scope.tenant_label(),
+            hook,
+            failure_policy = ?self.failure(),
+            error = %outcome,
+            "plugin failed"
+        );
+        None
+    }
+}
+
+/// A new instance in a new store, hooks loaded.
+pub(crate) async fn instantiate(
+    engine: &Engine,
+    plugin: &LoadedPlugin,
+    scope: &Arc<Scope>,
+) -> wasmtime::Result<Warm> {
+    let mut store = sandbox::new_store(engine, scope)?;
+    let instance = plugin.pre.instantiate_async(&mut store).await?;
+    let hooks = plugin.indices.load(&mut store, &instance)?;
+    Ok(Warm { store, hooks })
+}
+
+/// One line saying what went wrong, naming the sandbox limit if one hit.
+/// The wasm backtrace stays out of the log line (it is in the error chain
+/// for debugging).
+fn describe(e: &wasmtime::Error) -> String {
+    if let Some(d) = e.chain().find_map(|c| c.downcast_ref::<DeadlineExceeded>()) {
+        return d.to_string();
+    }
+    let full = format!("{e:#}");
+    if full.contains("growing memory") {
+        return "memory cap (sandbox.memory_limit) reached".into();
+    }
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => "fuel exhausted (sandbox.fuel)".into(),
+        Some(Trap::Interrupt) => "interrupted (deadline)".into(),
+        Some(trap) => format!("trap: {trap}"),
+        None => full.lines().next().unwrap_or_default().to_string(),
+    }
+}

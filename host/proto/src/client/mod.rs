@@ -1,0 +1,19 @@
+//! The SMTP client side, sans-IO: what ferrymail says when it hands a
+//! message to another server, and how it reads the answers.
+//!
+//! - [`session`]: the state machine an outbound connection drives
+//! - [`transaction`]: envelope, per-recipient outcomes, dot-stuffing
+//! - [`reply`]: reply parsing (RFC 5321 4.2)
+//! - [`extensions`]: the EHLO keywords we use
+
+pub mod extensions;
+pub mod reply;
+pub mod session;
+pub mod transaction;
+#[cfg(test)]
+mod tests;
+
+pub use extensions::Extensions;
+pub use reply::{ReplyError, ReplyParser};
+pub use session::{ClientEvent, ClientSession, Phase, TlsMode};
+pub use transaction::{Outcome, RcptResult, Transaction, classify, classify_rcpt, dot_stuff};

@@ -1,0 +1,141 @@
+"""An authoritative DNS server on loopback (UDP and TCP, one port) for the
+outbound tests: MX, A, AAAA, NXDOMAIN, NODATA, SERVFAIL and null MX.
+Standard library only."""
+
+import socket
+import struct
+import threading
+from collections import Counter
+
+from conftest import HOST, free_port
+
+TYPES = {"A": 1, "MX": 15, "AAAA": 28, "SOA": 6}
+NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
+
+
+def encode_name(name: str) -> bytes:
+    out = b""
+    for label in name.strip(".").split("."):
+        if label:
+            out += bytes([len(label)]) + label.encode()
+    return out + b"\x00"
+
+
+def parse_question(msg: bytes):
+    """(id, flags, qname, qtype, end of question) or None."""
+    if len(msg) < 12:
+        return None
+    qid, flags, qd = struct.unpack("!HHH", msg[:6])
+    if qd < 1:
+        return None
+    pos, labels = 12, []
+    while pos < len(msg) and msg[pos] != 0:
+        n = msg[pos]
+        labels.append(msg[pos + 1:pos + 1 + n].decode(errors="replace"))
+        pos += 1 + n
+    pos += 1
+    if pos + 4 > len(msg):
+        return None
+    qtype, _ = struct.unpack("!HH", msg[pos:pos + 4])
+    return qid, flags, ".".join(labels).lower(), qtype, pos + 4
+
+
+class DnsServer:
+    """Serves `records`: {name: {"MX": [(pref, host)], "A": [ip], "AAAA": [ip]}}.
+    A name in `servfail` gets SERVFAIL; a name not in `records` NXDOMAIN; a
+    known name without the asked type NOERROR with no answer (NODATA).
+    An MX host of "." is a null MX (RFC 7505)."""
+
+    def __init__(self, records: dict, servfail=()):
+        self.records = {k.lower().strip("."): v for k, v in records.items()}
+        self.servfail = {s.lower() for s in servfail}
+        self.port = free_port()
+        self.queries = Counter()
+        self._stop = threading.Event()
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind((HOST, self.port))
+        self.tcp = socket.socket()
+        self.tcp.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.tcp.bind((HOST, self.port))
+        self.tcp.listen(16)
+        for target in (self._serve_udp, self._serve_tcp):
+            threading.Thread(target=target, daemon=True).start()
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    def answer(self, msg: bytes) -> bytes | None:
+        q = parse_question(msg)
+        if q is None:
+            return None
+        qid, flags, name, qtype, end = q
+        self.queries[(name, qtype)] += 1
+        rrs, rcode = [], NOERROR
+        if name in self.servfail:
+            rcode = SERVFAIL
+        elif name not in self.records:
+            rcode = NXDOMAIN
+        else:
+            entry = self.records[name]
+            if qtype == TYPES["MX"]:
+                for pref, host in entry.get("MX", []):
+                    rrs.append((qtype, struct.pack("!H", pref) + encode_name(host)))
+            elif qtype == TYPES["A"]:
+                rrs += [(qtype, socket.inet_pton(socket.AF_INET, ip)) for ip in entry.get("A", [])]
+            elif qtype == TYPES["AAAA"]:
+                rrs += [(qtype, socket.inet_pton(socket.AF_INET6, ip)) for ip in entry.get("AAAA", [])]
+        # QR, AA, RA, RD copied from the query.
+        out_flags = 0x8000 | 0x0400 | 0x0080 | (flags & 0x0100) | rcode
+        authority = []
+        if rcode == NXDOMAIN or (rcode == NOERROR and not rrs):
+            # An SOA makes the negative answer authoritative (RFC 2308); TTL 1 s.
+            soa = encode_name("ns.test") + encode_name("hostmaster.test") + struct.pack("!IIIII", 1, 60, 60, 60, 1)
+            authority.append((TYPES["SOA"], soa))
+        head = struct.pack("!HHHHHH", qid, out_flags, 1, len(rrs), len(authority), 0)
+        body = msg[12:end]
+        for rtype, rdata in rrs + authority:
+            ttl = 1 if rtype == TYPES["SOA"] else 60
+            body += b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, ttl, len(rdata)) + rdata
+        return head + body
+
+    def _serve_udp(self):
+        while not self._stop.is_set():
+            try:
+                msg, peer = self.udp.recvfrom(4096)
+            except OSError:
+                return
+            reply = self.answer(msg)
+            if reply:
+                self.udp.sendto(reply, peer)
+
+    def _serve_tcp(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.tcp.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._tcp_conn, args=(conn,), daemon=True).start()
+
+    def _tcp_conn(self, conn):
+        with conn:
+            conn.settimeout(10)
+            try:
+                while True:
+                    head = conn.recv(2, socket.MSG_WAITALL)
+                    if len(head) < 2:
+                        return
+                    msg = conn.recv(struct.unpack("!H", head)[0], socket.MSG_WAITALL)
+                    reply = self.answer(msg)
+                    if reply:
+                        conn.sendall(struct.pack("!H", len(reply)) + reply)
+            except OSError:
+                return
+
+    def close(self):
+        self._stop.set()
+        for s in (self.udp, self.tcp):
+            try:
+                s.close()
+            except OSError:
+                pass

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The one test command (README "Test it"): build, unit tests, end-to-end tests.
+# Usage: tests/run.sh [extra pytest arguments, e.g. -k pop3 or -x]
+# Honours CARGO_TARGET_DIR (default: target/ in the repository).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target}"
+# The e2e harness passes no FERRYMAIL_* variable to the server, but cargo
+# test would see them: they are configuration, and a stray one fails tests.
+ferrymail_vars=$(compgen -e | grep '^FERRYMAIL_' || true)
+if [[ -n $ferrymail_vars ]]; then
+    echo "warning: these FERRYMAIL_* variables are set and apply to cargo test:" $ferrymail_vars >&2
+fi
+
+echo "== prerequisites"
+missing=0
+need() { # need <what> <install hint> <check command...>
+    local what=$1 hint=$2
+    shift 2
+    if ! "$@" >/dev/null 2>&1; then
+        echo "missing: $what -> $hint" >&2
+        missing=1
+    fi
+}
+need cargo "install Rust 1.95 with rustup: https://rustup.rs" command -v cargo
+need python3 "apt-get install -y python3" command -v python3
+need "python module pytest" "python3 -m pip install -r tests/e2e/requirements.txt" python3 -c 'import pytest'
+need swaks "apt-get install -y swaks" command -v swaks
+if command -v rustup >/dev/null 2>&1; then
+    need "rust target wasm32-wasip2" "rustup target add wasm32-wasip2" \
+        sh -c 'rustup target list --installed | grep -qx wasm32-wasip2'
+fi
+if ((missing)); then
+    echo "install the missing prerequisites above, then run tests/run.sh again" >&2
+    exit 1
+fi
+
+echo "== cargo build --release"
+cargo build --release
+
+echo "== cargo test --release --workspace"
+cargo test --release --workspace
+
+echo "== end-to-end tests (tests/e2e)"
+FM_TEST_BIN="$(cd "$CARGO_TARGET_DIR" && pwd)/release/ferrymail"
+export FM_TEST_BIN
+python3 -m pytest tests/e2e -q "$@"
