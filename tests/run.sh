@@ -36,11 +36,17 @@ if ((missing)); then
     exit 1
 fi
 
-echo "== cargo build --release"
+echo "== cargo build --release (the Rust wasm plugins build with it)"
 cargo build --release
+
+echo "== python example plugin (componentize-py)"
+plugins/examples/build-python.sh
 
 echo "== cargo test --release --workspace"
 cargo test --release --workspace
+
+echo "== criterion benches in test mode (each benchmark runs once)"
+cargo bench -p ferrymail-benches -- --test
 
 echo "== end-to-end tests (tests/e2e)"
 FM_TEST_BIN="$(cd "$CARGO_TARGET_DIR" && pwd)/release/ferrymail"

@@ -29,6 +29,11 @@ pub enum Command {
     },
     /// Ask the running server to reload its configuration and plugins (as SIGHUP does).
     Reload,
+    /// Check plugin components; reload the running server's chains.
+    Plugin {
+        #[command(subcommand)]
+        action: PluginAction,
+    },
     /// Inspect and act on the delivery queue.
     Queue {
         #[command(subcommand)]
@@ -56,6 +61,18 @@ pub enum QueueAction {
     Delete { id: String },
     /// Give up on a message now and return it to the sender.
     Bounce { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginAction {
+    /// Report which hooks a component implements and whether it matches this
+    /// host's WIT version (exit status 1 when it would not load).
+    Check { file: PathBuf },
+    /// Load every plugin the configuration names, as `serve` would, and list
+    /// each with its hooks.
+    List,
+    /// Ask the running server to reload its configuration and plugins (as SIGHUP does).
+    Reload,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,7 +1,8 @@
 use clap::Parser;
-use ferrymail::cli::{Cli, Command, ConfigAction, QueueAction, UserAction};
+use ferrymail::cli::{Cli, Command, ConfigAction, PluginAction, QueueAction, UserAction};
 use ferrymail::config::Config;
 use ferrymail::control::{self, Request};
+use ferrymail_plugin_host::PluginSummary;
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -40,7 +41,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             respond(control::client::run(&config, &request)?)
         }
-        Command::Reload => respond(control::client::run(&config, &Request::Reload)?),
+        Command::Reload | Command::Plugin { action: PluginAction::Reload } => {
+            respond(control::client::run(&config, &Request::Reload)?)
+        }
+        Command::Plugin { action: PluginAction::Check { file } } => plugin_check(&file),
+        Command::Plugin { action: PluginAction::List } => plugin_list(&config, cli.config.as_deref()),
         Command::Queue { action } => {
             let request = match action {
                 QueueAction::List { json } => Request::QueueList { json },
@@ -52,6 +57,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             respond(control::client::run(&config, &request)?)
         }
         Command::Config { action: ConfigAction::Check } => {
+            load_plugins(&config, cli.config.as_deref())?;
             print!("{}", toml_string(&config)?);
             Ok(())
         }
@@ -90,4 +96,41 @@ fn validate_address(address: &str, config: &Config) -> anyhow::Result<()> {
 
 fn toml_string(config: &Config) -> anyhow::Result<String> {
     Ok(toml::to_string(config)?)
+}
+
+fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?)
+}
+
+fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
+    use ferrymail_plugin_host::{WIT_PACKAGE, WIT_VERSION, inspect};
+    let wasm = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    let info = small_runtime()?.block_on(inspect(&wasm)).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    println!("file: {}", file.display());
+    println!("hooks: {}", if info.hooks.is_empty() { "(none)".into() } else { info.hooks.join(", ") });
+    println!("wit: {} (host implements {WIT_PACKAGE}@{WIT_VERSION})", info.wit_versions.join(", "));
+    println!("imports: {}", info.imports.join(", "));
+    for p in &info.problems {
+        println!("problem: {p}");
+    }
+    anyhow::ensure!(info.compatible, "{} would not load: {}", file.display(), info.problems.join("; "));
+    println!("ok: loads on this host");
+    Ok(())
+}
+
+/// Loads every configured plugin as `serve` would, without serving.
+fn load_plugins(config: &Config, config_path: Option<&std::path::Path>) -> anyhow::Result<Vec<PluginSummary>> {
+    use ferrymail_plugin_host::{PluginRuntime, testing::MemoryHost};
+    let options = ferrymail::server::runtime_options(config, config_path);
+    // Loading needs no server services; an in-memory host stands in.
+    let runtime = small_runtime()?
+        .block_on(PluginRuntime::new(&config.policy_config(), std::sync::Arc::new(MemoryHost::new()), options))?;
+    Ok(runtime.plugins())
+}
+
+fn plugin_list(config: &Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
+    for p in load_plugins(config, config_path)? {
+        println!("{}\t{}\t{}", p.name, p.path, p.hooks.join(","));
+    }
+    Ok(())
 }

@@ -3,11 +3,13 @@
 
 use crate::config::Config;
 use crate::control;
-use crate::policy::NativePolicy;
+use crate::dns::Dns;
+use crate::policy::StoreServices;
 use crate::state::ServerState;
 use anyhow::{Context, Result};
-use ferrymail_policy::{Service, SharedPolicy};
-use std::path::PathBuf;
+use ferrymail_plugin_host::{PluginRuntime, RuntimeOptions};
+use ferrymail_policy::Service;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
@@ -16,6 +18,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let config = Arc::new(config);
     check_data_dir(&config)?;
     let store = control::client::open_store(&config)?;
+    // Bind everything before anything else: a port conflict is reported at
+    // start-up as the one line, before any log output.
+    let smtp = crate::listener::bind("smtp.listen", &config.smtp.listen).await?;
+    let submission = crate::listener::bind("submission.listen", &config.submission.listen).await?;
+    let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
+    let control_listener = control::server::bind(&config.control_socket())?;
+
     let tls = match crate::tls::acceptor(&config) {
         Ok(t) => Some(t),
         Err(e) if config.tls.cert.is_empty() => {
@@ -24,16 +33,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         }
         Err(e) => return Err(e),
     };
-    let policy = build_policy(&config, &store)?;
+    let dns = Arc::new(Dns::new(config.dns.clone()));
+    let services = Arc::new(StoreServices::new(store.clone(), dns.clone(), config.clone()));
+    let plugins = Arc::new(start_plugins(&config, config_path.as_deref(), services.clone()).await?);
     let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
-    let state = Arc::new(ServerState::new(config.clone(), store, policy, tls));
-
-    // Bind everything before serving anything: a port conflict is reported
-    // at start-up, not half-way into service.
-    let smtp = crate::listener::bind("smtp.listen", &config.smtp.listen).await?;
-    let submission = crate::listener::bind("submission.listen", &config.submission.listen).await?;
-    let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
-    let control_listener = control::server::bind(&config.control_socket())?;
+    let state = Arc::new(ServerState::new(config.clone(), store, dns, plugins.policy(), tls));
+    let reloader = Reloader { state: state.clone(), plugins, services, config_path };
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     for l in smtp {
@@ -59,12 +64,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     loop {
         tokio::select! {
             _ = hup.recv() => {
-                if let Err(e) = reload(&state, config_path.as_deref()) {
-                    tracing::error!(error = %e, "reload failed; keeping the running configuration");
-                }
+                let _ = reloader.reload().await;
             }
             Some(reply) = reload_rx.recv() => {
-                let _ = reply.send(reload(&state, config_path.as_deref()).map_err(|e| e.to_string()));
+                let _ = reply.send(reloader.reload().await.map_err(|e| format!("{e:#}")));
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
@@ -87,17 +90,53 @@ fn check_data_dir(config: &Config) -> Result<()> {
     Ok(())
 }
 
-fn build_policy(config: &Arc<Config>, store: &ferrymail_store::Store) -> Result<SharedPolicy> {
-    let r = &config.retry;
-    Ok(Arc::new(NativePolicy::new(store.clone(), (**config).clone()).with_retry(r.interval, r.warn_after, r.give_up_after)))
+/// Compiles and loads the configured plugins; compiled code is cached in
+/// data_dir, so later starts are quick.
+pub async fn start_plugins(config: &Config, config_path: Option<&Path>, services: Arc<StoreServices>) -> Result<PluginRuntime> {
+    let started = std::time::Instant::now();
+    let runtime = PluginRuntime::new(&config.policy_config(), services, runtime_options(config, config_path)).await?;
+    for p in runtime.plugins() {
+        tracing::info!(plugin = %p.name, path = %p.path, hooks = %p.hooks.join(","), "plugin loaded");
+    }
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "plugins ready");
+    Ok(runtime)
 }
 
-/// Re-reads the configuration file and swaps in a new policy; sessions in
-/// progress keep the one they started with.
-fn reload(state: &Arc<ServerState>, config_path: Option<&std::path::Path>) -> Result<String> {
-    let config = Arc::new(Config::load(config_path)?);
-    let policy = build_policy(&config, &state.store)?;
-    state.set_policy(policy);
-    tracing::info!("reloaded configuration and policy");
-    Ok("reloaded".into())
+pub fn runtime_options(config: &Config, config_path: Option<&Path>) -> RuntimeOptions {
+    RuntimeOptions {
+        cache_dir: Some(config.plugin_cache_dir()),
+        // Relative plugin paths are relative to the file that names them.
+        base_dir: config_path.and_then(Path::parent).map(Path::to_path_buf),
+    }
+}
+
+/// SIGHUP and `ferrymail reload`: re-read the configuration file, load the
+/// plugins, and swap the chain for sessions that start from now on. Sessions
+/// in progress finish on the chain they started with; if anything fails to
+/// load, the running chain stays.
+struct Reloader {
+    state: Arc<ServerState>,
+    plugins: Arc<PluginRuntime>,
+    services: Arc<StoreServices>,
+    config_path: Option<PathBuf>,
+}
+
+impl Reloader {
+    async fn reload(&self) -> Result<String> {
+        let result = self.try_reload().await;
+        if let Err(e) = &result {
+            tracing::error!(error = %format!("{e:#}"), "reload failed; the running configuration and chain stay");
+        }
+        result
+    }
+
+    async fn try_reload(&self) -> Result<String> {
+        let config = Arc::new(Config::load(self.config_path.as_deref())?);
+        self.plugins.reload(&config.policy_config()).await?;
+        self.services.set_config(config);
+        self.state.set_policy(self.plugins.policy());
+        let names: Vec<String> = self.plugins.plugins().into_iter().map(|p| p.name).collect();
+        tracing::info!(generation = self.plugins.generation(), plugins = %names.join(","), "reloaded configuration and plugins");
+        Ok(format!("reloaded: plugins {}", names.join(", ")))
+    }
 }

@@ -15,7 +15,7 @@ pub struct ServerState {
     pub config: Arc<Config>,
     pub store: Store,
     pub delivery: Delivery,
-    pub dns: Dns,
+    pub dns: Arc<Dns>,
     pub tls: Option<TlsAcceptor>,
     /// Wakes the queue scheduler.
     pub queue_wake: Arc<Notify>,
@@ -29,10 +29,10 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub fn new(config: Arc<Config>, store: Store, policy: SharedPolicy, tls: Option<TlsAcceptor>) -> Self {
+    pub fn new(config: Arc<Config>, store: Store, dns: Arc<Dns>, policy: SharedPolicy, tls: Option<TlsAcceptor>) -> Self {
         let queue_wake = Arc::new(Notify::new());
         ServerState {
-            dns: Dns::new(config.dns.clone()),
+            dns,
             outbound: crate::outbound::Outbound::new(&config.delivery),
             delivery: Delivery::new(store.clone(), queue_wake.clone()),
             config,

@@ -156,10 +156,6 @@ def test_port_in_use(tmp_path, key):
         assert_one_clear_line(r, f"{key}.listen", busy)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: on a fresh data_dir the 'generated a self-signed TLS certificate' log line precedes the bind error (server.rs: TLS before bind)",
-)
 def test_port_in_use_on_first_start(tmp_path):
     """The first start on a fresh data_dir is the likeliest time to meet a
     port conflict; stderr must still be the one error line."""

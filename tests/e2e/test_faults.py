@@ -10,7 +10,7 @@ a full disk.
   mail it cannot keep, and serve again once space is freed.
 
 Short by default (~30-60 s in all); FM_FAULT_LONG=1 runs many more kills.
-The binary: FM_TEST_BINARY, else $CARGO_TARGET_DIR/release/ferrymail, else
+The binary: FM_TEST_BIN, else $CARGO_TARGET_DIR/release/ferrymail, else
 target/release/ferrymail (build it first: cargo build --release).
 """
 
@@ -39,7 +39,7 @@ TOKEN_RE = re.compile(rb"^X-Fault-Token: (\S+)", re.MULTILINE)
 
 
 def binary() -> Path:
-    candidates = [os.environ.get("FM_TEST_BINARY")]
+    candidates = [os.environ.get("FM_TEST_BIN")]
     if os.environ.get("CARGO_TARGET_DIR"):
         candidates.append(os.path.join(os.environ["CARGO_TARGET_DIR"], "release", "ferrymail"))
     candidates.append(ROOT / "target" / "release" / "ferrymail")

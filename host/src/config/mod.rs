@@ -4,10 +4,12 @@
 //! Every struct denies unknown fields, so a typo is an error naming the key,
 //! never a silently ignored setting.
 
+use ferrymail_plugin_host::{DisclosureMode, PluginDecl, PolicyConfig, RetryConfig, SandboxConfig, TenantConfig};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub struct Config {
     /// password guessing.
     #[serde(with = "humantime_serde")]
     pub auth_failure_delay: Duration,
+    /// Compiled plugins are cached here across restarts; empty:
+    /// data_dir/plugin-cache. Several servers may share one.
+    pub plugin_cache_dir: PathBuf,
     /// Port 25: mail from other servers.
     pub smtp: SmtpListener,
     /// Port 587: mail from our own users (RFC 6409), AUTH required.
@@ -42,24 +47,24 @@ pub struct Config {
     pub imap: ImapListener,
     pub tls: TlsConfig,
     pub dns: DnsConfig,
-    pub retry: RetryConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
-}
-
-/// The schedule of the default retry policy (RFC 5321 4.5.4.1 suggests at
-/// least 30 minutes between tries and 4-5 days before giving up).
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryConfig {
-    #[serde(with = "humantime_serde")]
-    pub interval: Duration,
-    /// Send the sender one delay warning (a DSN) after this long.
-    #[serde(with = "humantime_serde")]
-    pub warn_after: Duration,
-    /// Return the message to the sender after this long.
-    #[serde(with = "humantime_serde")]
-    pub give_up_after: Duration,
+    // The policy keys below are the plugin runtime's (docs/plugins.md);
+    // listed one by one because `flatten` and `deny_unknown_fields` do not mix.
+    /// Plugins by name: component path, config, failure policy, grants.
+    pub plugins: BTreeMap<String, PluginDecl>,
+    /// The global chain, in order; "@tenant" marks where a tenant's chain runs.
+    pub chain: Vec<String>,
+    /// Tenants: sets of domains with their own chain and plugin config.
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// Limits every plugin call runs under.
+    pub sandbox: SandboxConfig,
+    /// The default retry schedule (RFC 5321 4.5.4.1).
+    pub retry: RetryConfig,
+    /// What VRFY reveals: "off", "252", "reveal".
+    pub vrfy: DisclosureMode,
+    /// What EXPN reveals: "off", "252", "reveal".
+    pub expn: DisclosureMode,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,8 +218,34 @@ impl Config {
         Ok(())
     }
 
+    /// Listed in `local_domains` or owned by a tenant.
     pub fn is_local_domain(&self, domain: &str) -> bool {
+        let domain = domain.trim_end_matches('.');
         self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
+            || self.tenants.values().flat_map(|t| &t.domains).any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The plugin runtime's part of the configuration.
+    pub fn policy_config(&self) -> PolicyConfig {
+        PolicyConfig {
+            plugins: self.plugins.clone(),
+            chain: self.chain.clone(),
+            tenants: self.tenants.clone(),
+            sandbox: self.sandbox.clone(),
+            retry: self.retry.clone(),
+            vrfy: self.vrfy,
+            expn: self.expn,
+        }
+    }
+
+    /// Where compiled plugins are cached across restarts.
+    pub fn plugin_cache_dir(&self) -> PathBuf {
+        // wasmtime's cache wants an absolute path.
+        let dir = match self.plugin_cache_dir.as_os_str().is_empty() {
+            true => self.data_dir.join("plugin-cache"),
+            false => self.plugin_cache_dir.clone(),
+        };
+        std::path::absolute(&dir).unwrap_or(dir)
     }
 
     pub fn store_dir(&self) -> PathBuf {

@@ -17,6 +17,27 @@ fn embedded_defaults_are_valid_and_loopback_only() {
 }
 
 #[test]
+fn embedded_policy_defaults_match_the_plugin_runtime() {
+    // Two copies of the defaults (server config, plugin-host) must not drift.
+    Jail::expect_with(|_| {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.policy_config(), ferrymail_plugin_host::PolicyConfig::default());
+        Ok(())
+    });
+}
+
+#[test]
+fn tenant_domains_are_local() {
+    Jail::expect_with(|jail| {
+        jail.create_file("t.toml", "[tenants.acme]\ndomains = [\"acme.test\"]\n")?;
+        let c = Config::load(Some(Path::new("t.toml"))).unwrap();
+        assert!(c.is_local_domain("ACME.test") && c.is_local_domain("localhost"));
+        assert!(!c.is_local_domain("other.test"));
+        Ok(())
+    });
+}
+
+#[test]
 fn every_shipped_example_parses() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/config");
     let mut n = 0;

@@ -57,11 +57,19 @@ impl Delivery {
         let queued = plan.queue.len();
         let queue = (!plan.queue.is_empty())
             .then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
+        let mark = self.store.mark();
         let accepted = self
             .store
             .accept(&Incoming { id, content, return_path: &envelope.mail_from, local: &plan.local_ids, queue })
             .map_err(store_reply)?;
-        self.store.durable().await.map_err(store_reply)?;
+        if let Err(e) = self.store.durable_since(mark).await {
+            // The client keeps the message and retries, so a copy that
+            // reached the disk anyway must go (now, or when the store reopens).
+            if let Err(w) = self.store.withdraw(&accepted) {
+                tracing::debug!(session = %session.id, msg = %format_id(id), error = %w, "withdrawal deferred to the store's reopen");
+            }
+            return Err(store_reply(e));
+        }
         let msg = format_id(id);
         for (account, uid) in plan.local_names.iter().zip(&accepted.delivered) {
             tracing::info!(session = %session.id, msg = %msg, to = %account, uid = uid.1, "delivered to mailbox");

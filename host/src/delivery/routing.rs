@@ -26,6 +26,7 @@ fn failed(address: &str, reply: Reply) -> QueueRecipient {
     QueueRecipient::failed(address, reply.to_string())
 }
 
+/// An error is a temporary refusal of the whole message (no recipient is kept).
 pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenant: Option<String>) -> Result<Plan, Reply> {
     let mut plan = Plan::default();
     let mut seen = HashSet::new();
@@ -53,6 +54,10 @@ pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenan
             }
             Route::Alias { .. } => plan.queue.push(failed(&rcpt, Reply::new(554, "5.4.6", "Alias expansion loop"))),
             Route::Discard => tracing::info!(rcpt = %rcpt, "discarded by policy"),
+            // A temporary answer (a route plugin that failed, a look-up that
+            // timed out) must not become a bounce: the whole message is
+            // refused with it, and the client keeps it and tries again.
+            Route::Reject(reply) if reply.code / 100 == 4 => return Err(reply),
             Route::Reject(reply) => plan.queue.push(failed(&rcpt, reply)),
         }
     }

@@ -69,8 +69,9 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     }
     let applied = retry::apply(policy.as_ref(), &mut entry, results, now).await;
     let dsns = notify::prepare(&state, policy.as_ref(), &mut entry, &content, &applied.warned, now).await;
+    let mark = state.store.mark();
     commit(&state, &mut entry, &file_into, &dsns);
-    if let Err(e) = state.store.durable().await {
+    if let Err(e) = state.store.durable_since(mark).await {
         tracing::error!(queue = %queue_id, error = %e, "queue update not durable; the attempt may repeat");
     }
     report(&state, &entry, &applied, &dsns).await;

@@ -179,8 +179,9 @@ impl Driver {
         if uids.is_empty() {
             return true;
         }
+        let mark = self.state.store.mark();
         let result = match self.state.store.expunge(m.account, INBOX_ID, &uids) {
-            Ok(_) => self.state.store.durable().await,
+            Ok(_) => self.state.store.durable_since(mark).await,
             Err(e) => Err(e),
         };
         match result {

@@ -26,7 +26,7 @@ pub fn normalize(address: &str) -> String {
 impl Store {
     pub fn add_account(&self, address: &str, password_hash: &str) -> Result<Account> {
         let address = normalize(address);
-        let t = self.trees();
+        let t = self.trees()?;
         let account = Account {
             id: self.new_id()?,
             address: address.clone(),
@@ -52,18 +52,18 @@ impl Store {
     }
 
     pub fn account(&self, address: &str) -> Result<Option<Account>> {
-        match self.trees().accounts.get(normalize(address).as_bytes())? {
+        match self.trees()?.accounts.get(normalize(address).as_bytes())? {
             Some(v) => Ok(Some(schema::decode("accounts", &v)?)),
             None => Ok(None),
         }
     }
 
     pub fn account_exists(&self, address: &str) -> Result<bool> {
-        Ok(self.trees().accounts.contains_key(normalize(address).as_bytes())?)
+        Ok(self.trees()?.accounts.contains_key(normalize(address).as_bytes())?)
     }
 
     pub fn accounts(&self) -> Result<Vec<Account>> {
-        self.trees()
+        self.trees()?
             .accounts
             .iter()
             .map(|kv| {
@@ -77,7 +77,7 @@ impl Store {
         let address = normalize(address);
         let mut account = self.account(&address)?.ok_or_else(|| StoreError::NoSuchAccount(address.clone()))?;
         account.password_hash = password_hash.to_string();
-        self.trees().accounts.insert(address.as_bytes(), schema::encode(&account))?;
+        self.trees()?.accounts.insert(address.as_bytes(), schema::encode(&account))?;
         Ok(())
     }
 
@@ -87,7 +87,7 @@ impl Store {
         let account = self.account(&address)?.ok_or_else(|| StoreError::NoSuchAccount(address.clone()))?;
         let uids: Vec<u32> = self.mailbox_entries(account.id, INBOX_ID)?.iter().map(|e| e.uid).collect();
         self.expunge(account.id, INBOX_ID, &uids)?;
-        let t = self.trees();
+        let t = self.trees()?;
         for k in t.mailboxes.scan_prefix(account.id.to_be_bytes()).keys() {
             t.mailboxes.remove(k?)?;
         }

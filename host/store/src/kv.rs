@@ -3,7 +3,7 @@
 //! another's keys), with optional expiry.
 
 use crate::schema;
-use crate::{Result, Store};
+use crate::{Result, Store, StoreError};
 
 fn split(raw: &[u8]) -> (u64, &[u8]) {
     if raw.len() < 8 {
@@ -30,7 +30,7 @@ fn live(expires: u64, now: u64) -> bool {
 impl Store {
     pub fn kv_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let now = crate::now_secs();
-        Ok(self.trees().kv.get(schema::kv_key(namespace, key))?.and_then(|raw| {
+        Ok(self.trees()?.kv.get(schema::kv_key(namespace, key))?.and_then(|raw| {
             let (exp, v) = split(&raw);
             live(exp, now).then(|| v.to_vec())
         }))
@@ -38,38 +38,46 @@ impl Store {
 
     pub fn kv_set(&self, namespace: &str, key: &[u8], value: &[u8], ttl_secs: Option<u64>) -> Result<()> {
         let exp = expiry(crate::now_secs(), ttl_secs);
-        self.trees().kv.insert(schema::kv_key(namespace, key), join(exp, value))?;
+        self.trees()?.kv.insert(schema::kv_key(namespace, key), join(exp, value))?;
         Ok(())
     }
 
     pub fn kv_delete(&self, namespace: &str, key: &[u8]) -> Result<()> {
-        self.trees().kv.remove(schema::kv_key(namespace, key))?;
+        self.trees()?.kv.remove(schema::kv_key(namespace, key))?;
         Ok(())
     }
 
-    /// Adds `delta` to a counter atomically and returns the new value. An
-    /// expired or missing counter starts from zero with a fresh TTL; a live
-    /// one keeps its expiry (a fixed window, as rate limits want).
+    /// Adds `delta` to a counter atomically and returns the new value. A
+    /// counter is an 8-byte little-endian i64 (what plugins read back with
+    /// `kv.get`). An expired or missing counter starts from zero with a
+    /// fresh TTL; a live one keeps its expiry (a fixed window, as rate
+    /// limits want). A live value of another shape is an error, unchanged.
     pub fn kv_incr(&self, namespace: &str, key: &[u8], delta: i64, ttl_secs: Option<u64>) -> Result<i64> {
         let now = crate::now_secs();
-        let mut result = 0;
-        self.trees().kv.fetch_and_update(schema::kv_key(namespace, key), |old| {
+        let mut result = Ok(0);
+        self.trees()?.kv.fetch_and_update(schema::kv_key(namespace, key), |old| {
             let (exp, current) = match old.map(split) {
-                Some((exp, v)) if live(exp, now) => {
-                    (exp, std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0))
-                }
+                Some((exp, v)) if live(exp, now) => match <[u8; 8]>::try_from(v) {
+                    Ok(bytes) => (exp, i64::from_le_bytes(bytes)),
+                    Err(_) => {
+                        result = Err(StoreError::NotACounter);
+                        return old.map(<[u8]>::to_vec);
+                    }
+                },
                 _ => (expiry(now, ttl_secs), 0),
             };
-            result = current.saturating_add(delta);
-            Some(join(exp, result.to_string().as_bytes()))
+            let n = current.saturating_add(delta);
+            result = Ok(n);
+            Some(join(exp, &n.to_le_bytes()))
         })?;
-        Ok(result)
+        result
     }
 
     /// Removes expired keys; returns how many. Run periodically.
     pub fn kv_sweep(&self) -> Result<usize> {
         let now = crate::now_secs();
-        let kv = &self.trees().kv;
+        let t = self.trees()?;
+        let kv = &t.kv;
         let mut removed = 0;
         for item in kv.iter() {
             let (k, v) = item?;
@@ -102,9 +110,13 @@ mod tests {
         let (_d, s) = store();
         assert_eq!(s.kv_incr("n", b"c", 1, Some(60)).unwrap(), 1);
         assert_eq!(s.kv_incr("n", b"c", 2, Some(60)).unwrap(), 3);
+        assert_eq!(s.kv_get("n", b"c").unwrap(), Some(3i64.to_le_bytes().to_vec()));
+        s.kv_set("n", b"text", b"hello", None).unwrap();
+        assert!(matches!(s.kv_incr("n", b"text", 1, None), Err(crate::StoreError::NotACounter)));
+        assert_eq!(s.kv_get("n", b"text").unwrap(), Some(b"hello".to_vec()));
         s.kv_set("n", b"old", b"x", Some(1)).unwrap();
         // Expiry is whole seconds; a TTL in the past is simulated directly.
-        s.trees().kv.insert(crate::schema::kv_key("n", b"gone"), super::join(1, b"x")).unwrap();
+        s.trees().unwrap().kv.insert(crate::schema::kv_key("n", b"gone"), super::join(1, b"x")).unwrap();
         assert_eq!(s.kv_get("n", b"gone").unwrap(), None);
         assert!(s.kv_sweep().unwrap() >= 1);
         s.kv_delete("n", b"c").unwrap();

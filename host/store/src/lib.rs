@@ -8,6 +8,11 @@
 //!   (SMTP 250, POP3 QUIT) await it first. Concurrent callers share one
 //!   fsync (group commit), so durability costs one disk flush per batch, not
 //!   per message.
+//! - After an I/O error (a full disk) writes fail until the store has
+//!   reopened itself, which it does once the disk has room ([`reopen`]); a
+//!   caller promising durability takes a [`Mark`] before writing and awaits
+//!   [`Store::durable_since`], which fails if the writes were lost to a
+//!   reopen. A message whose durability failed is [`Store::withdraw`]n.
 //! - Message contents are stored once, however many mailboxes and queue
 //!   entries refer to them, and are removed when the last reference goes.
 //! - All key layouts and record types live in [`schema`]; its version is
@@ -16,6 +21,7 @@
 //! # Layout
 //! - [`schema`]: trees, keys, records, schema version
 //! - [`commit`]: group commit
+//! - [`reopen`]: the open database; reopening it after an I/O error
 //! - [`accounts`], [`mail`], [`queue`], [`kv`]: one area each
 
 pub mod accounts;
@@ -23,6 +29,7 @@ pub mod commit;
 pub mod kv;
 pub mod mail;
 pub mod queue;
+mod reopen;
 pub mod schema;
 
 pub use accounts::Account;
@@ -53,6 +60,9 @@ pub enum StoreError {
     NoSuchAccount(String),
     #[error("no such queue entry: {0}")]
     NoSuchQueueEntry(String),
+    /// `kv_incr` on a value that is not an 8-byte counter.
+    #[error("not a counter")]
+    NotACounter,
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -92,57 +102,63 @@ pub struct Store {
 }
 
 struct Inner {
-    db: sled::Db,
-    trees: schema::Trees,
+    slot: Arc<reopen::Slot>,
     commit: commit::GroupCommit,
 }
 
+/// The store's generation when taken: writes made after it are vouched for
+/// by [`Store::durable_since`] only if the store was not reopened meanwhile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Mark(u64);
+
 impl Store {
-    /// Opens (creating if needed) the store in `dir`.
+    /// Opens (creating if needed) the store in `dir`. Inside a tokio
+    /// runtime this also starts the group-commit task, which watches for
+    /// I/O errors and reopens the store after one.
     pub fn open(dir: &Path, options: &StoreOptions) -> Result<Store> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(options.cache_bytes)
-            .mode(sled::Mode::HighThroughput)
-            // We flush explicitly for every promise made to a client; the
-            // background flush only bounds the window for everything else.
-            .flush_every_ms(Some(1000))
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(io) if io.kind() == std::io::ErrorKind::WouldBlock || io.to_string().contains("lock") => {
-                    StoreError::Locked { path: dir.display().to_string() }
-                }
-                other => other.into(),
-            })?;
-        let trees = schema::Trees::open(&db)?;
-        schema::check_version(&trees)?;
-        let commit = commit::GroupCommit::new(db.clone());
-        Ok(Store { inner: Arc::new(Inner { db, trees, commit }) })
+        let slot = Arc::new(reopen::Slot::open(dir, options)?);
+        let commit = commit::GroupCommit::new(&slot);
+        commit.start();
+        Ok(Store { inner: Arc::new(Inner { slot, commit }) })
     }
 
-    /// Resolves once every write applied before the call is on disk.
+    /// Where the store stands; take it before writes to be made durable.
+    pub fn mark(&self) -> Mark {
+        Mark(self.inner.slot.generation())
+    }
+
+    /// Resolves once every write applied before the call is on disk; fails
+    /// if they may be lost (a failed flush, or the store reopened after an
+    /// I/O error since `mark` was taken).
+    pub async fn durable_since(&self, mark: Mark) -> Result<()> {
+        self.inner.commit.durable(mark).await
+    }
+
+    /// [`Store::durable_since`] with a mark taken now: right only if the
+    /// writes it covers came just before, with no await in between.
     pub async fn durable(&self) -> Result<()> {
-        self.inner.commit.durable().await
+        self.durable_since(self.mark()).await
     }
 
     /// Blocking flush, for command-line tools outside the server.
     pub fn flush_now(&self) -> Result<()> {
-        self.inner.db.flush()?;
+        self.trees()?.db.flush()?;
         Ok(())
     }
 
     /// A new id, unique for the life of this store (sled's persistent counter).
     pub fn new_id(&self) -> Result<u64> {
-        Ok(self.inner.db.generate_id()?)
+        Ok(self.trees()?.db.generate_id()?)
     }
 
-    pub(crate) fn trees(&self) -> &schema::Trees {
-        &self.inner.trees
+    /// The open database's trees; an I/O error while it is being reopened.
+    pub(crate) fn trees(&self) -> Result<Arc<reopen::Open>> {
+        self.inner.slot.get()
     }
 
     /// Bytes on disk, for status output.
     pub fn size_on_disk(&self) -> Result<u64> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.trees()?.db.size_on_disk()?)
     }
 }
 

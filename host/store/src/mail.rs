@@ -93,7 +93,7 @@ impl Store {
     /// Stores the content once, files it into each local INBOX and queues
     /// the rest, atomically. Not yet durable: await [`Store::durable`].
     pub fn accept(&self, incoming: &Incoming<'_>) -> Result<Accepted> {
-        let t = self.trees();
+        let t = self.trees()?;
         let queued = match &incoming.queue {
             Some(_) => Some(self.new_id()?),
             None => None,
@@ -107,7 +107,7 @@ impl Store {
     /// Files an already-stored message into more INBOXes (delivery from the
     /// queue); the caller drops the queue's reference separately.
     pub fn deliver_stored(&self, blob: u64, return_path: &str, accounts: &[u64]) -> Result<Vec<u32>> {
-        let t = self.trees();
+        let t = self.trees()?;
         let len = self.read_blob(blob)?.len() as u64;
         let now = crate::now_secs();
         let uids = (&t.blob_refs, &t.mailboxes, &t.mail)
@@ -117,7 +117,7 @@ impl Store {
 
     /// The messages of one mailbox in UID order.
     pub fn mailbox_entries(&self, account: u64, mailbox: u32) -> Result<Vec<MailEntry>> {
-        self.trees()
+        self.trees()?
             .mail
             .scan_prefix(schema::mail_prefix(account, mailbox))
             .map(|kv| {
@@ -130,7 +130,7 @@ impl Store {
     }
 
     pub fn mailbox_summary(&self, account: u64, mailbox: &str) -> Result<Option<MailboxSummary>> {
-        let Some(raw) = self.trees().mailboxes.get(schema::mailbox_key(account, mailbox))? else {
+        let Some(raw) = self.trees()?.mailboxes.get(schema::mailbox_key(account, mailbox))? else {
             return Ok(None);
         };
         let meta: MailboxMeta = schema::decode("mailboxes", &raw)?;
@@ -155,7 +155,7 @@ impl Store {
 
     /// The stored content (as queued: no Return-Path).
     pub fn read_blob(&self, blob: u64) -> Result<sled::IVec> {
-        self.trees()
+        self.trees()?
             .blobs
             .get(blob.to_be_bytes())?
             .ok_or_else(|| StoreError::Corrupt { tree: "blobs", detail: format!("missing blob {blob}") })
@@ -163,7 +163,7 @@ impl Store {
 
     pub fn set_flags(&self, account: u64, mailbox: u32, uid: u32, flags: u32) -> Result<()> {
         let key = schema::mail_key(account, mailbox, uid);
-        self.trees().mail.fetch_and_update(key, |old| {
+        self.trees()?.mail.fetch_and_update(key, |old| {
             old.and_then(|v| schema::decode::<MailEntry>("mail", v).ok()).map(|mut e| {
                 e.flags = flags;
                 schema::encode(&e)
@@ -174,7 +174,7 @@ impl Store {
 
     /// Removes messages from a mailbox, dropping contents nobody references.
     pub fn expunge(&self, account: u64, mailbox: u32, uids: &[u32]) -> Result<usize> {
-        let t = self.trees();
+        let t = self.trees()?;
         let removed = (&t.mail, &t.blob_refs, &t.blobs).transaction(|(mail, blob_refs, blobs)| {
             let mut removed = 0;
             for &uid in uids {
@@ -187,6 +187,49 @@ impl Store {
         })?;
         Ok(removed)
     }
+
+    /// Takes back a message whose durability failed: its client was told
+    /// to retry, so a copy must not stay behind. Removes its mailbox entries
+    /// and queue entry now if the store is open, and again when it reopens
+    /// (a copy may have reached the disk before the failure); an error only
+    /// says it could not be done now.
+    pub fn withdraw(&self, accepted: &Accepted) -> Result<()> {
+        self.inner.slot.withdraw(accepted, |trees| withdraw_in(trees, accepted))
+    }
+}
+
+/// The body of [`Store::withdraw`]. Idempotent, and touches only entries
+/// that still refer to the message's content: after a reopen, UIDs or a
+/// queue id of a message that never reached the disk may not exist.
+pub(crate) fn withdraw_in(t: &schema::Trees, accepted: &Accepted) -> Result<()> {
+    (&t.mail, &t.blob_refs, &t.blobs, &t.queue, &t.schedule).transaction(|(mail, blob_refs, blobs, queue, schedule)| {
+        for &(account, uid) in &accepted.delivered {
+            let key = schema::mail_key(account, schema::INBOX_ID, uid);
+            let Some(raw) = mail.get(key)? else { continue };
+            if tx_decode::<MailEntry>("mail", &raw)?.blob == accepted.blob {
+                mail.remove(&key)?;
+                release_blob(blob_refs, blobs, accepted.blob)?;
+            }
+        }
+        if let Some(id) = accepted.queued
+            && let Some(raw) = queue.get(id.to_be_bytes())?
+        {
+            let entry: QueueEntry = tx_decode("queue", &raw)?;
+            if entry.blob == accepted.blob {
+                queue.remove(&id.to_be_bytes())?;
+                schedule.remove(&schema::schedule_key(entry.next_attempt, id))?;
+                release_blob(blob_refs, blobs, accepted.blob)?;
+            }
+        }
+        // Content nobody refers to (nothing was filed or queued).
+        let key = accepted.blob.to_be_bytes();
+        if blob_refs.get(key)?.is_none_or(|refs| refs.as_ref() == 0u32.to_be_bytes()) {
+            blob_refs.remove(&key)?;
+            blobs.remove(&key)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
 }
 
 /// The trees [`Store::accept`] writes, as a transaction sees them:
@@ -281,11 +324,11 @@ mod tests {
         let text = s.read_mail(&entries[0]).unwrap();
         assert_eq!(text, b"Return-Path: <s@y.test>\r\nSubject: hi\r\n\r\nbody\r\n");
         assert_eq!(entries[0].size, text.len() as u64);
-        assert_eq!(s.trees().blobs.len(), 1, "content stored once");
+        assert_eq!(s.trees().unwrap().blobs.len(), 1, "content stored once");
         s.expunge(a.id, 0, &[1]).unwrap();
-        assert_eq!(s.trees().blobs.len(), 1, "b still references it");
+        assert_eq!(s.trees().unwrap().blobs.len(), 1, "b still references it");
         s.expunge(b.id, 0, &[1]).unwrap();
-        assert_eq!(s.trees().blobs.len(), 0, "last reference frees the content");
+        assert_eq!(s.trees().unwrap().blobs.len(), 0, "last reference frees the content");
     }
 
     #[test]
@@ -301,6 +344,27 @@ mod tests {
         assert_eq!(uids, [1, 2, 4], "RFC 3501 2.3.1.1: UIDs are never reused");
         let sum = s.mailbox_summary(a.id, "INBOX").unwrap().unwrap();
         assert_eq!((sum.messages, sum.uid_next), (3, 5));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_withdrawn_message_stays_gone_across_a_reopen() {
+        let (_d, s) = store();
+        let a = s.add_account("a@x.test", "h").unwrap();
+        let keep = s.accept(&Incoming { id: s.new_id().unwrap(), content: b"keep\r\n", return_path: "", local: &[a.id], queue: None }).unwrap();
+        let rcpt = crate::QueueRecipient::new("r@far.test", crate::QueuedRoute::Mx { domain: "far.test".into() });
+        let queue = Some(QueueEntry::new("s@x.test", None, vec![rcpt]));
+        let gone = s.accept(&Incoming { id: s.new_id().unwrap(), content: b"gone\r\n", return_path: "", local: &[a.id], queue }).unwrap();
+        s.durable().await.unwrap();
+        s.withdraw(&gone).unwrap();
+        // The reopen applies it again (a no-op now) before anything reads.
+        let slot = s.inner.slot.clone();
+        tokio::task::spawn_blocking(move || slot.recover(withdraw_in)).await.unwrap().unwrap();
+        let entries = s.mailbox_entries(a.id, 0).unwrap();
+        assert_eq!(entries.iter().map(|e| e.blob).collect::<Vec<_>>(), [keep.blob]);
+        assert!(s.queue_entries().unwrap().is_empty());
+        assert_eq!(s.trees().unwrap().blobs.len(), 1, "only the kept content is left");
+        assert_eq!(s.read_mail(&entries[0]).unwrap(), b"Return-Path: <>\r\nkeep\r\n");
+        assert_eq!(s.inner.slot.withdrawals_pending(), 0);
     }
 
     #[test]

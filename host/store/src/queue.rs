@@ -153,19 +153,19 @@ pub struct Committed {
 
 impl Store {
     pub fn queue_entry(&self, id: u64) -> Result<Option<QueueEntry>> {
-        match self.trees().queue.get(id.to_be_bytes())? {
+        match self.trees()?.queue.get(id.to_be_bytes())? {
             Some(v) => Ok(Some(schema::decode("queue", &v)?)),
             None => Ok(None),
         }
     }
 
     pub fn queue_entries(&self) -> Result<Vec<QueueEntry>> {
-        self.trees().queue.iter().values().map(|v| schema::decode("queue", &v?)).collect()
+        self.trees()?.queue.iter().values().map(|v| schema::decode("queue", &v?)).collect()
     }
 
     /// Entries due at or before `now`, earliest first, at most `limit`.
     pub fn queue_due(&self, now: u64, limit: usize) -> Result<Vec<u64>> {
-        let keys = self.trees().schedule.range(..schema::schedule_key(now.saturating_add(1), 0)).keys();
+        let keys = self.trees()?.schedule.range(..schema::schedule_key(now.saturating_add(1), 0)).keys();
         let mut ids = Vec::new();
         for key in keys.take(limit) {
             if let Some((_, id)) = schema::split_schedule_key(&key?) {
@@ -177,13 +177,13 @@ impl Store {
 
     /// When the next entry is due (to sleep until then instead of polling).
     pub fn queue_next_due(&self) -> Result<Option<u64>> {
-        Ok(self.trees().schedule.first()?.and_then(|(k, _)| schema::split_schedule_key(&k)).map(|(due, _)| due))
+        Ok(self.trees()?.schedule.first()?.and_then(|(k, _)| schema::split_schedule_key(&k)).map(|(due, _)| due))
     }
 
     /// Takes up to `limit` due entries for an attempt, moving each to
     /// `lease_until` in the schedule. Not flushed: a crash forgets leases.
     pub fn queue_claim(&self, now: u64, limit: usize, lease_until: u64) -> Result<Vec<QueueEntry>> {
-        let t = self.trees();
+        let t = self.trees()?;
         let mut claimed = Vec::new();
         let keys: Vec<_> = t.schedule.range(..schema::schedule_key(now.saturating_add(1), 0)).keys().take(limit).collect::<std::result::Result<_, _>>()?;
         for key in keys {
@@ -209,7 +209,7 @@ impl Store {
     /// of attempts a crash interrupted) and rebuilds the schedule from the
     /// entries. Returns the number of entries queued.
     pub fn queue_recover(&self) -> Result<usize> {
-        let t = self.trees();
+        let t = self.trees()?;
         t.schedule.clear()?;
         let mut n = 0;
         for entry in self.queue_entries()? {
@@ -232,7 +232,7 @@ impl Store {
     /// messages (DSNs). The entry goes to `entry.due()` in the schedule, or
     /// is removed with its content reference when nothing is left to do.
     pub fn queue_commit(&self, entry: &QueueEntry, file_into: &[u64], new: &[Incoming<'_>]) -> Result<Committed> {
-        let t = self.trees();
+        let t = self.trees()?;
         let len = if file_into.is_empty() { 0 } else { self.read_blob(entry.blob)?.len() as u64 };
         let queued: Vec<Option<u64>> = new.iter().map(|m| m.queue.as_ref().map(|_| self.new_id()).transpose()).collect::<Result<_>>()?;
         let now = crate::now_secs();
@@ -302,7 +302,7 @@ impl Store {
     /// Queues an already-stored content for more recipients (an alias
     /// expansion found at delivery time): takes a new reference.
     pub fn queue_insert_for_blob(&self, mut entry: QueueEntry) -> Result<u64> {
-        let t = self.trees();
+        let t = self.trees()?;
         entry.id = self.new_id()?;
         entry.next_attempt = entry.due().unwrap_or(entry.created);
         (&t.queue, &t.schedule, &t.blob_refs).transaction(|(queue, schedule, blob_refs)| {

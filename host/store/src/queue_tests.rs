@@ -29,7 +29,7 @@ fn queue_lifecycle() {
     e.recipients[1].notified = true;
     s.queue_update(&e).unwrap();
     assert!(s.queue_entry(id).unwrap().is_none());
-    assert_eq!(s.trees().blobs.len(), 0, "content freed with the last reference");
+    assert_eq!(s.trees().unwrap().blobs.len(), 0, "content freed with the last reference");
     assert!(s.queue_next_due().unwrap().is_none());
 }
 
@@ -77,7 +77,7 @@ fn commit_files_locally_and_accepts_a_dsn_atomically() {
     let inbox = s.mailbox_entries(local.id, 0).unwrap();
     assert_eq!(inbox.len(), 2);
     assert_eq!(s.read_mail(&inbox[0]).unwrap(), b"Return-Path: <s@x.test>\r\nSubject: x\r\n\r\nx\r\n");
-    assert_eq!(s.trees().blobs.len(), 2, "the original stays for the mailbox copy");
+    assert_eq!(s.trees().unwrap().blobs.len(), 2, "the original stays for the mailbox copy");
 }
 
 #[test]
@@ -87,5 +87,5 @@ fn commit_of_a_deleted_entry_is_refused() {
     let e = s.queue_entry(id).unwrap().unwrap();
     s.queue_remove(id).unwrap();
     assert!(matches!(s.queue_update(&e), Err(StoreError::NoSuchQueueEntry(_))));
-    assert_eq!(s.trees().blobs.len(), 0);
+    assert_eq!(s.trees().unwrap().blobs.len(), 0);
 }
