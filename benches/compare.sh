@@ -49,12 +49,18 @@ cleanup() {
 trap cleanup EXIT
 
 # ---------------------------------------------------------------- ferrymail
+# fm_config [CHAIN_LINE [PLUGIN_TABLES]]: the config file; without
+# arguments, ferrymail's default plugin chain (auth, local, relay, vrfy-expn,
+# retry: the embedded wasm plugins, so every run goes through wasmtime).
+# Compiled plugins are cached outside the data dir, as across a restart.
 fm_config() {
     cat > "$RUN/ferrymail.toml" <<TOML
 data_dir = "$RUN/ferrymail-data"
+plugin_cache_dir = "$RUN/ferrymail-plugin-cache"
 hostname = "mx.$DOMAIN"
 local_domains = ["$DOMAIN"]
 relay_networks = ["127.0.0.0/8"]
+${1:-}
 [smtp]
 listen = ["127.0.0.1:$FM_SMTP"]
 max_sessions = 20000
@@ -66,13 +72,15 @@ listen = ["127.0.0.1:$FM_POP3"]
 listen = ["127.0.0.1:$FM_IMAP"]
 [log]
 level = "${BENCH_FM_LOG_LEVEL:-info}"
+${2:-}
 TOML
 }
 
-# Fresh data dir, start, wait for the port, create the bench accounts.
+# fm_start [CHAIN_LINE [PLUGIN_TABLES]]: fresh data dir, start, wait for the
+# port, create the bench accounts.
 fm_start() {
     fm_stop
-    rm -rf "$RUN/ferrymail-data"; fm_config
+    rm -rf "$RUN/ferrymail-data"; fm_config "$@"
     "$FM_BIN" serve --config "$RUN/ferrymail.toml" 2>> "$RUN/ferrymail.log" &
     FM_PID=$!
     for _ in $(seq 1 100); do ss -ltn | grep -q "127.0.0.1:$FM_POP3 " && break; sleep 0.1; done
@@ -141,19 +149,50 @@ wl_inbound() {
     "$HERE/peers/postfix.sh" clean-maildirs
 }
 
-# 2. Inbound through a 4-plugin chain (connect ACL, HELO check, RCPT local
-#    domain, DATA size/header check + add header).
+# 2. Inbound through a 4-plugin chain. Haraka: bench_chain_{acl,helo,rcpt,data}
+#    (connect ACL, HELO check, RCPT local domain, DATA size/header check +
+#    add header) in front of its file queue. ferrymail: four embedded wasm
+#    plugins prepended to its default chain (which every ferrymail run goes
+#    through anyway), each called on every message, none refusing:
+#      rate-limit     MAIL  per-client-IP kv counter, max far above the load  (~ acl)
+#      rcpt-check     RCPT  builtin:relay: local domain? (host call) -> continue, x4 rcpts  (~ rcpt)
+#      size-limit     DATA  builtin:header-filter, max_size 10 MiB, no stamp  (~ data: size)
+#      header-filter  DATA  a deny rule that never matches + stamps X-Bench-Chain  (~ data: header)
+#    No HELO plugin ships with ferrymail (Haraka's helo check runs once per
+#    persistent session); dnsbl (needs DNS) and greylist (needs retries) are
+#    left out. The same run also measures ferrymail with its default chain
+#    alone ("ferrymail-default"), so the table shows the cost of the four.
+FM_PLUGINS_CHAIN='chain = ["rate-limit", "rcpt-check", "size-limit", "header-filter", "@tenant", "auth", "local", "relay", "vrfy-expn", "retry"]'
+FM_PLUGINS_TABLES='[plugins.rate-limit]
+path = "builtin:rate-limit"
+config = { max = 1000000000000, window = "1h" }
+[plugins.rcpt-check]
+path = "builtin:relay"
+[plugins.size-limit]
+path = "builtin:header-filter"
+config = { max_size = 10485760, stamp = "" }
+[plugins.header-filter]
+path = "builtin:header-filter"
+config = { deny = [{ header = "Subject", contains = "bench-never-matches" }], stamp = "X-Bench-Chain" }'
+fm_plugins_load() {
+    load "plugins-persistent/$1" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+        --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+}
 fm_plugins() {
-    # The wasm plugin runtime is not in this build. When it lands: start
-    # ferrymail with a [chain] of four plugins equivalent to the Haraka
-    # bench_chain_* ones (acl, helo, rcpt, data) and run the same load as
-    # wl_inbound with label "plugins-persistent/ferrymail".
-    log "plugins: ferrymail has no plugin runtime in this build (n/a)"
+    local run=$1
+    log "plugins run $run: ferrymail, default chain"
+    fm_start
+    fm_plugins_load ferrymail-default
+    fm_stop
+    log "plugins run $run: ferrymail, 4 plugins + default chain"
+    fm_start "$FM_PLUGINS_CHAIN" "$FM_PLUGINS_TABLES"
+    fm_plugins_load ferrymail
+    fm_stop
 }
 wl_plugins() {
     local run
     for run in $(seq 1 "$RUNS"); do
-        fm_plugins
+        fm_plugins "$run"
         log "plugins run $run: haraka, 4-plugin chain + file queue"
         BENCH_HARAKA_QUEUE=file BENCH_HARAKA_CHAIN=4 "$HERE/peers/haraka.sh" start; "$HERE/peers/haraka.sh" clean-spool
         load "plugins-persistent/haraka-fsync" smtp --port "$HARAKA" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
@@ -252,9 +291,17 @@ if [ "${BENCH_NO_BUILD:-0}" != 1 ]; then
     log "building ferrymail and ferrymail-load (release)"
     (cd "$ROOT" && cargo build --release -q -p ferrymail -p ferrymail-benches)
 fi
+# Run copies of the binaries: a rebuild in the shared target dir during the
+# run must not swap the server between workloads.
+mkdir -p "$RUN/bin"
+cp "$FM_BIN" "$RUN/bin/ferrymail"; cp "$LOAD" "$RUN/bin/ferrymail-load"
+FM_BIN=$RUN/bin/ferrymail; LOAD=$RUN/bin/ferrymail-load
+COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
+if [ -n "$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT+="+dirty"; fi
+STARTED=$(date -u +%Y-%m-%dT%H:%MZ); LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 setup_peers
 for w in inbound plugins pop3 imap outbound idle; do
     if wants "$w"; then "wl_$w"; fi
 done
 "$HERE/scripts/table.py" "$RESULTS" --machine "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)" \
-    --params "messages=$MSGS sessions=$SESSIONS size=$SIZE mailbox=$BOX idle=$IDLE runs=$RUNS" | tee "$RUN/table.md"
+    --params "messages=$MSGS sessions=$SESSIONS size=$SIZE mailbox=$BOX idle=$IDLE runs=$RUNS; ferrymail $COMMIT; $STARTED to $(date -u +%H:%MZ), load average before/after: $LOAD_BEFORE / $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$RUN/table.md"

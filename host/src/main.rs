@@ -121,7 +121,9 @@ fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
 /// Loads every configured plugin as `serve` would, without serving.
 fn load_plugins(config: &Config, config_path: Option<&std::path::Path>) -> anyhow::Result<Vec<PluginSummary>> {
     use ferrymail_plugin_host::{PluginRuntime, testing::MemoryHost};
-    let options = ferrymail::server::runtime_options(config, config_path);
+    let mut options = ferrymail::server::runtime_options(config, config_path);
+    // A check must not create directories; the server's cache is used if there.
+    options.cache_dir = options.cache_dir.filter(|d| d.is_dir());
     // Loading needs no server services; an in-memory host stands in.
     let runtime = small_runtime()?
         .block_on(PluginRuntime::new(&config.policy_config(), std::sync::Arc::new(MemoryHost::new()), options))?;

@@ -8,6 +8,14 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
+/// The read buffer of one client session (SMTP, POP3), held for the whole
+/// session, idle or not. Small, because every idle connection pays for it
+/// and a bigger one buys nothing: what a read returns is copied into the
+/// session's own line or message buffer anyway, so the size only sets how
+/// many reads a message takes. Measured on loopback, a 20 MB message took
+/// the same time and server CPU with 4 KiB as with 64 KiB reads.
+pub const READ_CHUNK: usize = 4 * 1024;
+
 pub enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsStream<TcpStream>>),

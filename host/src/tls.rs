@@ -2,7 +2,7 @@
 
 use anyhow::{Context, Result};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
@@ -12,13 +12,22 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+/// The server's TLS, as loaded at start-up.
+pub struct ServerTls {
+    pub acceptor: TlsAcceptor,
+    /// The self-signed certificate, when this start generated it: the
+    /// server logs that once it is up (nothing here logs, so a start-up
+    /// error stays the only line on stderr).
+    pub generated: Option<PathBuf>,
+}
+
 /// The acceptor from the configured PEM files, or from a self-signed
 /// certificate for `hostname` generated once into `data_dir/tls/`.
-pub fn acceptor(config: &Config) -> Result<TlsAcceptor> {
-    let (cert_path, key_path) = if config.tls.cert.is_empty() {
+pub fn server_tls(config: &Config) -> Result<ServerTls> {
+    let (cert_path, key_path, generated) = if config.tls.cert.is_empty() {
         self_signed(config)?
     } else {
-        (config.tls.cert.clone().into(), config.tls.key.clone().into())
+        (config.tls.cert.clone().into(), config.tls.key.clone().into(), false)
     };
     let certs = load_certs(&cert_path)?;
     let key = load_key(&key_path)?;
@@ -28,21 +37,38 @@ pub fn acceptor(config: &Config) -> Result<TlsAcceptor> {
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .with_context(|| format!("config key tls.cert/tls.key: {} does not match {}", cert_path.display(), key_path.display()))?;
-    Ok(TlsAcceptor::from(Arc::new(server)))
+    Ok(ServerTls { acceptor: TlsAcceptor::from(Arc::new(server)), generated: generated.then_some(cert_path) })
 }
 
-fn self_signed(config: &Config) -> Result<(std::path::PathBuf, std::path::PathBuf)> {
+/// [`server_tls`] without the note on a generated certificate.
+pub fn acceptor(config: &Config) -> Result<TlsAcceptor> {
+    server_tls(config).map(|t| t.acceptor)
+}
+
+/// (certificate path, key path, generated now).
+fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf, bool)> {
     let dir = config.data_dir.join("tls");
     let (cert, key) = (dir.join("self-signed.crt"), dir.join("self-signed.key"));
-    if !cert.exists() || !key.exists() {
-        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let generated = rcgen::generate_simple_self_signed(vec![config.hostname.clone()])
-            .context("generating a self-signed certificate")?;
-        std::fs::write(&cert, generated.cert.pem()).with_context(|| format!("writing {}", cert.display()))?;
-        std::fs::write(&key, generated.key_pair.serialize_pem()).with_context(|| format!("writing {}", key.display()))?;
-        tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate (set tls.cert/tls.key for a real one)");
+    if cert.exists() && key.exists() {
+        return Ok((cert, key, false));
     }
-    Ok((cert, key))
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (cert_pem, key_pem) = generate(&config.hostname).context("generating a self-signed certificate")?;
+    std::fs::write(&cert, cert_pem).with_context(|| format!("writing {}", cert.display()))?;
+    std::fs::write(&key, key_pem).with_context(|| format!("writing {}", key.display()))?;
+    tracing::debug!(cert = %cert.display(), "generated a self-signed TLS certificate");
+    Ok((cert, key, true))
+}
+
+/// A self-signed certificate naming `hostname` as subject CN and as its one
+/// subjectAltName (rcgen's simple helper leaves a placeholder CN), in PEM.
+fn generate(hostname: &str) -> Result<(String, String), rcgen::Error> {
+    let mut params = rcgen::CertificateParams::new(vec![hostname.to_string()])?;
+    params.distinguished_name = rcgen::DistinguishedName::new();
+    params.distinguished_name.push(rcgen::DnType::CommonName, hostname);
+    let key = rcgen::KeyPair::generate()?;
+    let cert = params.self_signed(&key)?;
+    Ok((cert.pem(), key.serialize_pem()))
 }
 
 fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {

@@ -93,10 +93,6 @@ def test_config_check_refuses_bad_config_too(cfg, case):
     assert r.stdout == ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a TOML syntax error does not name the config file (config/mod.rs one_line drops the figment source)",
-)
 def test_toml_syntax_error_names_the_file(tmp_path):
     path = tmp_path / "broken.toml"
     path.write_text(to_toml(base_config(tmp_path / "data")) + "this is not toml\n")

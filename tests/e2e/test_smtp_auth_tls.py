@@ -145,6 +145,10 @@ def test_generated_certificate_verifies_for_hostname(server):
         # Raises on a name or signature mismatch.
         c.sock = ctx.wrap_socket(c.sock, server_hostname="localhost")
         assert c.cmd("EHLO client.test")[0] == 250
+        cert = c.sock.getpeercert()
+    # Both name the host: subject CN (older clients, logs) and the one SAN.
+    assert dict(rdn[0] for rdn in cert["subject"]) == {"commonName": "localhost"}
+    assert cert["subjectAltName"] == (("DNS", "localhost"),)
 
 
 def test_starttls_on_port_25_without_auth(server):
@@ -177,6 +181,9 @@ def test_starttls_discards_pipelined_plaintext_rfc3207_cve_2011_0411(server):
 
 def test_starttls_twice_and_with_arguments(server):
     with server.smtp() as s:
+        # RFC 3207 4: "STARTTLS" CRLF takes no parameters.
+        code, text = s.docmd("STARTTLS", "x")
+        assert (code, text[:6]) == (501, b"5.5.4 "), text
         s.starttls(context=unverified_tls())
         s.ehlo("client.test")
         code, _ = s.docmd("STARTTLS")

@@ -297,10 +297,6 @@ def test_smtplib_reports_unknown_user(server):
     assert server.count(ALICE) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: RCPT TO:<Postmaster> without a domain is refused 501 5.1.3 by the smtp-proto address parser",
-)
 def test_postmaster_without_domain_rfc5321_4_5_1(server):
     """RFC 5321 4.5.1: a server MUST accept RCPT TO:<Postmaster> (no domain)."""
     server.add_user("postmaster@localhost", "pm-pw")

@@ -312,10 +312,6 @@ def test_hostile_helo_cannot_inject_headers(server):
     assert b"\r" not in header.replace(b"\r\n", b"")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: smtp-proto unquotes the local part; the envelope and Return-Path get <john doe@example.org>",
-)
 @pytest.mark.parametrize(
     "sender, return_path",
     [
@@ -338,10 +334,6 @@ def test_quoted_local_part_keeps_its_quotes_in_return_path(server, sender, retur
     assert msg.split(b"\r\n")[0] == b"Return-Path: " + return_path
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: BODY=BINARYMIME, RET, ENVID, NOTIFY are accepted though CHUNKING/DSN are not offered (smtp/command.rs ignores them)",
-)
 @pytest.mark.parametrize(
     "command",
     [

@@ -258,14 +258,24 @@ impl Config {
 }
 
 /// figment errors can span several lines and nest; operators get one.
+/// Every figment error on one line, each naming its key and where the value
+/// came from: the config file's path (a syntax error names nothing else), or
+/// the provider, e.g. the environment.
 fn one_line(e: figment::Error) -> String {
     let mut msgs: Vec<String> = Vec::new();
     for err in e {
         let key = if err.path.is_empty() { String::new() } else { format!("config key {}: ", err.path.join(".")) };
-        let source = err.metadata.as_ref().map(|m| format!(" (from {})", m.name)).unwrap_or_default();
-        msgs.push(format!("{key}{}{source}", err.kind));
+        let file = err.metadata.as_ref().and_then(|m| m.source.as_ref()?.file_path());
+        let source = match (file, &err.metadata) {
+            (Some(path), _) => format!(" (in {})", path.display()),
+            (None, Some(m)) => format!(" (from {})", m.name),
+            (None, None) => String::new(),
+        };
+        // TOML parse errors span several lines (a snippet with a caret).
+        let kind = err.kind.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
+        msgs.push(format!("{key}{kind}{source}"));
     }
-    msgs.join("; ").replace('\n', " ")
+    msgs.join("; ")
 }
 
 #[cfg(test)]

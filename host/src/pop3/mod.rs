@@ -80,7 +80,7 @@ impl Driver {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        let mut buf = vec![0u8; 16 * 1024];
+        let mut buf = vec![0u8; crate::net::READ_CHUNK];
         loop {
             let event = self.session.next_event();
             let out = self.session.take_output();

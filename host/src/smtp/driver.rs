@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const READ_CHUNK: usize = 64 * 1024;
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
 pub struct Driver {
@@ -46,6 +45,8 @@ impl Driver {
             auth: true,
             auth_without_tls: state.config.tls.allow_plaintext_auth.allows(info.client_ip),
             require_auth: limits.require_auth,
+            // RFC 5321 4.5.1: bare RCPT TO:<Postmaster> is our first domain's.
+            postmaster: Some(crate::policy::native::qualify("postmaster", &state.config)),
         };
         Driver { session: SmtpSession::new(cfg), state, limits, policy, info, conn }
     }
@@ -65,7 +66,7 @@ impl Driver {
     }
 
     async fn serve(&mut self) -> End {
-        let mut buf = vec![0u8; READ_CHUNK];
+        let mut buf = vec![0u8; crate::net::READ_CHUNK];
         loop {
             if let Some(end) = self.handle_events().await {
                 return end;

@@ -162,7 +162,10 @@ impl Flusher {
                         failed = true;
                         next_recovery = Instant::now() + RECOVER_EVERY;
                     }
-                    Some(e.to_string().into())
+                    Some(match e {
+                        StoreError::Io(detail) => detail.into(),
+                        other => other.to_string().into(),
+                    })
                 }
             };
             if !idle {

@@ -104,10 +104,7 @@ impl Slot {
     /// The open database, or an I/O error while it is being reopened.
     pub fn get(&self) -> Result<Arc<Open>> {
         let current = self.current.read().unwrap_or_else(|e| e.into_inner());
-        current
-            .open
-            .clone()
-            .ok_or_else(|| StoreError::Io("the store is being reopened after an I/O error".into()))
+        current.open.clone().ok_or_else(|| StoreError::Io("the store is being reopened after an I/O error".into()))
     }
 
     pub fn generation(&self) -> u64 {
@@ -158,7 +155,9 @@ impl Slot {
             match open_db(&self.dir, &self.options) {
                 // sled's own threads may still hold the failed instance's file
                 // (and its lock) for a moment after the last handle is gone.
-                Err(StoreError::Locked { .. }) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+                Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 other => break other?,
             }
         };

@@ -10,8 +10,8 @@
 
 use super::command::{self, Command, MailParams, ParseError};
 use super::data::{DataError, DataProgress, DataReceiver};
-use crate::sasl::{self, SaslError};
 use crate::line::{Line, LineBuffer};
+use crate::sasl::{self, SaslError};
 use ferrymail_policy::{Envelope, Reply, Verdict};
 
 /// Limits and offers of one listener.
@@ -36,6 +36,9 @@ pub struct SmtpConfig {
     pub auth_without_tls: bool,
     /// MAIL needs a prior successful AUTH (submission, RFC 6409 4.3).
     pub require_auth: bool,
+    /// The address a bare `RCPT TO:<Postmaster>` stands for (RFC 5321
+    /// 4.5.1); `postmaster@hostname` when `None`.
+    pub postmaster: Option<String>,
 }
 
 impl Default for SmtpConfig {
@@ -51,6 +54,7 @@ impl Default for SmtpConfig {
             auth: false,
             auth_without_tls: false,
             require_auth: false,
+            postmaster: None,
         }
     }
 }
@@ -78,7 +82,11 @@ pub enum SmtpEvent {
     /// [`SmtpSession::tls_established`] (or close on failure).
     StartTls,
     /// Answer with [`SmtpSession::auth_result`].
-    Auth { mechanism: String, username: String, password: String },
+    Auth {
+        mechanism: String,
+        username: String,
+        password: String,
+    },
     /// Write the output and close the connection.
     Close,
 }
@@ -108,7 +116,9 @@ enum Phase {
     /// AUTH LOGIN waiting for the username, or PLAIN for its response.
     SaslPlain,
     SaslLoginUser,
-    SaslLoginPass { user: String },
+    SaslLoginPass {
+        user: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -213,7 +223,10 @@ impl SmtpSession {
     /// The transaction's envelope (empty outside a transaction).
     pub fn envelope(&self) -> Envelope {
         match &self.txn {
-            Some(t) => Envelope { mail_from: t.from.clone(), rcpt_to: t.rcpts.clone() },
+            Some(t) => Envelope {
+                mail_from: t.from.clone(),
+                rcpt_to: t.rcpts.clone(),
+            },
             None => Envelope::default(),
         }
     }
@@ -277,12 +290,18 @@ impl SmtpSession {
 
     /// Answers Helo, Mail and Rcpt events.
     pub fn verdict(&mut self, verdict: Verdict) {
-        let Some(pending) = self.pending.take() else { return };
+        let Some(pending) = self.pending.take() else {
+            return;
+        };
         let ok = matches!(verdict, Verdict::Accept | Verdict::Continue);
         match pending {
             Pending::Helo { name, ehlo } if ok => self.helo_ok(name, ehlo),
             Pending::Mail { from, params } if ok => {
-                self.txn = Some(Transaction { from, params, rcpts: Vec::new() });
+                self.txn = Some(Transaction {
+                    from,
+                    params,
+                    rcpts: Vec::new(),
+                });
                 self.send(&r(250, "2.1.0", "Sender ok"));
             }
             Pending::Rcpt { to } if verdict == Verdict::Accept => {
@@ -347,7 +366,9 @@ impl SmtpSession {
 
     fn step_data(&mut self) -> Option<SmtpEvent> {
         let chunk = self.input.take_pending();
-        let Phase::Data(receiver) = &mut self.phase else { unreachable!() };
+        let Phase::Data(receiver) = &mut self.phase else {
+            unreachable!()
+        };
         match receiver.feed(&chunk) {
             DataProgress::More => Some(SmtpEvent::NeedInput),
             DataProgress::Done { consumed } => {
@@ -383,8 +404,20 @@ impl SmtpSession {
 
     fn dispatch(&mut self, cmd: Command) -> Option<SmtpEvent> {
         match cmd {
-            Command::Helo(name) => self.ask(Pending::Helo { name: name.clone(), ehlo: false }, SmtpEvent::Helo { name, ehlo: false }),
-            Command::Ehlo(name) => self.ask(Pending::Helo { name: name.clone(), ehlo: true }, SmtpEvent::Helo { name, ehlo: true }),
+            Command::Helo(name) => self.ask(
+                Pending::Helo {
+                    name: name.clone(),
+                    ehlo: false,
+                },
+                SmtpEvent::Helo { name, ehlo: false },
+            ),
+            Command::Ehlo(name) => self.ask(
+                Pending::Helo {
+                    name: name.clone(),
+                    ehlo: true,
+                },
+                SmtpEvent::Helo { name, ehlo: true },
+            ),
             Command::Mail { from, params } => self.mail(from, params),
             Command::Rcpt { to } => self.rcpt(to),
             Command::Data => self.data(),
@@ -398,7 +431,11 @@ impl SmtpSession {
                 None
             }
             Command::Quit => {
-                self.send(&r(221, "2.0.0", &format!("{} closing connection", self.cfg.hostname)));
+                self.send(&r(
+                    221,
+                    "2.0.0",
+                    &format!("{} closing connection", self.cfg.hostname),
+                ));
                 self.closed = true;
                 None
             }
@@ -445,7 +482,11 @@ impl SmtpSession {
         } else if self.cfg.require_auth && self.auth_user.is_none() {
             Some(r(530, "5.7.0", "Authentication required"))
         } else if params.size.is_some_and(|s| s > self.cfg.max_message_size) {
-            Some(r(552, "5.3.4", "Message size exceeds fixed maximum message size"))
+            Some(r(
+                552,
+                "5.3.4",
+                "Message size exceeds fixed maximum message size",
+            ))
         } else if !from.is_ascii() && !params.smtputf8 {
             Some(r(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"))
         } else {
@@ -455,10 +496,26 @@ impl SmtpSession {
             self.send(&reply);
             return None;
         }
-        self.ask(Pending::Mail { from: from.clone(), params: params.clone() }, SmtpEvent::Mail { from, params })
+        self.ask(
+            Pending::Mail {
+                from: from.clone(),
+                params: params.clone(),
+            },
+            SmtpEvent::Mail { from, params },
+        )
     }
 
     fn rcpt(&mut self, to: String) -> Option<SmtpEvent> {
+        // RFC 5321 4.5.1: the parser lets a bare Postmaster through (any
+        // case); the policy and the envelope get it qualified.
+        let to = if to.eq_ignore_ascii_case("postmaster") {
+            match &self.cfg.postmaster {
+                Some(address) => address.clone(),
+                None => format!("postmaster@{}", self.cfg.hostname),
+            }
+        } else {
+            to
+        };
         let refusal = match &self.txn {
             None => Some(r(503, "5.5.1", "Need MAIL command")),
             Some(t) if t.rcpts.len() >= self.cfg.max_recipients => {
@@ -515,13 +572,21 @@ impl SmtpSession {
         let refusal = if !self.cfg.auth {
             Some(r(502, "5.5.1", "AUTH not available"))
         } else if !self.auth_offered() {
-            Some(r(538, "5.7.11", "Encryption required for requested authentication mechanism"))
+            Some(r(
+                538,
+                "5.7.11",
+                "Encryption required for requested authentication mechanism",
+            ))
         } else if !self.esmtp {
             Some(r(503, "5.5.1", "Send EHLO first"))
         } else if self.auth_user.is_some() {
             Some(r(503, "5.5.1", "Already authenticated"))
         } else if self.txn.is_some() {
-            Some(r(503, "5.5.1", "AUTH not allowed during a mail transaction"))
+            Some(r(
+                503,
+                "5.5.1",
+                "AUTH not allowed during a mail transaction",
+            ))
         } else {
             None
         };
@@ -567,13 +632,19 @@ impl SmtpSession {
                 self.phase = Phase::SaslLoginPass { user };
                 None
             }),
-            Phase::SaslLoginPass { user } => sasl::utf8(bytes).map(|pass| Some(("LOGIN", user, pass))),
+            Phase::SaslLoginPass { user } => {
+                sasl::utf8(bytes).map(|pass| Some(("LOGIN", user, pass)))
+            }
             _ => Err(SaslError::Credentials),
         });
         match step {
             Ok(Some((mechanism, username, password))) => self.ask(
                 Pending::Auth,
-                SmtpEvent::Auth { mechanism: mechanism.into(), username, password },
+                SmtpEvent::Auth {
+                    mechanism: mechanism.into(),
+                    username,
+                    password,
+                },
             ),
             Ok(None) => {
                 self.send(&Reply::plain(334, sasl::LOGIN_PASS_CHALLENGE));
@@ -635,7 +706,11 @@ impl SmtpSession {
         self.errors += 1;
         self.send(&reply);
         if self.errors >= self.cfg.max_errors {
-            self.send(&r(421, "4.7.0", &format!("{} Too many errors, closing connection", self.cfg.hostname)));
+            self.send(&r(
+                421,
+                "4.7.0",
+                &format!("{} Too many errors, closing connection", self.cfg.hostname),
+            ));
             self.closed = true;
         }
     }
@@ -657,11 +732,17 @@ fn parse_error_reply(e: ParseError) -> Reply {
 
 fn data_error_reply(e: DataError, max_line: usize) -> Reply {
     match e {
-        DataError::TooBig => r(552, "5.3.4", "Message size exceeds fixed maximum message size"),
+        DataError::TooBig => r(
+            552,
+            "5.3.4",
+            "Message size exceeds fixed maximum message size",
+        ),
         DataError::LineTooLong => r(
             554,
             "5.6.0",
-            &format!("Message refused: a line is longer than {max_line} octets (RFC 5321 4.5.3.1.6)"),
+            &format!(
+                "Message refused: a line is longer than {max_line} octets (RFC 5321 4.5.3.1.6)"
+            ),
         ),
         DataError::BareLineEnding => r(
             554,
