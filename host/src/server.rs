@@ -15,6 +15,11 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
 pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
+    // Handlers first: a SIGHUP that arrives once the ports accept
+    // connections must reload, not kill (the default action).
+    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let config = Arc::new(config);
     check_data_dir(&config)?;
     let store = control::client::open_store(&config)?;
@@ -25,20 +30,26 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
     let control_listener = control::server::bind(&config.control_socket())?;
 
-    let tls = match crate::tls::acceptor(&config) {
-        Ok(t) => Some(t),
-        Err(e) if config.tls.cert.is_empty() => {
-            tracing::warn!(error = %e, "no TLS: STARTTLS and STLS will not be offered");
-            None
-        }
+    let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
+    // Start-up problems are logged once the server is up, so that a fatal
+    // error stays the only line on stderr.
+    let (tls, tls_note) = match crate::tls::server_tls(&config) {
+        Ok(t) => (Some(t.acceptor), t.generated.map(Ok)),
+        Err(e) if config.tls.cert.is_empty() => (None, Some(Err(e))),
         Err(e) => return Err(e),
     };
     let dns = Arc::new(Dns::new(config.dns.clone()));
     let services = Arc::new(StoreServices::new(store.clone(), dns.clone(), config.clone()));
     let plugins = Arc::new(start_plugins(&config, config_path.as_deref(), services.clone()).await?);
-    let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
     let state = Arc::new(ServerState::new(config.clone(), store, dns, plugins.policy(), tls));
     let reloader = Reloader { state: state.clone(), plugins, services, config_path };
+    match tls_note {
+        Some(Ok(cert)) => {
+            tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate (set tls.cert/tls.key for a real one)")
+        }
+        Some(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "no TLS: STARTTLS and STLS will not be offered"),
+        None => {}
+    }
 
     let (shutdown_tx, shutdown) = watch::channel(false);
     for l in smtp {
@@ -58,9 +69,6 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     tokio::spawn(control::server::serve(control_listener, state.clone(), reload_tx));
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "ferrymail started");
 
-    let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     loop {
         tokio::select! {
             _ = hup.recv() => {

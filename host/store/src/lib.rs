@@ -29,7 +29,7 @@ pub mod commit;
 pub mod kv;
 pub mod mail;
 pub mod queue;
-mod reopen;
+pub mod reopen;
 pub mod schema;
 
 pub use accounts::Account;
@@ -134,8 +134,9 @@ impl Store {
         self.inner.commit.durable(mark).await
     }
 
-    /// [`Store::durable_since`] with a mark taken now: right only if the
-    /// writes it covers came just before, with no await in between.
+    /// [`Store::durable_since`] with a mark taken now, so it cannot see
+    /// writes lost to a reopen between them and this call: callers that
+    /// promise durability to a client take the mark before writing instead.
     pub async fn durable(&self) -> Result<()> {
         self.durable_since(self.mark()).await
     }

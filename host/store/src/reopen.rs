@@ -4,8 +4,8 @@
 //! fails every later write and flush of that instance, even once the disk
 //! has room again. Service comes back only by closing the database and
 //! opening it again: opening reads back what reached the disk, exactly as
-//! after a crash. [`Slot`] holds the open database; the group-commit task
-//! ([`crate::commit`]) calls [`Slot::recover`] after a failed flush until it
+//! after a crash. `Slot` holds the open database; the group-commit task
+//! ([`crate::commit`]) calls `Slot::recover` after a failed flush until it
 //! succeeds. Meanwhile reads keep working on the failed instance and writes
 //! fail (a temporary failure for clients).
 //!
