@@ -42,11 +42,11 @@ cargo build --release
 echo "== python example plugin (componentize-py)"
 plugins/examples/build-python.sh
 
-echo "== cargo test --release --workspace"
-cargo test --release --workspace
-
-echo "== criterion benches in test mode (each benchmark runs once)"
-cargo bench -p ferrymail-benches -- --test
+# --all-targets includes the criterion benches, which run each benchmark
+# once in test mode so they cannot rot (a separate `cargo bench -p` would
+# resolve features differently and rebuild wasmtime).
+echo "== cargo test --release --workspace --all-targets (unit, integration, benches in test mode)"
+cargo test --release --workspace --all-targets
 
 echo "== end-to-end tests (tests/e2e)"
 FM_TEST_BIN="$(cd "$CARGO_TARGET_DIR" && pwd)/release/ferrymail"
