@@ -7,6 +7,9 @@
 //!   accept, no host calls): the bare cost of one hook call.
 //! - `rcpt/1-plugin/relay`: one RCPT through `builtin:relay` (two directory
 //!   host calls, accepts a relay client's non-local recipient).
+//! - `rcpt/1-plugin/echo-new-instance`: the echo chain with
+//!   `warm_instances = 0`: every call instantiates the component (what a call costs when more
+//!   calls are in flight than instances are kept warm).
 //! - `rcpt/4-plugin/echo`: one RCPT through four echo plugins (three
 //!   continue, the last accepts): 4 hook calls.
 //! - `txn/4-plugin/mail+rcpt+data`: MAIL, RCPT and DATA (2 KiB) through
@@ -15,9 +18,9 @@
 //!   with an account look-up, header-filter reading the headers at DATA
 //!   and adding one).
 //!
-//! Every runtime keeps 4 warm instances per plugin and is warmed up before
-//! measuring; each measurement awaits the calls one after another on one
-//! thread, as one SMTP session does.
+//! Every runtime but the new-instance one keeps 4 warm instances per plugin;
+//! each is warmed up before measuring, and each measurement awaits the calls
+//! one after another on one thread, as one SMTP session does.
 
 use criterion::{Criterion, black_box, criterion_group, criterion_main};
 use ferrymail_plugin_host::testing::MemoryHost;
@@ -30,25 +33,19 @@ use std::time::{Duration, Instant};
 const DOMAIN: &str = "bench.test";
 
 fn tokio() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap()
+    tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap()
 }
 
 fn host() -> MemoryHost {
-    MemoryHost::new()
-        .local_domain(DOMAIN)
-        .account("bench1@bench.test", "pw")
-        .relay_client("10.0.0.1".parse().unwrap())
+    MemoryHost::new().local_domain(DOMAIN).account("bench1@bench.test", "pw").relay_client("10.0.0.1".parse().unwrap())
 }
 
 fn policy_config(toml_text: &str) -> PolicyConfig {
-    let text = format!(
-        "{}\n[sandbox]\nwarm_instances = 4\n",
-        toml_text.replace("@WASM@", builtin::WASM_DIR)
-    );
+    policy_config_warm(toml_text, 4)
+}
+
+fn policy_config_warm(toml_text: &str, warm: usize) -> PolicyConfig {
+    let text = format!("{}\n[sandbox]\nwarm_instances = {warm}\n", toml_text.replace("@WASM@", builtin::WASM_DIR));
     toml::from_str(&text).unwrap_or_else(|e| panic!("bench config: {e}\n{text}"))
 }
 
@@ -59,8 +56,7 @@ fn runtime(rt: &tokio::runtime::Runtime, cfg: &PolicyConfig) -> PluginRuntime {
         cache_dir: Some(std::env::temp_dir().join("ferrymail-bench-plugin-cache")),
         base_dir: None,
     };
-    rt.block_on(PluginRuntime::new(cfg, Arc::new(host()), options))
-        .unwrap_or_else(|e| panic!("{e}"))
+    rt.block_on(PluginRuntime::new(cfg, Arc::new(host()), options)).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn session() -> SessionInfo {
@@ -71,10 +67,7 @@ fn session() -> SessionInfo {
 }
 
 fn envelope(rcpts: &[&str]) -> Envelope {
-    Envelope {
-        mail_from: "sender@client.example".into(),
-        rcpt_to: rcpts.iter().map(|r| r.to_string()).collect(),
-    }
+    Envelope { mail_from: "sender@client.example".into(), rcpt_to: rcpts.iter().map(|r| r.to_string()).collect() }
 }
 
 fn message() -> Vec<u8> {
@@ -111,6 +104,10 @@ fn bench_rcpt(c: &mut Criterion, name: &str, cfg: &PolicyConfig, rcpt: &str, exp
 }
 
 fn echo_chain(plugins: usize) -> PolicyConfig {
+    echo_chain_warm(plugins, 4)
+}
+
+fn echo_chain_warm(plugins: usize, warm: usize) -> PolicyConfig {
     let mut toml = String::from("chain = [");
     for i in 0..plugins {
         toml.push_str(&format!("\"p{i}\","));
@@ -122,13 +119,14 @@ fn echo_chain(plugins: usize) -> PolicyConfig {
             "[plugins.p{i}]\npath = \"@WASM@/test_echo.wasm\"\nconfig = {{ rcpt = {{ action = \"{answer}\" }} }}\n"
         ));
     }
-    policy_config(&toml)
+    policy_config_warm(&toml, warm)
 }
 
 fn one_plugin(c: &mut Criterion) {
     bench_rcpt(c, "rcpt/1-plugin/echo", &echo_chain(1), "x@y.example", Verdict::Accept);
     let relay = policy_config("chain = [\"relay\"]\n");
     bench_rcpt(c, "rcpt/1-plugin/relay", &relay, "x@y.example", Verdict::Accept);
+    bench_rcpt(c, "rcpt/1-plugin/echo-new-instance", &echo_chain_warm(1, 0), "x@y.example", Verdict::Accept);
 }
 
 fn four_plugins(c: &mut Criterion) {
@@ -180,9 +178,7 @@ config = { max_size = 10485760, deny = [{ header = "Subject", contains = "never-
 }
 
 fn config() -> Criterion {
-    Criterion::default()
-        .warm_up_time(Duration::from_secs(1))
-        .measurement_time(Duration::from_secs(3))
+    Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3))
 }
 
 criterion_group! { name = benches; config = config(); targets = one_plugin, four_plugins }

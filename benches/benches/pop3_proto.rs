@@ -23,12 +23,7 @@ fn logged_in(size: u64) -> Pop3Session {
     let mut s = Pop3Session::new(Pop3Config::default());
     s.feed(b"USER u\r\nPASS p\r\n");
     assert!(matches!(s.next_event(), Pop3Event::AuthRequested { .. }));
-    s.auth_done(AuthDone::Ok {
-        maildrop: vec![MaildropEntry {
-            uid: "u1".into(),
-            size,
-        }],
-    });
+    s.auth_done(AuthDone::Ok { maildrop: vec![MaildropEntry { uid: "u1".into(), size }] });
     s.take_output();
     s
 }

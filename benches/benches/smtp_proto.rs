@@ -72,8 +72,7 @@ fn unstuff(c: &mut Criterion) {
 /// accepting everything, as the server's driver does minus the I/O.
 fn transaction(c: &mut Criterion) {
     let mut input =
-        b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<bench1@bench.test>\r\nDATA\r\n"
-            .to_vec();
+        b"EHLO client.test\r\nMAIL FROM:<a@client.test>\r\nRCPT TO:<bench1@bench.test>\r\nDATA\r\n".to_vec();
     input.extend_from_slice(&stuffed_content(2048));
     input.extend_from_slice(b"QUIT\r\n");
     let mut g = c.benchmark_group("smtp_session");

@@ -20,29 +20,16 @@ fn content() -> Vec<u8> {
 
 fn accept(store: &Store, account: u64, content: &[u8]) {
     let id = store.new_id().unwrap();
-    store
-        .accept(&Incoming {
-            id,
-            content,
-            return_path: "a@client.test",
-            local: &[account],
-            queue: None,
-        })
-        .unwrap();
+    store.accept(&Incoming { id, content, return_path: "a@client.test", local: &[account], queue: None }).unwrap();
 }
 
 fn append(c: &mut Criterion) {
     let (_dir, store, account) = open();
     let msg = content();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
     let mut g = c.benchmark_group("store_append");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("accept_2500B_one_mailbox", |b| {
-        b.iter(|| accept(&store, account, &msg))
-    });
+    g.bench_function("accept_2500B_one_mailbox", |b| b.iter(|| accept(&store, account, &msg)));
     // One writer at a time: the worst case for group commit (one fsync per message).
     g.sample_size(10);
     g.bench_function("accept_2500B_durable_single_writer", |b| {

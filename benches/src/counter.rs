@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, Clone)]
 pub enum Counter {
     /// POP3 STAT summed over these (user, password) pairs.
-    Pop3 {
-        addr: String,
-        users: Vec<(String, String)>,
-    },
+    Pop3 { addr: String, users: Vec<(String, String)> },
     /// Files in `new/` and `cur/` of these Maildirs.
     Maildirs(Vec<PathBuf>),
     /// A shell command that prints the count.
@@ -34,9 +31,7 @@ impl Counter {
                         password: password.clone(),
                         timeout: Duration::from_secs(30),
                     };
-                    total += fetch::pop3_stat(&opts)
-                        .await
-                        .with_context(|| format!("POP3 STAT for {user}"))?;
+                    total += fetch::pop3_stat(&opts).await.with_context(|| format!("POP3 STAT for {user}"))?;
                 }
                 Ok(total)
             }
@@ -52,11 +47,7 @@ impl Counter {
                 Ok(n)
             }
             Counter::Command(cmd) => {
-                let out = tokio::process::Command::new("sh")
-                    .arg("-c")
-                    .arg(cmd)
-                    .output()
-                    .await?;
+                let out = tokio::process::Command::new("sh").arg("-c").arg(cmd).output().await?;
                 let text = String::from_utf8_lossy(&out.stdout);
                 text.split_whitespace()
                     .next()
@@ -69,12 +60,7 @@ impl Counter {
     /// Polls until the count reaches `target` or `timeout` passes; returns
     /// the last count and when the poll that read it started (a POP3 login
     /// costs a password hash, which must not count as delivery time).
-    pub async fn wait_for(
-        &self,
-        target: u64,
-        timeout: Duration,
-        poll: Duration,
-    ) -> Result<(u64, Instant)> {
+    pub async fn wait_for(&self, target: u64, timeout: Duration, poll: Duration) -> Result<(u64, Instant)> {
         let deadline = Instant::now() + timeout;
         loop {
             let asked = Instant::now();
@@ -92,9 +78,7 @@ pub fn parse_users(spec: &str) -> Result<Vec<(String, String)>> {
     spec.split(',')
         .filter(|s| !s.is_empty())
         .map(|pair| {
-            let (u, p) = pair
-                .rsplit_once(':')
-                .with_context(|| format!("{pair:?} is not user:password"))?;
+            let (u, p) = pair.rsplit_once(':').with_context(|| format!("{pair:?} is not user:password"))?;
             Ok((u.to_string(), p.to_string()))
         })
         .collect()

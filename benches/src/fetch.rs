@@ -28,11 +28,7 @@ pub async fn pop3_stat(opts: &FetchOptions) -> Result<u64> {
     let mut w = pop3_login(opts).await?;
     w.send(b"STAT\r\n").await?;
     let stat = w.pop3_ok("STAT").await?;
-    let n = stat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .context("STAT reply")?;
+    let n = stat.split_whitespace().nth(1).and_then(|n| n.parse().ok()).context("STAT reply")?;
     w.send(b"QUIT\r\n").await?;
     let _ = w.pop3_ok("QUIT").await;
     Ok(n)
@@ -43,8 +39,7 @@ async fn pop3_login(opts: &FetchOptions) -> Result<Wire> {
     w.pop3_ok("greeting").await?;
     w.send(format!("USER {}\r\n", opts.user).as_bytes()).await?;
     w.pop3_ok("USER").await?;
-    w.send(format!("PASS {}\r\n", opts.password).as_bytes())
-        .await?;
+    w.send(format!("PASS {}\r\n", opts.password).as_bytes()).await?;
     w.pop3_ok("PASS").await?;
     Ok(w)
 }
@@ -57,11 +52,7 @@ pub async fn pop3(opts: &FetchOptions) -> Result<Value> {
     let t = Instant::now();
     w.send(b"STAT\r\n").await?;
     let stat = w.pop3_ok("STAT").await?;
-    let n: usize = stat
-        .split_whitespace()
-        .nth(1)
-        .and_then(|n| n.parse().ok())
-        .context("STAT reply")?;
+    let n: usize = stat.split_whitespace().nth(1).and_then(|n| n.parse().ok()).context("STAT reply")?;
     w.send(b"LIST\r\n").await?;
     w.pop3_ok("LIST").await?;
     let list_octets = w.pop3_multiline().await?;
@@ -124,16 +115,10 @@ async fn imap_command(w: &mut Wire, tag: &str, command: &str) -> Result<(u64, u6
 }
 
 fn literal_len(line: &[u8]) -> Option<usize> {
-    let line = line
-        .strip_suffix(b"\r\n")
-        .or_else(|| line.strip_suffix(b"\n"))?;
+    let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
     let inner = line.strip_suffix(b"}")?;
     let open = inner.iter().rposition(|&b| b == b'{')?;
-    std::str::from_utf8(&inner[open + 1..])
-        .ok()?
-        .trim_end_matches('+')
-        .parse()
-        .ok()
+    std::str::from_utf8(&inner[open + 1..]).ok()?.trim_end_matches('+').parse().ok()
 }
 
 pub async fn imap(opts: &FetchOptions, mailbox: &str) -> Result<Value> {
@@ -141,17 +126,9 @@ pub async fn imap(opts: &FetchOptions, mailbox: &str) -> Result<Value> {
     let mut w = Wire::connect(&opts.addr, opts.timeout).await?;
     let greeting = w.read_line().await?;
     if !greeting.starts_with(b"* OK") {
-        bail!(
-            "IMAP greeting: {}",
-            String::from_utf8_lossy(&greeting).trim_end()
-        );
+        bail!("IMAP greeting: {}", String::from_utf8_lossy(&greeting).trim_end());
     }
-    imap_command(
-        &mut w,
-        "a1",
-        &format!("LOGIN {} {}", quote(&opts.user), quote(&opts.password)),
-    )
-    .await?;
+    imap_command(&mut w, "a1", &format!("LOGIN {} {}", quote(&opts.user), quote(&opts.password))).await?;
     let login_s = secs(t);
 
     let t = Instant::now();

@@ -11,12 +11,7 @@ use std::time::Duration;
 
 fn proc_kb(pid: u32, file: &str, key: &str) -> Option<u64> {
     let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).ok()?;
-    text.lines()
-        .find(|l| l.starts_with(key))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
+    text.lines().find(|l| l.starts_with(key))?.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn descendants(pid: u32, out: &mut Vec<u32>) {
@@ -79,13 +74,7 @@ impl Watch {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         });
-        Watch {
-            pid,
-            rss,
-            pss,
-            stop,
-            task,
-        }
+        Watch { pid, rss, pss, stop, task }
     }
 
     pub async fn finish(self) -> Peak {

@@ -76,9 +76,7 @@ pub async fn run(opts: SmtpOptions) -> Result<(SmtpOutcome, Duration)> {
     let mut tasks = Vec::new();
     for (i, quota) in split(opts.messages, opts.sessions).into_iter().enumerate() {
         let (opts, body) = (opts.clone(), body.clone());
-        tasks.push(tokio::spawn(async move {
-            session(&opts, &body, i, quota).await
-        }));
+        tasks.push(tokio::spawn(async move { session(&opts, &body, i, quota).await }));
     }
     let mut total = SmtpOutcome::default();
     for t in tasks {
@@ -167,16 +165,12 @@ async fn open(opts: &SmtpOptions) -> Result<(Wire, bool)> {
     if greeting.code != 220 {
         bail!("greeting: {} {}", greeting.code, greeting.lines.join(" "));
     }
-    wire.send(format!("EHLO {}\r\n", opts.helo).as_bytes())
-        .await?;
+    wire.send(format!("EHLO {}\r\n", opts.helo).as_bytes()).await?;
     let ehlo = wire.smtp_reply().await?;
     if ehlo.code != 250 {
         bail!("EHLO: {} {}", ehlo.code, ehlo.lines.join(" "));
     }
-    let offers = ehlo
-        .lines
-        .iter()
-        .any(|l| l.eq_ignore_ascii_case("PIPELINING"));
+    let offers = ehlo.lines.iter().any(|l| l.eq_ignore_ascii_case("PIPELINING"));
     Ok((wire, offers && opts.pipelining))
 }
 
@@ -198,13 +192,8 @@ async fn transaction(
     let mail = format!("MAIL FROM:<{from}>\r\n");
     let rcpt = format!("RCPT TO:<{rcpt}>\r\n");
     let (mail_r, rcpt_r, data_r) = if pipelining {
-        wire.send(format!("{mail}{rcpt}DATA\r\n").as_bytes())
-            .await?;
-        (
-            wire.smtp_reply().await?,
-            wire.smtp_reply().await?,
-            wire.smtp_reply().await?,
-        )
+        wire.send(format!("{mail}{rcpt}DATA\r\n").as_bytes()).await?;
+        (wire.smtp_reply().await?, wire.smtp_reply().await?, wire.smtp_reply().await?)
     } else {
         wire.send(mail.as_bytes()).await?;
         let m = wire.smtp_reply().await?;
@@ -224,10 +213,7 @@ async fn transaction(
         if mail_r.is_ok() {
             reset(wire).await?;
         }
-        let first_refusal = [mail_r, rcpt_r, data_r]
-            .into_iter()
-            .find(|r| !r.is_ok())
-            .expect("DATA was refused");
+        let first_refusal = [mail_r, rcpt_r, data_r].into_iter().find(|r| !r.is_ok()).expect("DATA was refused");
         return Ok((first_refusal, Duration::ZERO));
     }
     wire.send(payload).await?;

@@ -17,11 +17,7 @@ pub fn round3(x: f64) -> f64 {
 }
 
 pub fn rate(n: f64, secs: f64) -> f64 {
-    if secs > 0.0 {
-        (n / secs * 10.0).round() / 10.0
-    } else {
-        0.0
-    }
+    if secs > 0.0 { (n / secs * 10.0).round() / 10.0 } else { 0.0 }
 }
 
 /// Prints `value` as one JSON line on stdout and appends it to `json_out`.
@@ -30,10 +26,7 @@ pub fn emit(value: &serde_json::Value, json_out: Option<&std::path::Path>) -> an
     println!("{line}");
     if let Some(path) = json_out {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         writeln!(f, "{line}")?;
     }
     Ok(())

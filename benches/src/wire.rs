@@ -32,10 +32,7 @@ impl Wire {
             .with_context(|| format!("connect to {addr}: timeout"))?
             .with_context(|| format!("connect to {addr}"))?;
         tcp.set_nodelay(true)?;
-        Ok(Wire {
-            stream: BufReader::with_capacity(64 * 1024, tcp),
-            timeout,
-        })
+        Ok(Wire { stream: BufReader::with_capacity(64 * 1024, tcp), timeout })
     }
 
     pub async fn send(&mut self, bytes: &[u8]) -> Result<()> {
@@ -64,9 +61,7 @@ impl Wire {
 
     pub async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>> {
         let mut buf = vec![0; n];
-        tokio::time::timeout(self.timeout, self.stream.read_exact(&mut buf))
-            .await
-            .context("read: timeout")??;
+        tokio::time::timeout(self.timeout, self.stream.read_exact(&mut buf)).await.context("read: timeout")??;
         Ok(buf)
     }
 
@@ -77,10 +72,8 @@ impl Wire {
             let line = self.read_line().await?;
             let text = String::from_utf8_lossy(&line);
             let text = text.trim_end_matches(['\r', '\n']);
-            let code: u16 = text
-                .get(..3)
-                .and_then(|c| c.parse().ok())
-                .with_context(|| format!("bad SMTP reply {text:?}"))?;
+            let code: u16 =
+                text.get(..3).and_then(|c| c.parse().ok()).with_context(|| format!("bad SMTP reply {text:?}"))?;
             lines.push(text.get(4..).unwrap_or("").to_string());
             if text.as_bytes().get(3) != Some(&b'-') {
                 return Ok(SmtpReply { code, lines });

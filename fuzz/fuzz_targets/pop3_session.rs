@@ -10,22 +10,13 @@ fuzz_target!(|data: &[u8]| {
     let Some((&knobs, input)) = data.split_first() else {
         return;
     };
-    let cfg = Pop3Config {
-        stls_available: knobs & 1 != 0,
-        auth_plain: knobs & 2 != 0,
-        ..Pop3Config::default()
-    };
+    let cfg = Pop3Config { stls_available: knobs & 1 != 0, auth_plain: knobs & 2 != 0, ..Pop3Config::default() };
     let mut s = Pop3Session::new(cfg);
     let chunk = usize::from(knobs >> 2) * 5 + 1;
     // Message contents come from the input itself, so RETR/TOP see odd
     // line endings and dots.
     let stored: Vec<u8> = input.iter().rev().take(300).copied().collect();
-    let maildrop: Vec<MaildropEntry> = (0..3)
-        .map(|i| MaildropEntry {
-            uid: format!("u{i}"),
-            size: 10 + i,
-        })
-        .collect();
+    let maildrop: Vec<MaildropEntry> = (0..3).map(|i| MaildropEntry { uid: format!("u{i}"), size: 10 + i }).collect();
     let mut d = input.len();
     for piece in input.chunks(chunk) {
         s.feed(piece);
@@ -33,10 +24,7 @@ fuzz_target!(|data: &[u8]| {
             d = d.wrapping_mul(31).wrapping_add(7);
             let event = s.next_event();
             let out = s.take_output();
-            assert!(
-                out.is_empty() || out.ends_with(b"\r\n"),
-                "output not CRLF-terminated"
-            );
+            assert!(out.is_empty() || out.ends_with(b"\r\n"), "output not CRLF-terminated");
             match event {
                 Pop3Event::NeedInput | Pop3Event::Close => break,
                 Pop3Event::Flush => {}
@@ -44,9 +32,7 @@ fuzz_target!(|data: &[u8]| {
                     0 => AuthDone::Fail,
                     1 => AuthDone::InUse,
                     2 => AuthDone::Tempfail,
-                    _ => AuthDone::Ok {
-                        maildrop: maildrop.clone(),
-                    },
+                    _ => AuthDone::Ok { maildrop: maildrop.clone() },
                 }),
                 Pop3Event::MessageNeeded { .. } => {
                     if d % 5 == 0 {

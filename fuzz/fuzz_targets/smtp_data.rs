@@ -6,13 +6,7 @@
 use ferrymail_proto::smtp::data::{DataProgress, DataReceiver};
 use libfuzzer_sys::fuzz_target;
 
-fn run(
-    input: &[u8],
-    cuts: &[usize],
-) -> (
-    Option<usize>,
-    Result<Vec<u8>, ferrymail_proto::smtp::data::DataError>,
-) {
+fn run(input: &[u8], cuts: &[usize]) -> (Option<usize>, Result<Vec<u8>, ferrymail_proto::smtp::data::DataError>) {
     let mut r = DataReceiver::new(64 * 1024, 1000);
     let mut start = 0;
     let mut done = None;

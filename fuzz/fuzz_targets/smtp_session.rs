@@ -12,16 +12,10 @@ fn check_output(out: &[u8]) {
     if out.is_empty() {
         return;
     }
-    assert!(
-        out.ends_with(b"\r\n"),
-        "output not CRLF-terminated: {out:?}"
-    );
+    assert!(out.ends_with(b"\r\n"), "output not CRLF-terminated: {out:?}");
     for line in out.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
         assert!(line.ends_with(b"\r"), "bare LF in output");
-        assert!(
-            line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit),
-            "bad reply line {line:?}"
-        );
+        assert!(line.len() >= 4 && line[..3].iter().all(u8::is_ascii_digit), "bad reply line {line:?}");
     }
 }
 
@@ -49,24 +43,17 @@ fuzz_target!(|data: &[u8]| {
             let d = decisions.next().unwrap_or(0);
             match s.next_event() {
                 SmtpEvent::NeedInput | SmtpEvent::Close => break,
-                SmtpEvent::Helo { .. } | SmtpEvent::Mail { .. } | SmtpEvent::Rcpt { .. } => s
-                    .verdict(match d % 5 {
-                        0 => Verdict::Continue,
-                        1 => Verdict::Reject(Reply::new(550, "5.7.1", "no")),
-                        2 => Verdict::Tempfail(Reply::new(451, "4.7.1", "later")),
-                        3 => Verdict::Disconnect(Reply::new(421, "4.7.0", "bye")),
-                        _ => Verdict::Accept,
-                    }),
-                SmtpEvent::Vrfy(_) | SmtpEvent::Expn(_) => {
-                    s.reply(Reply::new(252, "2.5.2", "maybe"))
-                }
+                SmtpEvent::Helo { .. } | SmtpEvent::Mail { .. } | SmtpEvent::Rcpt { .. } => s.verdict(match d % 5 {
+                    0 => Verdict::Continue,
+                    1 => Verdict::Reject(Reply::new(550, "5.7.1", "no")),
+                    2 => Verdict::Tempfail(Reply::new(451, "4.7.1", "later")),
+                    3 => Verdict::Disconnect(Reply::new(421, "4.7.0", "bye")),
+                    _ => Verdict::Accept,
+                }),
+                SmtpEvent::Vrfy(_) | SmtpEvent::Expn(_) => s.reply(Reply::new(252, "2.5.2", "maybe")),
                 SmtpEvent::Message(content) => {
                     assert!(content.len() <= 4096);
-                    s.reply(if d % 2 == 0 {
-                        Reply::new(250, "2.0.0", "ok")
-                    } else {
-                        Reply::new(452, "4.3.1", "full")
-                    })
+                    s.reply(if d % 2 == 0 { Reply::new(250, "2.0.0", "ok") } else { Reply::new(452, "4.3.1", "full") })
                 }
                 SmtpEvent::StartTls => s.tls_established(),
                 SmtpEvent::Auth { .. } => s.auth_result(match d % 3 {

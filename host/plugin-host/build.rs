@@ -12,10 +12,7 @@ const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").unwrap());
-    let root = manifest
-        .join("../..")
-        .canonicalize()
-        .expect("repository root");
+    let root = manifest.join("../..").canonicalize().expect("repository root");
     let plugins = root.join("plugins");
     for p in ["Cargo.toml", "Cargo.lock", "sdk", "sdk-macros"] {
         println!("cargo:rerun-if-changed={}", plugins.join(p).display());
@@ -36,18 +33,12 @@ fn main() {
 
     // OUT_DIR is <target>/<profile>/build/<pkg>-<hash>/out.
     let out = PathBuf::from(env::var("OUT_DIR").unwrap());
-    let target_dir = out
-        .ancestors()
-        .nth(3)
-        .expect("profile dir")
-        .join("wasm-plugins");
+    let target_dir = out.ancestors().nth(3).expect("profile dir").join("wasm-plugins");
     check_target_installed();
 
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
-    cmd.current_dir(&plugins)
-        .args(["build", "--release", "--target", TARGET, "--target-dir"])
-        .arg(&target_dir);
+    cmd.current_dir(&plugins).args(["build", "--release", "--target", TARGET, "--target-dir"]).arg(&target_dir);
     for var in [
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
@@ -73,16 +64,10 @@ fn main() {
     }
     let status = cmd.status().expect("running cargo for plugins/");
     if !status.success() {
-        panic!(
-            "building the wasm plugins in {} failed (see the errors above)",
-            plugins.display()
-        );
+        panic!("building the wasm plugins in {} failed (see the errors above)", plugins.display());
     }
     let wasm_dir = target_dir.join(TARGET).join("release");
-    println!(
-        "cargo:rustc-env=FERRYMAIL_PLUGIN_WASM_DIR={}",
-        wasm_dir.display()
-    );
+    println!("cargo:rustc-env=FERRYMAIL_PLUGIN_WASM_DIR={}", wasm_dir.display());
 }
 
 /// A missing target gives a clear instruction instead of a page of errors.

@@ -4,7 +4,11 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "ferrymail", version, about = "A plugin-based mail server: SMTP, POP3, queue and delivery, policy in WebAssembly")]
+#[command(
+    name = "ferrymail",
+    version,
+    about = "A plugin-based mail server: SMTP, POP3, queue and delivery, policy in WebAssembly"
+)]
 pub struct Cli {
     /// Configuration file (TOML); defaults < this file < FERRYMAIL_* variables.
     #[arg(long, global = true, value_name = "FILE")]

@@ -89,7 +89,10 @@ fn validate_address(address: &str, config: &Config) -> anyhow::Result<()> {
     };
     anyhow::ensure!(!local.is_empty() && !domain.is_empty(), "{address} is not an address (user@domain)");
     if !config.is_local_domain(domain) {
-        anyhow::bail!("{domain} is not in local_domains ({}); mail for it would never reach this account", config.local_domains.join(", "));
+        anyhow::bail!(
+            "{domain} is not in local_domains ({}); mail for it would never reach this account",
+            config.local_domains.join(", ")
+        );
     }
     Ok(())
 }
@@ -125,13 +128,18 @@ fn load_plugins(config: &Config, config_path: Option<&std::path::Path>) -> anyho
     // A check must not create directories; the server's cache is used if there.
     options.cache_dir = options.cache_dir.filter(|d| d.is_dir());
     // Loading needs no server services; an in-memory host stands in.
-    let runtime = small_runtime()?
-        .block_on(PluginRuntime::new(&config.policy_config(), std::sync::Arc::new(MemoryHost::new()), options))?;
+    let runtime = small_runtime()?.block_on(PluginRuntime::new(
+        &config.policy_config(),
+        std::sync::Arc::new(MemoryHost::new()),
+        options,
+    ))?;
     Ok(runtime.plugins())
 }
 
 fn plugin_list(config: &Config, config_path: Option<&std::path::Path>) -> anyhow::Result<()> {
-    for p in load_plugins(config, config_path)? {
+    let mut plugins = load_plugins(config, config_path)?;
+    plugins.sort_by(|a, b| a.name.cmp(&b.name));
+    for p in plugins {
         println!("{}\t{}\t{}", p.name, p.path, p.hooks.join(","));
     }
     Ok(())

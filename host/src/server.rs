@@ -56,7 +56,13 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         tokio::spawn(crate::smtp::serve(state.clone(), Service::Smtp, config.smtp.clone(), l, shutdown.clone()));
     }
     for l in submission {
-        tokio::spawn(crate::smtp::serve(state.clone(), Service::Submission, config.submission.clone(), l, shutdown.clone()));
+        tokio::spawn(crate::smtp::serve(
+            state.clone(),
+            Service::Submission,
+            config.submission.clone(),
+            l,
+            shutdown.clone(),
+        ));
     }
     for l in pop3 {
         tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, shutdown.clone()));
@@ -100,7 +106,11 @@ fn check_data_dir(config: &Config) -> Result<()> {
 
 /// Compiles and loads the configured plugins; compiled code is cached in
 /// data_dir, so later starts are quick.
-pub async fn start_plugins(config: &Config, config_path: Option<&Path>, services: Arc<StoreServices>) -> Result<PluginRuntime> {
+pub async fn start_plugins(
+    config: &Config,
+    config_path: Option<&Path>,
+    services: Arc<StoreServices>,
+) -> Result<PluginRuntime> {
     let started = std::time::Instant::now();
     let runtime = PluginRuntime::new(&config.policy_config(), services, runtime_options(config, config_path)).await?;
     for p in runtime.plugins() {

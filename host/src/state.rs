@@ -29,7 +29,13 @@ pub struct ServerState {
 }
 
 impl ServerState {
-    pub fn new(config: Arc<Config>, store: Store, dns: Arc<Dns>, policy: SharedPolicy, tls: Option<TlsAcceptor>) -> Self {
+    pub fn new(
+        config: Arc<Config>,
+        store: Store,
+        dns: Arc<Dns>,
+        policy: SharedPolicy,
+        tls: Option<TlsAcceptor>,
+    ) -> Self {
         let queue_wake = Arc::new(Notify::new());
         ServerState {
             dns,

@@ -36,7 +36,9 @@ pub fn server_tls(config: &Config) -> Result<ServerTls> {
         .context("TLS protocol versions")?
         .with_no_client_auth()
         .with_single_cert(certs, key)
-        .with_context(|| format!("config key tls.cert/tls.key: {} does not match {}", cert_path.display(), key_path.display()))?;
+        .with_context(|| {
+            format!("config key tls.cert/tls.key: {} does not match {}", cert_path.display(), key_path.display())
+        })?;
     Ok(ServerTls { acceptor: TlsAcceptor::from(Arc::new(server)), generated: generated.then_some(cert_path) })
 }
 

@@ -22,10 +22,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 #[derive(Parser)]
-#[command(
-    name = "ferrymail-load",
-    about = "Load generator for SMTP, POP3 and IMAP servers (loopback benchmarks)"
-)]
+#[command(name = "ferrymail-load", about = "Load generator for SMTP, POP3 and IMAP servers (loopback benchmarks)")]
 struct Cli {
     #[command(subcommand)]
     mode: Mode,
@@ -93,11 +90,7 @@ struct CountArgs {
 
 impl CountArgs {
     fn counter(&self) -> Result<Option<Counter>> {
-        let chosen = [
-            self.count_pop3.is_some(),
-            !self.count_maildirs.is_empty(),
-            self.count_cmd.is_some(),
-        ];
+        let chosen = [self.count_pop3.is_some(), !self.count_maildirs.is_empty(), self.count_cmd.is_some()];
         if chosen.iter().filter(|&&c| c).count() > 1 {
             bail!("choose one of --count-pop3, --count-maildirs, --count-cmd");
         }
@@ -213,9 +206,7 @@ async fn run(cli: Cli) -> Result<bool> {
             ok
         }
         Mode::Count(a) => {
-            let Some(counter) = a.counter()? else {
-                bail!("no counter given")
-            };
+            let Some(counter) = a.counter()? else { bail!("no counter given") };
             println!("{}", counter.count().await?);
             true
         }
@@ -230,12 +221,7 @@ async fn smtp_mode(a: SmtpArgs) -> Result<bool> {
         None => None,
     };
     let watch = a.common.watch_pid.map(rss::Watch::start);
-    let run_tag = format!(
-        "{}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)?
-            .as_millis()
-    );
+    let run_tag = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
     let opts = SmtpOptions {
         addr: a.common.addr(),
         sessions: a.sessions,
@@ -267,13 +253,8 @@ async fn smtp_mode(a: SmtpArgs) -> Result<bool> {
     let mut all_ok = outcome.ok == a.messages as u64;
     if let (Some(c), Some(base)) = (&counter, base) {
         let target = base + outcome.ok;
-        let (n, asked) = c
-            .wait_for(
-                target,
-                Duration::from_secs_f64(a.deliver_timeout),
-                Duration::from_millis(200),
-            )
-            .await?;
+        let (n, asked) =
+            c.wait_for(target, Duration::from_secs_f64(a.deliver_timeout), Duration::from_millis(200)).await?;
         let deliver_s = asked.duration_since(started).as_secs_f64().max(accept_s);
         let delivered = n.saturating_sub(base);
         v["delivered"] = json!(delivered);
@@ -299,18 +280,11 @@ async fn fetch_mode(a: FetchArgs, imap: bool) -> Result<bool> {
         timeout: a.common.timeout(),
     };
     let watch = a.common.watch_pid.map(rss::Watch::start);
-    let result = if imap {
-        fetch::imap(&opts, &a.mailbox).await
-    } else {
-        fetch::pop3(&opts).await
-    };
+    let result = if imap { fetch::imap(&opts, &a.mailbox).await } else { fetch::pop3(&opts).await };
     let mut v = match result {
         Ok(v) => v,
         Err(e) if imap && is_refused(&e) => {
-            bail!(
-                "{}: connection refused (ferrymail: IMAP not served by this build): {e:#}",
-                opts.addr
-            )
+            bail!("{}: connection refused (ferrymail: IMAP not served by this build): {e:#}", opts.addr)
         }
         Err(e) => return Err(e),
     };
@@ -327,7 +301,6 @@ async fn fetch_mode(a: FetchArgs, imap: bool) -> Result<bool> {
 
 fn is_refused(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused)
     })
 }

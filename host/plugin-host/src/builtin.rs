@@ -8,17 +8,8 @@ macro_rules! wasm {
 }
 
 /// Names of the embedded plugins: the defaults, then the examples.
-pub const NAMES: &[&str] = &[
-    "auth",
-    "local",
-    "relay",
-    "vrfy-expn",
-    "retry",
-    "greylist",
-    "rate-limit",
-    "dnsbl",
-    "header-filter",
-];
+pub const NAMES: &[&str] =
+    &["auth", "local", "relay", "vrfy-expn", "retry", "greylist", "rate-limit", "dnsbl", "header-filter"];
 
 /// The component bytes of the embedded plugin `name`.
 pub fn component(name: &str) -> Option<&'static [u8]> {

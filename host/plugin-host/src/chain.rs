@@ -50,10 +50,7 @@ impl Snapshot {
 
     /// The bindings a call for `tenant` runs through, in order.
     pub(crate) fn chain(&self, tenant: Option<&str>) -> &[Arc<Binding>] {
-        tenant
-            .and_then(|t| self.tenants.get(t))
-            .map(Vec::as_slice)
-            .unwrap_or(&self.global)
+        tenant.and_then(|t| self.tenants.get(t)).map(Vec::as_slice).unwrap_or(&self.global)
     }
 
     pub(crate) fn is_local(&self, address: &str) -> bool {

@@ -41,9 +41,7 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             plugins: BTreeMap::new(),
-            chain: ["@tenant", "auth", "local", "relay", "vrfy-expn", "retry"]
-                .map(String::from)
-                .to_vec(),
+            chain: ["@tenant", "auth", "local", "relay", "vrfy-expn", "retry"].map(String::from).to_vec(),
             tenants: BTreeMap::new(),
             sandbox: SandboxConfig::default(),
             retry: RetryConfig::default(),
@@ -271,10 +269,7 @@ mod tests {
                 path: "builtin:greylist".into(),
                 config: serde_json::json!({ "delay": "1m", "n": 3 }),
                 failure: FailurePolicy::Skip,
-                grants: Grants {
-                    dns: Some(true),
-                    ..Grants::default()
-                },
+                grants: Grants { dns: Some(true), ..Grants::default() },
             },
         );
         let text = toml::to_string(&cfg).unwrap();
@@ -286,8 +281,7 @@ mod tests {
     fn unknown_keys_are_errors() {
         let err = toml::from_str::<PolicyConfig>("[sandbox]\ndeadlin = \"1s\"\n").unwrap_err();
         assert!(err.to_string().contains("deadlin"), "{err}");
-        let err =
-            toml::from_str::<PolicyConfig>("[plugins.x]\npath = \"a\"\ngrant = {}\n").unwrap_err();
+        let err = toml::from_str::<PolicyConfig>("[plugins.x]\npath = \"a\"\ngrant = {}\n").unwrap_err();
         assert!(err.to_string().contains("grant"), "{err}");
     }
 
@@ -295,10 +289,7 @@ mod tests {
     fn partial_sections_keep_defaults() {
         let cfg: PolicyConfig = toml::from_str("[sandbox]\ndeadline = \"50ms\"\n").unwrap();
         assert_eq!(cfg.sandbox.deadline, Duration::from_millis(50));
-        assert_eq!(
-            cfg.sandbox.memory_limit,
-            SandboxConfig::default().memory_limit
-        );
+        assert_eq!(cfg.sandbox.memory_limit, SandboxConfig::default().memory_limit);
         assert_eq!(cfg.chain, PolicyConfig::default().chain);
     }
 }

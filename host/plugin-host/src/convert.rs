@@ -6,19 +6,11 @@ use ferrymail_policy as p;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 pub(crate) fn reply_from(r: wit::Reply) -> p::Reply {
-    p::Reply {
-        code: r.code,
-        enhanced: r.enhanced.filter(|e| !e.is_empty()),
-        text: r.text,
-    }
+    p::Reply { code: r.code, enhanced: r.enhanced.filter(|e| !e.is_empty()), text: r.text }
 }
 
 pub(crate) fn reply_to(r: &p::Reply) -> wit::Reply {
-    wit::Reply {
-        code: r.code,
-        enhanced: r.enhanced.clone(),
-        text: r.text.clone(),
-    }
+    wit::Reply { code: r.code, enhanced: r.enhanced.clone(), text: r.text.clone() }
 }
 
 /// A plugin's code is used as given, except that the class must match the
@@ -65,10 +57,7 @@ pub(crate) fn session_to(s: &p::SessionInfo) -> wit::Session {
 }
 
 pub(crate) fn envelope_to(e: &p::Envelope) -> wit::Envelope {
-    wit::Envelope {
-        mail_from: e.mail_from.clone(),
-        rcpt_to: e.rcpt_to.clone(),
-    }
+    wit::Envelope { mail_from: e.mail_from.clone(), rcpt_to: e.rcpt_to.clone() }
 }
 
 pub(crate) fn auth_request_to(r: &p::AuthRequest) -> wit::AuthRequest {
@@ -83,10 +72,7 @@ pub(crate) fn auth_request_to(r: &p::AuthRequest) -> wit::AuthRequest {
 pub(crate) fn route_from(d: wit::Destination) -> p::Route {
     match d {
         wit::Destination::Local(account) => p::Route::Local { account },
-        wit::Destination::Relay(h) => p::Route::Relay {
-            host: h.host,
-            port: h.port,
-        },
+        wit::Destination::Relay(h) => p::Route::Relay { host: h.host, port: h.port },
         wit::Destination::Mx(domain) => p::Route::Mx { domain },
         wit::Destination::Alias(targets) => p::Route::Alias { targets },
         wit::Destination::Discard => p::Route::Discard,
@@ -97,10 +83,7 @@ pub(crate) fn route_from(d: wit::Destination) -> p::Route {
 pub(crate) fn route_to(r: &p::Route) -> wit::Destination {
     match r {
         p::Route::Local { account } => wit::Destination::Local(account.clone()),
-        p::Route::Relay { host, port } => wit::Destination::Relay(wit::RelayHost {
-            host: host.clone(),
-            port: *port,
-        }),
+        p::Route::Relay { host, port } => wit::Destination::Relay(wit::RelayHost { host: host.clone(), port: *port }),
         p::Route::Mx { domain } => wit::Destination::Mx(domain.clone()),
         p::Route::Alias { targets } => wit::Destination::Alias(targets.clone()),
         p::Route::Discard => wit::Destination::Discard,
@@ -118,9 +101,7 @@ pub(crate) fn route_context_to(c: &p::RouteContext, tenant: Option<&str>) -> wit
 }
 
 pub(crate) fn unix_secs(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    t.duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 pub(crate) fn retry_context_to(c: &p::RetryContext, tenant: Option<&str>) -> wit::RetryContext {
@@ -140,30 +121,16 @@ pub(crate) fn retry_context_to(c: &p::RetryContext, tenant: Option<&str>) -> wit
 pub(crate) fn retry_from(d: wit::RetryDecision) -> p::RetryDecision {
     match d {
         wit::RetryDecision::RetryAfter(s) => p::RetryDecision::RetryAfter(Duration::from_secs(s)),
-        wit::RetryDecision::WarnAndRetry(s) => {
-            p::RetryDecision::WarnAndRetry(Duration::from_secs(s))
-        }
+        wit::RetryDecision::WarnAndRetry(s) => p::RetryDecision::WarnAndRetry(Duration::from_secs(s)),
         wit::RetryDecision::Bounce => p::RetryDecision::Bounce,
     }
 }
 
 pub(crate) fn event_to(e: &p::DeliveryEvent) -> (bool, wit::DeliveryEvent) {
     let (delivered, queue_id, recipient, reply) = match e {
-        p::DeliveryEvent::Delivered {
-            queue_id,
-            recipient,
-            reply,
-        } => (true, queue_id, recipient, reply),
-        p::DeliveryEvent::Bounced {
-            queue_id,
-            recipient,
-            reply,
-        } => (false, queue_id, recipient, reply),
+        p::DeliveryEvent::Delivered { queue_id, recipient, reply } => (true, queue_id, recipient, reply),
+        p::DeliveryEvent::Bounced { queue_id, recipient, reply } => (false, queue_id, recipient, reply),
     };
-    let ev = wit::DeliveryEvent {
-        queue_id: queue_id.clone(),
-        recipient: recipient.clone(),
-        reply: reply_to(reply),
-    };
+    let ev = wit::DeliveryEvent { queue_id: queue_id.clone(), recipient: recipient.clone(), reply: reply_to(reply) };
     (delivered, ev)
 }

@@ -63,9 +63,7 @@ impl host::Host for Ctx {
     }
 
     async fn now(&mut self) -> wasmtime::Result<u64> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         Ok(u64::try_from(now.as_millis()).unwrap_or(u64::MAX))
     }
 }
@@ -77,9 +75,7 @@ fn ttl(secs: Option<u64>) -> Option<Duration> {
 impl kv::Host for Ctx {
     async fn get(&mut self, key: String) -> wasmtime::Result<Result<Option<Vec<u8>>, HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(s.caps.kv, s.host.kv_get(&s.namespace, &key))
-            .await)
+        Ok(self.host_call(s.caps.kv, s.host.kv_get(&s.namespace, &key)).await)
     }
 
     async fn set(
@@ -89,12 +85,7 @@ impl kv::Host for Ctx {
         ttl_secs: Option<u64>,
     ) -> wasmtime::Result<Result<(), HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(
-                s.caps.kv,
-                s.host.kv_set(&s.namespace, &key, &value, ttl(ttl_secs)),
-            )
-            .await)
+        Ok(self.host_call(s.caps.kv, s.host.kv_set(&s.namespace, &key, &value, ttl(ttl_secs))).await)
     }
 
     async fn incr(
@@ -104,19 +95,12 @@ impl kv::Host for Ctx {
         ttl_secs: Option<u64>,
     ) -> wasmtime::Result<Result<i64, HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(
-                s.caps.kv,
-                s.host.kv_incr(&s.namespace, &key, delta, ttl(ttl_secs)),
-            )
-            .await)
+        Ok(self.host_call(s.caps.kv, s.host.kv_incr(&s.namespace, &key, delta, ttl(ttl_secs))).await)
     }
 
     async fn delete(&mut self, key: String) -> wasmtime::Result<Result<(), HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(s.caps.kv, s.host.kv_delete(&s.namespace, &key))
-            .await)
+        Ok(self.host_call(s.caps.kv, s.host.kv_delete(&s.namespace, &key)).await)
     }
 }
 
@@ -132,41 +116,25 @@ impl dns::Host for Ctx {
 
     async fn a(&mut self, name: String) -> wasmtime::Result<Result<Vec<String>, HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(s.caps.dns, async { texts(s.host.dns_a(&name).await) })
-            .await)
+        Ok(self.host_call(s.caps.dns, async { texts(s.host.dns_a(&name).await) }).await)
     }
 
     async fn aaaa(&mut self, name: String) -> wasmtime::Result<Result<Vec<String>, HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(s.caps.dns, async { texts(s.host.dns_aaaa(&name).await) })
-            .await)
+        Ok(self.host_call(s.caps.dns, async { texts(s.host.dns_aaaa(&name).await) }).await)
     }
 
     async fn mx(&mut self, name: String) -> wasmtime::Result<Result<Vec<dns::MxHost>, HostError>> {
         let s = self.scope.clone();
         let r = self.host_call(s.caps.dns, s.host.dns_mx(&name)).await;
-        Ok(r.map(|v| {
-            v.into_iter()
-                .map(|(preference, exchange)| dns::MxHost {
-                    preference,
-                    exchange,
-                })
-                .collect()
-        }))
+        Ok(r.map(|v| v.into_iter().map(|(preference, exchange)| dns::MxHost { preference, exchange }).collect()))
     }
 }
 
 impl directory::Host for Ctx {
-    async fn account_exists(
-        &mut self,
-        address: String,
-    ) -> wasmtime::Result<Result<bool, HostError>> {
+    async fn account_exists(&mut self, address: String) -> wasmtime::Result<Result<bool, HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(s.caps.directory, s.host.account_exists(&address))
-            .await)
+        Ok(self.host_call(s.caps.directory, s.host.account_exists(&address)).await)
     }
 
     async fn verify_password(
@@ -175,21 +143,13 @@ impl directory::Host for Ctx {
         password: String,
     ) -> wasmtime::Result<Result<bool, HostError>> {
         let s = self.scope.clone();
-        Ok(self
-            .host_call(
-                s.caps.directory,
-                s.host.verify_password(&address, &password),
-            )
-            .await)
+        Ok(self.host_call(s.caps.directory, s.host.verify_password(&address, &password)).await)
     }
 
     async fn is_local_domain(&mut self, domain: String) -> wasmtime::Result<bool> {
         let s = &self.scope;
         let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        let tenant_domain = s
-            .snapshot
-            .upgrade()
-            .is_some_and(|snap| snap.tenant_of_domain(&domain).is_some());
+        let tenant_domain = s.snapshot.upgrade().is_some_and(|snap| snap.tenant_of_domain(&domain).is_some());
         Ok(s.caps.directory && (tenant_domain || s.host.is_local_domain(&domain)))
     }
 
@@ -198,10 +158,7 @@ impl directory::Host for Ctx {
         Ok(s.caps.directory && ip.parse().is_ok_and(|ip| s.host.client_may_relay(ip)))
     }
 
-    async fn resolve(
-        &mut self,
-        address: String,
-    ) -> wasmtime::Result<Result<Destination, HostError>> {
+    async fn resolve(&mut self, address: String) -> wasmtime::Result<Result<Destination, HostError>> {
         let s = self.scope.clone();
         let Some(snapshot) = s.snapshot.upgrade() else {
             return Ok(Err(HostError::Failed("configuration reloaded".into())));
@@ -219,39 +176,17 @@ impl types::HostMessage for Ctx {
         Ok(self.table.get(&msg)?.bytes.len() as u64)
     }
 
-    async fn headers(
-        &mut self,
-        msg: Resource<MessageData>,
-    ) -> wasmtime::Result<Vec<types::Header>> {
+    async fn headers(&mut self, msg: Resource<MessageData>) -> wasmtime::Result<Vec<types::Header>> {
         let m = self.table.get(&msg)?;
-        Ok(m.headers
-            .iter()
-            .map(|(name, value)| types::Header {
-                name: name.clone(),
-                value: value.clone(),
-            })
-            .collect())
+        Ok(m.headers.iter().map(|(name, value)| types::Header { name: name.clone(), value: value.clone() }).collect())
     }
 
-    async fn header(
-        &mut self,
-        msg: Resource<MessageData>,
-        name: String,
-    ) -> wasmtime::Result<Vec<String>> {
+    async fn header(&mut self, msg: Resource<MessageData>, name: String) -> wasmtime::Result<Vec<String>> {
         let m = self.table.get(&msg)?;
-        Ok(m.headers
-            .iter()
-            .filter(|(n, _)| n.eq_ignore_ascii_case(&name))
-            .map(|(_, v)| v.clone())
-            .collect())
+        Ok(m.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(&name)).map(|(_, v)| v.clone()).collect())
     }
 
-    async fn read(
-        &mut self,
-        msg: Resource<MessageData>,
-        offset: u64,
-        len: u32,
-    ) -> wasmtime::Result<Vec<u8>> {
+    async fn read(&mut self, msg: Resource<MessageData>, offset: u64, len: u32) -> wasmtime::Result<Vec<u8>> {
         // Cap one read so a plugin cannot make the host copy 4 GiB at once.
         Ok(self.table.get(&msg)?.read(offset, len.min(1 << 20)))
     }

@@ -45,11 +45,7 @@ pub async fn inspect(wasm: &[u8]) -> Result<PluginInfo, Error> {
     let mut wit_versions: Vec<String> = exports
         .iter()
         .chain(&imports)
-        .filter_map(|n| {
-            n.strip_prefix(&prefix)?
-                .split_once('@')
-                .map(|(_, v)| v.to_string())
-        })
+        .filter_map(|n| n.strip_prefix(&prefix)?.split_once('@').map(|(_, v)| v.to_string()))
         .collect();
     wit_versions.sort();
     wit_versions.dedup();
@@ -57,9 +53,7 @@ pub async fn inspect(wasm: &[u8]) -> Result<PluginInfo, Error> {
     let mut problems = Vec::new();
     for v in &wit_versions {
         if !semver_compatible(v, WIT_VERSION) {
-            problems.push(format!(
-                "built against {WIT_PACKAGE}@{v}; this host implements @{WIT_VERSION}"
-            ));
+            problems.push(format!("built against {WIT_PACKAGE}@{v}; this host implements @{WIT_VERSION}"));
         }
     }
     let mut hooks = Vec::new();
@@ -73,45 +67,25 @@ pub async fn inspect(wasm: &[u8]) -> Result<PluginInfo, Error> {
             for e in exports.iter().filter_map(|e| e.strip_prefix(&prefix)) {
                 let iface = e.split('@').next().unwrap_or(e);
                 if !hooks.iter().any(|h| h == iface) {
-                    problems.push(format!(
-                        "export {prefix}{e} is not a hook this host can call"
-                    ));
+                    problems.push(format!("export {prefix}{e} is not a hook this host can call"));
                 }
             }
             if hooks.is_empty() {
-                problems.push(format!(
-                    "exports no {WIT_PACKAGE}@{WIT_VERSION} hook interface"
-                ));
+                problems.push(format!("exports no {WIT_PACKAGE}@{WIT_VERSION} hook interface"));
             } else {
-                let plugin = LoadedPlugin {
-                    name: "inspect".into(),
-                    decl: inspect_decl(),
-                    pre,
-                    indices,
-                };
+                let plugin = LoadedPlugin { name: "inspect".into(), decl: inspect_decl(), pre, indices };
                 if let Err(e) = instantiate(&engine, &plugin, &inspect_scope()).await {
                     problems.push(format!("{e:#}"));
                 }
             }
         }
     }
-    Ok(PluginInfo {
-        compatible: problems.is_empty(),
-        hooks,
-        exports,
-        imports,
-        wit_versions,
-        problems,
-    })
+    Ok(PluginInfo { compatible: problems.is_empty(), hooks, exports, imports, wit_versions, problems })
 }
 
 /// Component-model semver: 0.x versions are compatible within the same minor.
 fn semver_compatible(guest: &str, host: &str) -> bool {
-    let parts = |v: &str| {
-        v.split('.')
-            .map(|p| p.parse::<u64>().unwrap_or(u64::MAX))
-            .collect::<Vec<_>>()
-    };
+    let parts = |v: &str| v.split('.').map(|p| p.parse::<u64>().unwrap_or(u64::MAX)).collect::<Vec<_>>();
     let (g, h) = (parts(guest), parts(host));
     match (g.as_slice(), h.as_slice()) {
         ([0, gm, ..], [0, hm, ..]) => gm == hm,

@@ -39,8 +39,8 @@ pub mod testing;
 mod walk;
 
 pub use config::{
-    DEFAULT_POLICY_TOML, DisclosureMode, FailurePolicy, Grants, Interrupt, PluginDecl,
-    PolicyConfig, Preopen, RetryConfig, SandboxConfig, TenantConfig,
+    DEFAULT_POLICY_TOML, DisclosureMode, FailurePolicy, Grants, Interrupt, PluginDecl, PolicyConfig, Preopen,
+    RetryConfig, SandboxConfig, TenantConfig,
 };
 pub use inspect::{PluginInfo, inspect};
 pub use runtime::{PluginRuntime, RuntimeOptions};

@@ -14,17 +14,12 @@ pub struct MessageData {
 impl MessageData {
     pub(crate) fn new(bytes: &[u8]) -> Self {
         let headers = Arc::new(parse_headers(bytes));
-        MessageData {
-            bytes: Arc::from(bytes),
-            headers,
-        }
+        MessageData { bytes: Arc::from(bytes), headers }
     }
 
     /// Up to `len` bytes from `offset`, clamped to the message.
     pub(crate) fn read(&self, offset: u64, len: u32) -> Vec<u8> {
-        let start = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
+        let start = usize::try_from(offset).unwrap_or(usize::MAX).min(self.bytes.len());
         let end = start.saturating_add(len as usize).min(self.bytes.len());
         self.bytes[start..end].to_vec()
     }
@@ -68,13 +63,7 @@ mod tests {
     #[test]
     fn unfolds_rfc5322_2_2_3() {
         let h = parse_headers(b"Subject: a\r\n  folded\r\nFrom: x@y\r\n\r\nbody: no\r\n");
-        assert_eq!(
-            h,
-            vec![
-                ("Subject".into(), "a folded".into()),
-                ("From".into(), "x@y".into())
-            ]
-        );
+        assert_eq!(h, vec![("Subject".into(), "a folded".into()), ("From".into(), "x@y".into())]);
     }
 
     #[test]

@@ -39,9 +39,7 @@ pub(crate) struct Plan {
 /// Names end up in kv namespaces and log lines: keep them plain.
 fn valid_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    chars.next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
         && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
@@ -109,14 +107,10 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
         for name in chain {
             if name == TENANT_MARKER {
                 if !marker_ok {
-                    errors.push(format!(
-                        "{key}: \"{TENANT_MARKER}\" belongs in the global chain only"
-                    ));
+                    errors.push(format!("{key}: \"{TENANT_MARKER}\" belongs in the global chain only"));
                 }
             } else if declaration(cfg, name).is_none() {
-                errors.push(format!(
-                    "{key}: no plugin named \"{name}\" (declare [plugins.{name}])"
-                ));
+                errors.push(format!("{key}: no plugin named \"{name}\" (declare [plugins.{name}])"));
             }
         }
         if chain.iter().filter(|n| *n == TENANT_MARKER).count() > 1 {
@@ -127,39 +121,26 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
     plan.global = compose(&cfg.chain, &[]);
     for (tname, t) in &cfg.tenants {
         if !valid_name(tname) {
-            errors.push(format!(
-                "tenants.{tname}: tenant names are lower-case letters, digits, '-' and '_'"
-            ));
+            errors.push(format!("tenants.{tname}: tenant names are lower-case letters, digits, '-' and '_'"));
         }
-        check_chain(
-            format!("tenants.{tname}.chain"),
-            &t.chain,
-            false,
-            &mut errors,
-        );
+        check_chain(format!("tenants.{tname}.chain"), &t.chain, false, &mut errors);
         let chain = compose(&cfg.chain, &t.chain);
         for d in &t.domains {
             let d = d.trim_end_matches('.').to_ascii_lowercase();
             if let Some(other) = plan.domains.insert(d.clone(), tname.clone()) {
-                errors.push(format!(
-                    "tenants.{tname}.domains: \"{d}\" also belongs to tenant \"{other}\""
-                ));
+                errors.push(format!("tenants.{tname}.domains: \"{d}\" also belongs to tenant \"{other}\""));
             }
         }
         for p in t.plugin_config.keys() {
             if !chain.contains(p) {
-                errors.push(format!(
-                    "tenants.{tname}.plugin_config.{p}: \"{p}\" is not in this tenant's chain"
-                ));
+                errors.push(format!("tenants.{tname}.plugin_config.{p}: \"{p}\" is not in this tenant's chain"));
             }
         }
         plan.tenants.insert(tname.clone(), chain);
     }
     for (name, decl) in &cfg.plugins {
         if !valid_name(name) {
-            errors.push(format!(
-                "plugins.{name}: plugin names are lower-case letters, digits, '-' and '_'"
-            ));
+            errors.push(format!("plugins.{name}: plugin names are lower-case letters, digits, '-' and '_'"));
         }
         if !decl.config.is_object() {
             errors.push(format!("plugins.{name}.config: must be a table"));
@@ -178,9 +159,7 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
                 Some(bytes) => Source::Builtin(bytes),
                 None => {
                     let known = builtin::NAMES.join(", ");
-                    errors.push(format!(
-                        "plugins.{name}.path: no embedded plugin \"{b}\" (there are: {known})"
-                    ));
+                    errors.push(format!("plugins.{name}.path: no embedded plugin \"{b}\" (there are: {known})"));
                     continue;
                 }
             },
@@ -190,14 +169,7 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
             }),
         };
         let builtin = matches!(source, Source::Builtin(_));
-        plan.plugins.insert(
-            name.clone(),
-            PlannedPlugin {
-                decl,
-                source,
-                builtin,
-            },
-        );
+        plan.plugins.insert(name.clone(), PlannedPlugin { decl, source, builtin });
     }
     for (name, p) in &plan.plugins {
         let mut base = defaults_for(&p.decl.path, cfg);
@@ -212,11 +184,7 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
         }
     }
     check_sandbox(cfg, &mut errors);
-    if errors.is_empty() {
-        Ok(plan)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(plan) } else { Err(errors) }
 }
 
 fn check_sandbox(cfg: &PolicyConfig, errors: &mut Vec<String>) {

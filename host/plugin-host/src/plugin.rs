@@ -45,9 +45,7 @@ macro_rules! hook_table {
     };
 }
 
-hook_table!(
-    connect, helo, auth, mail, rcpt, data, vrfy, expn, route, retry, events
-);
+hook_table!(connect, helo, auth, mail, rcpt, data, vrfy, expn, route, retry, events);
 
 /// A component ready to instantiate, shared by all its bindings.
 pub(crate) struct LoadedPlugin {
@@ -73,12 +71,7 @@ pub(crate) struct Binding {
 
 impl Binding {
     pub(crate) fn new(plugin: Arc<LoadedPlugin>, scope: Arc<Scope>, engine: Engine) -> Self {
-        Binding {
-            plugin,
-            scope,
-            engine,
-            idle: Mutex::new(Vec::new()),
-        }
+        Binding { plugin, scope, engine, idle: Mutex::new(Vec::new()) }
     }
 
     pub(crate) fn failure(&self) -> FailurePolicy {
@@ -118,10 +111,7 @@ impl Binding {
         let outcome = match tokio::time::timeout(self.scope.sandbox.call_timeout, run).await {
             Ok(Ok(v)) => return Some(v),
             Ok(Err(e)) => describe(&e),
-            Err(_) => format!(
-                "call_timeout of {:?} exceeded",
-                self.scope.sandbox.call_timeout
-            ),
+            Err(_) => format!("call_timeout of {:?} exceeded", self.scope.sandbox.call_timeout),
         };
         tracing::warn!(
             plugin = %self.scope.plugin,
@@ -136,11 +126,7 @@ impl Binding {
 }
 
 /// A new instance in a new store, hooks loaded.
-pub(crate) async fn instantiate(
-    engine: &Engine,
-    plugin: &LoadedPlugin,
-    scope: &Arc<Scope>,
-) -> wasmtime::Result<Warm> {
+pub(crate) async fn instantiate(engine: &Engine, plugin: &LoadedPlugin, scope: &Arc<Scope>) -> wasmtime::Result<Warm> {
     let mut store = sandbox::new_store(engine, scope)?;
     let instance = plugin.pre.instantiate_async(&mut store).await?;
     let hooks = plugin.indices.load(&mut store, &instance)?;

@@ -38,19 +38,12 @@ impl Policy for Snapshot {
         use crate::bindings::wit::AuthResult;
         let tenant = self.tenant_of_address(&request.username);
         let wr = &auth_request_to(request);
-        for b in self
-            .chain(tenant.as_deref())
-            .iter()
-            .filter(|b| b.plugin.indices.auth.is_some())
-        {
+        for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.auth.is_some()) {
             match call!(b, auth, call_on_auth(wr)).await {
                 Some(AuthResult::Continue) => {}
                 Some(AuthResult::Ok(ok)) => {
                     let tenant = ok.tenant.or_else(|| self.tenant_of_address(&ok.user));
-                    return AuthOutcome::Ok {
-                        user: ok.user,
-                        tenant,
-                    };
+                    return AuthOutcome::Ok { user: ok.user, tenant };
                 }
                 Some(AuthResult::Fail) => return AuthOutcome::Fail,
                 Some(AuthResult::Tempfail) => return AuthOutcome::Tempfail,
@@ -86,12 +79,7 @@ impl Policy for Snapshot {
         .await
     }
 
-    async fn data(
-        &self,
-        session: &SessionInfo,
-        envelope: &Envelope,
-        message: &[u8],
-    ) -> DataVerdict {
+    async fn data(&self, session: &SessionInfo, envelope: &Envelope, message: &[u8]) -> DataVerdict {
         let mut tenants: Vec<Option<String>> = Vec::new();
         if session.auth_user.is_some() {
             tenants.push(self.session_tenant(session));
@@ -127,11 +115,7 @@ impl Policy for Snapshot {
     async fn vrfy(&self, session: &SessionInfo, arg: &str) -> Reply {
         match self.disclose(session, arg, true).await {
             Some(r) => r,
-            None => Reply::new(
-                252,
-                "2.5.0",
-                "Cannot VRFY user, but will accept message and attempt delivery",
-            ),
+            None => Reply::new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"),
         }
     }
 
@@ -143,9 +127,7 @@ impl Policy for Snapshot {
     }
 
     async fn route(&self, ctx: &RouteContext) -> Route {
-        let tenant = self
-            .tenant_of_address(&ctx.recipient)
-            .or_else(|| ctx.tenant.clone());
+        let tenant = self.tenant_of_address(&ctx.recipient).or_else(|| ctx.tenant.clone());
         self.route_in(tenant.as_deref(), ctx).await
     }
 
@@ -156,11 +138,7 @@ impl Policy for Snapshot {
             .or_else(|| self.tenant_of_address(&ctx.sender))
             .or_else(|| self.tenant_of_address(&ctx.recipient));
         let wctx = &retry_context_to(ctx, tenant.as_deref());
-        for b in self
-            .chain(tenant.as_deref())
-            .iter()
-            .filter(|b| b.plugin.indices.retry.is_some())
-        {
+        for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.retry.is_some()) {
             match call!(b, retry, call_on_retry(wctx)).await {
                 Some(Some(d)) => return retry_from(d),
                 // A failed retry plugin: "tempfail" means try again later.
@@ -177,11 +155,7 @@ impl Policy for Snapshot {
         let (delivered, ev) = event_to(event);
         let ev = &ev;
         let tenant = self.tenant_of_address(&ev.recipient);
-        for b in self
-            .chain(tenant.as_deref())
-            .iter()
-            .filter(|b| b.plugin.indices.events.is_some())
-        {
+        for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.events.is_some()) {
             if delivered {
                 call!(b, events, call_on_delivered(ev)).await;
             } else {

@@ -48,17 +48,13 @@ pub struct PluginRuntime {
     generation: AtomicU64,
 }
 
-pub(crate) fn new_engine(
-    interrupt: Interrupt,
-    cache_dir: Option<&PathBuf>,
-) -> wasmtime::Result<Engine> {
+pub(crate) fn new_engine(interrupt: Interrupt, cache_dir: Option<&PathBuf>) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(interrupt == Interrupt::Epoch);
     config.consume_fuel(interrupt == Interrupt::Fuel);
     if let Some(dir) = cache_dir {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| wasmtime::format_err!("plugin cache {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|e| wasmtime::format_err!("plugin cache {}: {e}", dir.display()))?;
         let mut cc = CacheConfig::new();
         cc.with_directory(dir);
         config.cache(Some(Cache::new(cc)?));
@@ -83,20 +79,11 @@ impl PluginRuntime {
     /// Check the config, compile and load every plugin it uses, and build
     /// the first snapshot. Errors list every problem found. Must run inside
     /// a Tokio runtime (compilation goes to `spawn_blocking`).
-    pub async fn new(
-        cfg: &PolicyConfig,
-        host: Arc<dyn HostServices>,
-        options: RuntimeOptions,
-    ) -> Result<Self, Error> {
+    pub async fn new(cfg: &PolicyConfig, host: Arc<dyn HostServices>, options: RuntimeOptions) -> Result<Self, Error> {
         let interrupt = cfg.sandbox.interrupt;
         let engine = new_engine(interrupt, options.cache_dir.as_ref()).map_err(Error::Engine)?;
         let linker = Arc::new(new_linker(&engine).map_err(Error::Engine)?);
-        let compiled = Compiled {
-            engine,
-            interrupt,
-            linker,
-            components: HashMap::new(),
-        };
+        let compiled = Compiled { engine, interrupt, linker, components: HashMap::new() };
         let runtime = PluginRuntime {
             host,
             options,
@@ -111,10 +98,7 @@ impl PluginRuntime {
 
     /// The current chains, for a session to hold from start to end.
     pub fn policy(&self) -> SharedPolicy {
-        self.current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// How many snapshots have been installed (1 after `new`).
@@ -124,21 +108,13 @@ impl PluginRuntime {
 
     /// The loaded plugins and their hooks, for logs and `config check`.
     pub fn plugins(&self) -> Vec<PluginSummary> {
-        self.summary
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.summary.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The tenant owning `domain` in the current config.
     pub fn tenant_for_domain(&self, domain: &str) -> Option<String> {
-        let snap = self
-            .current
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        snap.tenant_of_domain(&domain.trim_end_matches('.').to_ascii_lowercase())
-            .map(str::to_string)
+        let snap = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
+        snap.tenant_of_domain(&domain.trim_end_matches('.').to_ascii_lowercase()).map(str::to_string)
     }
 
     /// Load `cfg` and swap it in, only if every plugin loads; otherwise the
@@ -149,15 +125,9 @@ impl PluginRuntime {
         let mut compiled = self.compiled.lock().await;
         if compiled.interrupt != cfg.sandbox.interrupt {
             // Fuel and epochs change the generated code: a new engine.
-            let engine = new_engine(cfg.sandbox.interrupt, self.options.cache_dir.as_ref())
-                .map_err(Error::Engine)?;
+            let engine = new_engine(cfg.sandbox.interrupt, self.options.cache_dir.as_ref()).map_err(Error::Engine)?;
             let linker = Arc::new(new_linker(&engine).map_err(Error::Engine)?);
-            *compiled = Compiled {
-                engine,
-                interrupt: cfg.sandbox.interrupt,
-                linker,
-                components: HashMap::new(),
-            };
+            *compiled = Compiled { engine, interrupt: cfg.sandbox.interrupt, linker, components: HashMap::new() };
         }
         let mut errors = Vec::new();
         let mut loaded = HashMap::new();
@@ -179,20 +149,11 @@ impl PluginRuntime {
         let snapshot = build_snapshot(&plan, &loaded, cfg, &compiled.engine, &self.host);
         let summary = loaded
             .values()
-            .map(|l| PluginSummary {
-                name: l.name.clone(),
-                path: l.decl.path.clone(),
-                hooks: l.indices.names(),
-            })
+            .map(|l| PluginSummary { name: l.name.clone(), path: l.decl.path.clone(), hooks: l.indices.names() })
             .collect();
         *self.summary.write().unwrap_or_else(|e| e.into_inner()) = summary;
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = snapshot;
-        tracing::info!(
-            generation,
-            plugins = loaded.len(),
-            tenants = plan.tenants.len(),
-            "plugin chains loaded"
-        );
+        tracing::info!(generation, plugins = loaded.len(), tenants = plan.tenants.len(), "plugin chains loaded");
         Ok(())
     }
 }
@@ -220,9 +181,8 @@ async fn load(
     let (key, bytes): (String, Arc<[u8]>) = match &p.source {
         Source::Builtin(b) => (p.decl.path.clone(), Arc::from(*b)),
         Source::File(path) => {
-            let bytes = tokio::fs::read(path)
-                .await
-                .map_err(|e| wasmtime::format_err!("reading {}: {e}", path.display()))?;
+            let bytes =
+                tokio::fs::read(path).await.map_err(|e| wasmtime::format_err!("reading {}: {e}", path.display()))?;
             (path.display().to_string(), Arc::from(bytes))
         }
     };
@@ -238,17 +198,9 @@ async fn load(
     let pre = compiled.linker.instantiate_pre(&component)?;
     let indices = HookIndices::find(&pre);
     if indices.names().is_empty() {
-        wasmtime::bail!(
-            "exports no ferrymail:plugin@{} hook (see `ferrymail plugin check`)",
-            crate::WIT_VERSION
-        );
+        wasmtime::bail!("exports no ferrymail:plugin@{} hook (see `ferrymail plugin check`)", crate::WIT_VERSION);
     }
-    let loaded = LoadedPlugin {
-        name: name.to_string(),
-        decl: p.decl.clone(),
-        pre,
-        indices,
-    };
+    let loaded = LoadedPlugin { name: name.to_string(), decl: p.decl.clone(), pre, indices };
     let scope = Arc::new(Scope {
         plugin: name.to_string(),
         tenant: None,
@@ -296,11 +248,7 @@ fn build_snapshot(
         };
         Snapshot {
             global: bind(None, &plan.global),
-            tenants: plan
-                .tenants
-                .iter()
-                .map(|(t, chain)| (t.clone(), bind(Some(t), chain)))
-                .collect(),
+            tenants: plan.tenants.iter().map(|(t, chain)| (t.clone(), bind(Some(t), chain))).collect(),
             domains: plan.domains.clone(),
             host: host.clone(),
             retry: cfg.retry.clone(),

@@ -87,10 +87,7 @@ impl Ctx {
 
 impl WasiView for Ctx {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
@@ -100,11 +97,7 @@ fn wasi_ctx(grants: &Grants) -> wasmtime::Result<WasiCtx> {
         b.env(k, v);
     }
     for p in &grants.preopens {
-        let perms = if p.read_only {
-            FsPerms::ReadOnly
-        } else {
-            FsPerms::ReadWrite
-        };
+        let perms = if p.read_only { FsPerms::ReadOnly } else { FsPerms::ReadWrite };
         b.preopened_dir(&p.host, &p.guest, perms)
             .map_err(|e| wasmtime::format_err!("grants.preopens {}: {e}", p.host.display()))?;
     }
@@ -119,19 +112,13 @@ fn wasi_ctx(grants: &Grants) -> wasmtime::Result<WasiCtx> {
 
 /// A fresh store for one instance of the binding's plugin.
 pub(crate) fn new_store(engine: &Engine, scope: &Arc<Scope>) -> wasmtime::Result<Store<Ctx>> {
-    let limits = StoreLimitsBuilder::new()
-        .memory_size(scope.sandbox.memory_limit)
-        .trap_on_grow_failure(true)
-        .build();
+    let limits = StoreLimitsBuilder::new().memory_size(scope.sandbox.memory_limit).trap_on_grow_failure(true).build();
     let ctx = Ctx {
         scope: scope.clone(),
         wasi: wasi_ctx(&scope.grants)?,
         table: ResourceTable::new(),
         limits,
-        clock: Clock {
-            started: Instant::now(),
-            in_host: Duration::ZERO,
-        },
+        clock: Clock { started: Instant::now(), in_host: Duration::ZERO },
     };
     let mut store = Store::new(engine, ctx);
     store.limiter(|c| &mut c.limits);
@@ -154,10 +141,7 @@ pub(crate) fn new_store(engine: &Engine, scope: &Arc<Scope>) -> wasmtime::Result
 
 /// Start the clock for one call (instantiation counts as a call too).
 pub(crate) fn arm(store: &mut Store<Ctx>) -> wasmtime::Result<()> {
-    store.data_mut().clock = Clock {
-        started: Instant::now(),
-        in_host: Duration::ZERO,
-    };
+    store.data_mut().clock = Clock { started: Instant::now(), in_host: Duration::ZERO };
     match store.data().scope.sandbox.interrupt {
         Interrupt::Epoch => store.set_epoch_deadline(1),
         Interrupt::Fuel => {

@@ -45,24 +45,14 @@ pub trait HostServices: Send + Sync + 'static {
     async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError>;
 
     /// Store `value`; it expires after `ttl` when given.
-    async fn kv_set(
-        &self,
-        namespace: &str,
-        key: &str,
-        value: &[u8],
-        ttl: Option<Duration>,
-    ) -> Result<(), ServiceError>;
+    async fn kv_set(&self, namespace: &str, key: &str, value: &[u8], ttl: Option<Duration>)
+    -> Result<(), ServiceError>;
 
     /// Add `delta` to the i64 counter at `key` (absent or expired counts as
     /// 0, a non-counter value is an error) and return the new value; `ttl`
     /// applies only when this call creates the entry. Atomic per key.
-    async fn kv_incr(
-        &self,
-        namespace: &str,
-        key: &str,
-        delta: i64,
-        ttl: Option<Duration>,
-    ) -> Result<i64, ServiceError>;
+    async fn kv_incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>)
+    -> Result<i64, ServiceError>;
 
     /// Remove the entry; absent is fine.
     async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), ServiceError>;

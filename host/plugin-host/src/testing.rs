@@ -52,26 +52,17 @@ impl MemoryHost {
     }
 
     pub fn txt_record(self, name: &str, text: &str) -> Self {
-        lock(&self.txt)
-            .entry(name.to_lowercase())
-            .or_default()
-            .push(text.to_string());
+        lock(&self.txt).entry(name.to_lowercase()).or_default().push(text.to_string());
         self
     }
 
     pub fn a_record(self, name: &str, ip: IpAddr) -> Self {
-        lock(&self.a)
-            .entry(name.to_lowercase())
-            .or_default()
-            .push(ip);
+        lock(&self.a).entry(name.to_lowercase()).or_default().push(ip);
         self
     }
 
     pub fn mx_record(self, name: &str, preference: u16, exchange: &str) -> Self {
-        lock(&self.mx)
-            .entry(name.to_lowercase())
-            .or_default()
-            .push((preference, exchange.to_string()));
+        lock(&self.mx).entry(name.to_lowercase()).or_default().push((preference, exchange.to_string()));
         self
     }
 
@@ -105,9 +96,7 @@ impl HostServices for MemoryHost {
     }
 
     async fn verify_password(&self, address: &str, password: &str) -> Result<bool, ServiceError> {
-        Ok(lock(&self.accounts)
-            .get(&address.to_lowercase())
-            .is_some_and(|p| p == password))
+        Ok(lock(&self.accounts).get(&address.to_lowercase()).is_some_and(|p| p == password))
     }
 
     fn is_local_domain(&self, domain: &str) -> bool {
@@ -120,10 +109,7 @@ impl HostServices for MemoryHost {
 
     async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
         let kv = lock(&self.kv);
-        Ok(kv
-            .get(&(namespace.into(), key.into()))
-            .filter(|e| live(e))
-            .map(|e| e.0.clone()))
+        Ok(kv.get(&(namespace.into(), key.into())).filter(|e| live(e)).map(|e| e.0.clone()))
     }
 
     async fn kv_set(
@@ -149,10 +135,8 @@ impl HostServices for MemoryHost {
         let k = (namespace.to_string(), key.to_string());
         let current = match kv.get(&k).filter(|e| live(e)) {
             Some((v, exp)) => {
-                let bytes: [u8; 8] = v
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| ServiceError::Failed("not a counter".into()))?;
+                let bytes: [u8; 8] =
+                    v.as_slice().try_into().map_err(|_| ServiceError::Failed("not a counter".into()))?;
                 Some((i64::from_le_bytes(bytes), *exp))
             }
             None => None,
@@ -177,18 +161,12 @@ impl HostServices for MemoryHost {
 
     async fn dns_a(&self, name: &str) -> Result<Vec<IpAddr>, ServiceError> {
         let name = self.query(name);
-        Ok(lock(&self.a)
-            .get(&name)
-            .map(|v| v.iter().filter(|i| i.is_ipv4()).copied().collect())
-            .unwrap_or_default())
+        Ok(lock(&self.a).get(&name).map(|v| v.iter().filter(|i| i.is_ipv4()).copied().collect()).unwrap_or_default())
     }
 
     async fn dns_aaaa(&self, name: &str) -> Result<Vec<IpAddr>, ServiceError> {
         let name = self.query(name);
-        Ok(lock(&self.a)
-            .get(&name)
-            .map(|v| v.iter().filter(|i| i.is_ipv6()).copied().collect())
-            .unwrap_or_default())
+        Ok(lock(&self.a).get(&name).map(|v| v.iter().filter(|i| i.is_ipv6()).copied().collect()).unwrap_or_default())
     }
 
     async fn dns_mx(&self, name: &str) -> Result<Vec<(u16, String)>, ServiceError> {

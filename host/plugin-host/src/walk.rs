@@ -39,11 +39,7 @@ pub(crate) fn failed(b: &Binding) -> Verdict {
 
 impl Snapshot {
     pub(crate) fn session_tenant(&self, s: &SessionInfo) -> Option<String> {
-        s.tenant.clone().or_else(|| {
-            s.auth_user
-                .as_deref()
-                .and_then(|u| self.tenant_of_address(u))
-        })
+        s.tenant.clone().or_else(|| s.auth_user.as_deref().and_then(|u| self.tenant_of_address(u)))
     }
 
     pub(crate) async fn verdict_chain<'a, F, Fut>(
@@ -71,11 +67,7 @@ impl Snapshot {
     /// The route chain of `tenant` for `ctx`, with the end-of-chain default.
     pub(crate) async fn route_in(&self, tenant: Option<&str>, ctx: &RouteContext) -> Route {
         let wctx = &route_context_to(ctx, tenant);
-        for b in self
-            .chain(tenant)
-            .iter()
-            .filter(|b| b.plugin.indices.route.is_some())
-        {
+        for b in self.chain(tenant).iter().filter(|b| b.plugin.indices.route.is_some()) {
             match call!(b, route, call_on_route(wctx)).await {
                 Some(Some(d)) => return route_from(d),
                 Some(None) => {}
@@ -86,46 +78,24 @@ impl Snapshot {
         // No plugin decided: local domains to the account of that name,
         // others to their MX (what an MTA without rules does).
         if self.is_local(&ctx.recipient) {
-            Route::Local {
-                account: ctx.recipient.to_lowercase(),
-            }
+            Route::Local { account: ctx.recipient.to_lowercase() }
         } else {
-            Route::Mx {
-                domain: domain_of(&ctx.recipient).unwrap_or_default(),
-            }
+            Route::Mx { domain: domain_of(&ctx.recipient).unwrap_or_default() }
         }
     }
 
     /// `directory.resolve`: one routing step for `address` in `tenant`'s chain.
     pub(crate) async fn resolve(&self, tenant: Option<&str>, address: &str) -> Route {
-        let ctx = RouteContext {
-            sender: String::new(),
-            recipient: address.to_string(),
-            tenant: None,
-            depth: 0,
-        };
-        let tenant = self
-            .tenant_of_address(address)
-            .or(tenant.map(str::to_string));
+        let ctx = RouteContext { sender: String::new(), recipient: address.to_string(), tenant: None, depth: 0 };
+        let tenant = self.tenant_of_address(address).or(tenant.map(str::to_string));
         self.route_in(tenant.as_deref(), &ctx).await
     }
 
-    pub(crate) async fn disclose(
-        &self,
-        session: &SessionInfo,
-        arg: &str,
-        vrfy: bool,
-    ) -> Option<Reply> {
-        let tenant = self
-            .tenant_of_address(arg)
-            .or_else(|| self.session_tenant(session));
+    pub(crate) async fn disclose(&self, session: &SessionInfo, arg: &str, vrfy: bool) -> Option<Reply> {
+        let tenant = self.tenant_of_address(arg).or_else(|| self.session_tenant(session));
         let ws = &session_to(session);
         let has = |b: &&Arc<Binding>| {
-            if vrfy {
-                b.plugin.indices.vrfy.is_some()
-            } else {
-                b.plugin.indices.expn.is_some()
-            }
+            if vrfy { b.plugin.indices.vrfy.is_some() } else { b.plugin.indices.expn.is_some() }
         };
         for b in self.chain(tenant.as_deref()).iter().filter(has) {
             let r = if vrfy {
@@ -151,18 +121,11 @@ impl Snapshot {
         msg: &MessageData,
         out: &mut DataVerdict,
     ) {
-        for b in self
-            .chain(tenant)
-            .iter()
-            .filter(|b| b.plugin.indices.data.is_some())
-        {
+        for b in self.chain(tenant).iter().filter(|b| b.plugin.indices.data.is_some()) {
             let r = b
                 .call("data", |mut w: Warm| async move {
                     let Warm { store, hooks } = &mut w;
-                    let guest = hooks
-                        .data
-                        .as_ref()
-                        .expect("hooks are loaded with their indices");
+                    let guest = hooks.data.as_ref().expect("hooks are loaded with their indices");
                     let r = async {
                         let res = store.data_mut().table.push(msg.clone())?;
                         let borrowed = wasmtime::component::Resource::new_borrow(res.rep());
@@ -176,8 +139,7 @@ impl Snapshot {
                 .await;
             let v = match r {
                 Some(d) => {
-                    out.add_headers
-                        .extend(d.add_headers.into_iter().map(|h| (h.name, h.value)));
+                    out.add_headers.extend(d.add_headers.into_iter().map(|h| (h.name, h.value)));
                     verdict_from(d.verdict)
                 }
                 None => failed(b),

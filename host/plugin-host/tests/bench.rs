@@ -11,10 +11,7 @@ use std::time::Instant;
 
 async fn per_call(cfg: &ferrymail_plugin_host::PolicyConfig, n: u32) -> f64 {
     // FM_TEST_BENCH_SCALE=20 for longer runs (profiling).
-    let scale: u32 = std::env::var("FM_TEST_BENCH_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let scale: u32 = std::env::var("FM_TEST_BENCH_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let n = n * scale;
     let rt = runtime(cfg, Arc::new(host())).await;
     let p = rt.policy();
@@ -37,11 +34,7 @@ fn echo_chain(plugins: usize, warm: usize) -> ferrymail_plugin_host::PolicyConfi
     }
     toml.push_str("]\n");
     for i in 0..plugins {
-        let answer = if i + 1 == plugins {
-            "accept"
-        } else {
-            "continue"
-        };
+        let answer = if i + 1 == plugins { "accept" } else { "continue" };
         toml.push_str(&format!(
             "[plugins.p{i}]\npath = \"@WASM@/test_echo.wasm\"\nconfig = {{ rcpt = {{ action = \"{answer}\" }} }}\n"
         ));
@@ -60,10 +53,7 @@ async fn hook_call_cost() {
     fuel.sandbox.interrupt = ferrymail_plugin_host::Interrupt::Fuel;
     let fueled = per_call(&fuel, 20_000).await;
     println!("rcpt through a 1-plugin chain, warm instance: {one:.2} µs/call");
-    println!(
-        "rcpt through a 4-plugin chain, warm instances: {four:.2} µs/call ({:.2} µs per plugin)",
-        four / 4.0
-    );
+    println!("rcpt through a 4-plugin chain, warm instances: {four:.2} µs/call ({:.2} µs per plugin)", four / 4.0);
     println!("rcpt with a new instance per call (warm_instances = 0): {cold:.2} µs/call");
     println!("rcpt, warm instance, fuel mode: {fueled:.2} µs/call");
 }
@@ -71,12 +61,8 @@ async fn hook_call_cost() {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore]
 async fn python_hook_call_cost() {
-    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../plugins/target/python/spamwords.wasm");
-    assert!(
-        path.exists(),
-        "build it with plugins/examples/build-python.sh"
-    );
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/target/python/spamwords.wasm");
+    assert!(path.exists(), "build it with plugins/examples/build-python.sh");
     let options = ferrymail_plugin_host::RuntimeOptions {
         cache_dir: Some(std::env::temp_dir().join("ferrymail-bench-cache")),
         base_dir: None,
@@ -89,9 +75,7 @@ async fn python_hook_call_cost() {
             "chain = [\"py\"]\n[plugins.py]\npath = \"{}\"\n[sandbox]\nwarm_instances = {warm}\n",
             path.display()
         ));
-        let rt = ferrymail_plugin_host::PluginRuntime::new(&cfg, Arc::new(host()), options.clone())
-            .await
-            .unwrap();
+        let rt = ferrymail_plugin_host::PluginRuntime::new(&cfg, Arc::new(host()), options.clone()).await.unwrap();
         let p = rt.policy();
         p.data(&s, &env, b"Subject: hi\r\n\r\nbody\r\n").await;
         let n = if warm > 0 { 2000 } else { 100 };

@@ -22,19 +22,9 @@ config = { rcpt = { action = "accept" } }
 #[tokio::test(flavor = "multi_thread")]
 async fn reject_uses_the_plugins_own_code_and_text_after_continue_falls_through() {
     let rt = runtime(&config(CHAIN), Arc::new(host())).await;
-    let v = rt
-        .policy()
-        .rcpt(
-            &session("192.0.2.1"),
-            &envelope("a@b.example"),
-            "x@y.example",
-        )
-        .await;
+    let v = rt.policy().rcpt(&session("192.0.2.1"), &envelope("a@b.example"), "x@y.example").await;
     // "first" continues (no rcpt answer configured), "second" decides.
-    assert_eq!(
-        v,
-        Verdict::Reject(Reply::new(553, "5.7.9", "second says no"))
-    );
+    assert_eq!(v, Verdict::Reject(Reply::new(553, "5.7.9", "second says no")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -42,14 +32,7 @@ async fn order_matters() {
     let mut cfg = config(CHAIN);
     cfg.chain = vec!["first".into(), "third".into(), "second".into()];
     let rt = runtime(&cfg, Arc::new(host())).await;
-    let v = rt
-        .policy()
-        .rcpt(
-            &session("192.0.2.1"),
-            &envelope("a@b.example"),
-            "x@y.example",
-        )
-        .await;
+    let v = rt.policy().rcpt(&session("192.0.2.1"), &envelope("a@b.example"), "x@y.example").await;
     assert_eq!(v, Verdict::Accept);
 }
 
@@ -58,14 +41,7 @@ async fn a_chain_that_only_continues_continues() {
     let mut cfg = config(CHAIN);
     cfg.chain = vec!["first".into()];
     let rt = runtime(&cfg, Arc::new(host())).await;
-    let v = rt
-        .policy()
-        .rcpt(
-            &session("192.0.2.1"),
-            &envelope("a@b.example"),
-            "x@y.example",
-        )
-        .await;
+    let v = rt.policy().rcpt(&session("192.0.2.1"), &envelope("a@b.example"), "x@y.example").await;
     assert_eq!(v, Verdict::Continue);
 }
 
@@ -80,10 +56,7 @@ config = { rcpt = { action = "reject", code = 250, enhanced = "5.7.1", text = "o
 "#,
     );
     let rt = runtime(&cfg, Arc::new(host())).await;
-    let v = rt
-        .policy()
-        .rcpt(&session("192.0.2.1"), &envelope(""), "x@y.example")
-        .await;
+    let v = rt.policy().rcpt(&session("192.0.2.1"), &envelope(""), "x@y.example").await;
     assert_eq!(v, Verdict::Reject(Reply::new(550, "5.7.1", "ok?")));
 }
 
@@ -110,11 +83,7 @@ path = "@WASM@/test_echo.wasm"
 async fn the_host_calls_only_hooks_a_plugin_exports() {
     let cfg = config(CHAIN);
     let rt = runtime(&cfg, Arc::new(host())).await;
-    let echo = rt
-        .plugins()
-        .into_iter()
-        .find(|p| p.name == "first")
-        .unwrap();
+    let echo = rt.plugins().into_iter().find(|p| p.name == "first").unwrap();
     assert_eq!(echo.hooks, vec!["mail", "rcpt", "data"]);
     // No plugin has vrfy: the host's default answer, no call made.
     let r = rt.policy().vrfy(&session("192.0.2.1"), "alice").await;

@@ -24,14 +24,8 @@ async fn local_recipients_and_relay_control() {
     let p = rt.policy();
     let stranger = session("192.0.2.1");
     let env = envelope("bob@example.org");
-    assert_eq!(
-        p.rcpt(&stranger, &env, "alice@localhost").await,
-        Verdict::Accept
-    );
-    assert_eq!(
-        p.rcpt(&stranger, &env, "ALICE@LocalHost").await,
-        Verdict::Accept
-    );
+    assert_eq!(p.rcpt(&stranger, &env, "alice@localhost").await, Verdict::Accept);
+    assert_eq!(p.rcpt(&stranger, &env, "ALICE@LocalHost").await, Verdict::Accept);
     match p.rcpt(&stranger, &env, "nobody@localhost").await {
         Verdict::Reject(r) => assert_eq!((r.code, r.enhanced.as_deref()), (550, Some("5.1.1"))),
         v => panic!("{v:?}"),
@@ -41,16 +35,9 @@ async fn local_recipients_and_relay_control() {
         v => panic!("{v:?}"),
     }
     // relay_networks and authenticated users may relay.
-    assert_eq!(
-        p.rcpt(&session("10.0.0.1"), &env, "carol@example.net")
-            .await,
-        Verdict::Accept
-    );
+    assert_eq!(p.rcpt(&session("10.0.0.1"), &env, "carol@example.net").await, Verdict::Accept);
     let user = authed("192.0.2.1", "alice@localhost", None);
-    assert_eq!(
-        p.rcpt(&user, &env, "carol@example.net").await,
-        Verdict::Accept
-    );
+    assert_eq!(p.rcpt(&user, &env, "carol@example.net").await, Verdict::Accept);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -65,19 +52,10 @@ async fn auth_against_accounts() {
     };
     assert_eq!(
         p.auth(&req("Alice@localhost", "secret")).await,
-        AuthOutcome::Ok {
-            user: "alice@localhost".into(),
-            tenant: None
-        }
+        AuthOutcome::Ok { user: "alice@localhost".into(), tenant: None }
     );
-    assert_eq!(
-        p.auth(&req("alice@localhost", "wrong")).await,
-        AuthOutcome::Fail
-    );
-    assert_eq!(
-        p.auth(&req("nobody@localhost", "secret")).await,
-        AuthOutcome::Fail
-    );
+    assert_eq!(p.auth(&req("alice@localhost", "wrong")).await, AuthOutcome::Fail);
+    assert_eq!(p.auth(&req("nobody@localhost", "secret")).await, AuthOutcome::Fail);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -100,16 +78,10 @@ config = { aliases = { "staff@localhost" = ["alice@localhost", "bob@example.org"
     );
     rt.reload(&cfg).await.unwrap();
     let p = rt.policy();
-    assert_eq!(
-        p.vrfy(&s, "<alice@localhost>").await,
-        Reply::new(250, "2.1.5", "<alice@localhost>")
-    );
+    assert_eq!(p.vrfy(&s, "<alice@localhost>").await, Reply::new(250, "2.1.5", "<alice@localhost>"));
     assert_eq!(p.vrfy(&s, "nobody@localhost").await.code, 550);
     assert_eq!(p.vrfy(&s, "someone@example.org").await.code, 252);
-    assert_eq!(
-        p.expn(&s, "staff@localhost").await,
-        Reply::new(250, "2.1.5", "<alice@localhost>\n<bob@example.org>")
-    );
+    assert_eq!(p.expn(&s, "staff@localhost").await, Reply::new(250, "2.1.5", "<alice@localhost>\n<bob@example.org>"));
 }
 
 use ferrymail_plugin_host::DisclosureMode as DisclosureModeAlias;
@@ -128,42 +100,13 @@ config = { aliases = { "postmaster@localhost" = ["alice@localhost"] }, catch_all
     let host = Arc::new(host().local_domain("catch.example"));
     let rt = runtime(&cfg, host).await;
     let p = rt.policy();
-    let ctx = |r: &str| RouteContext {
-        sender: "b@example.org".into(),
-        recipient: r.into(),
-        tenant: None,
-        depth: 0,
-    };
-    assert_eq!(
-        p.route(&ctx("Alice@localhost")).await,
-        Route::Local {
-            account: "alice@localhost".into()
-        }
-    );
-    assert_eq!(
-        p.route(&ctx("postmaster@localhost")).await,
-        Route::Alias {
-            targets: vec!["alice@localhost".into()]
-        }
-    );
-    assert_eq!(
-        p.route(&ctx("anyone@catch.example")).await,
-        Route::Alias {
-            targets: vec!["alice@localhost".into()]
-        }
-    );
-    assert_eq!(
-        p.route(&ctx("carol@Example.NET")).await,
-        Route::Mx {
-            domain: "example.net".into()
-        }
-    );
+    let ctx = |r: &str| RouteContext { sender: "b@example.org".into(), recipient: r.into(), tenant: None, depth: 0 };
+    assert_eq!(p.route(&ctx("Alice@localhost")).await, Route::Local { account: "alice@localhost".into() });
+    assert_eq!(p.route(&ctx("postmaster@localhost")).await, Route::Alias { targets: vec!["alice@localhost".into()] });
+    assert_eq!(p.route(&ctx("anyone@catch.example")).await, Route::Alias { targets: vec!["alice@localhost".into()] });
+    assert_eq!(p.route(&ctx("carol@Example.NET")).await, Route::Mx { domain: "example.net".into() });
     assert!(matches!(p.route(&ctx("nobody@localhost")).await, Route::Reject(r) if r.code == 550));
-    assert_eq!(
-        p.rcpt(&session("192.0.2.1"), &envelope(""), "x@catch.example")
-            .await,
-        Verdict::Accept
-    );
+    assert_eq!(p.rcpt(&session("192.0.2.1"), &envelope(""), "x@catch.example").await, Verdict::Accept);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -185,17 +128,8 @@ async fn retry_follows_the_configured_schedule() {
     };
     let p = rt.policy();
     let ten = Duration::from_secs(600);
-    assert_eq!(
-        p.retry(&ctx(60, false)).await,
-        RetryDecision::RetryAfter(ten)
-    );
-    assert_eq!(
-        p.retry(&ctx(4 * 3600, false)).await,
-        RetryDecision::WarnAndRetry(ten)
-    );
-    assert_eq!(
-        p.retry(&ctx(4 * 3600, true)).await,
-        RetryDecision::RetryAfter(ten)
-    );
+    assert_eq!(p.retry(&ctx(60, false)).await, RetryDecision::RetryAfter(ten));
+    assert_eq!(p.retry(&ctx(4 * 3600, false)).await, RetryDecision::WarnAndRetry(ten));
+    assert_eq!(p.retry(&ctx(4 * 3600, true)).await, RetryDecision::RetryAfter(ten));
     assert_eq!(p.retry(&ctx(5 * 86400, true)).await, RetryDecision::Bounce);
 }

@@ -14,8 +14,7 @@ use std::time::Instant;
 fn python_wasm() -> PathBuf {
     let path = match std::env::var_os("FM_TEST_PYTHON_WASM") {
         Some(p) => PathBuf::from(p),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../../plugins/target/python/spamwords.wasm"),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../plugins/target/python/spamwords.wasm"),
     };
     assert!(
         path.exists(),
@@ -38,20 +37,13 @@ config = {{ words = ["lottery", "viagra"] }}
         python_wasm().display()
     ));
     let cache = tempfile::tempdir().unwrap();
-    let options = RuntimeOptions {
-        cache_dir: Some(cache.path().to_path_buf()),
-        base_dir: None,
-    };
+    let options = RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()), base_dir: None };
     let host = Arc::new(host());
     let t = Instant::now();
-    let rt = PluginRuntime::new(&cfg, host.clone(), options.clone())
-        .await
-        .unwrap();
+    let rt = PluginRuntime::new(&cfg, host.clone(), options.clone()).await.unwrap();
     let cold = t.elapsed();
     let t = Instant::now();
-    let _warm = PluginRuntime::new(&cfg, host.clone(), options)
-        .await
-        .unwrap();
+    let _warm = PluginRuntime::new(&cfg, host.clone(), options).await.unwrap();
     let cached = t.elapsed();
     eprintln!("python component: load {cold:?} compiling, {cached:?} from the disk cache");
 
@@ -61,31 +53,16 @@ config = {{ words = ["lottery", "viagra"] }}
     env.rcpt_to.push("alice@localhost".into());
     let s = session("192.0.2.1");
 
-    let spam = p
-        .data(
-            &s,
-            &env,
-            b"Subject: You are a LOTTERY winner\r\n\r\nclaim now\r\n",
-        )
-        .await;
+    let spam = p.data(&s, &env, b"Subject: You are a LOTTERY winner\r\n\r\nclaim now\r\n").await;
     assert_eq!(
         spam.verdict,
-        Verdict::Reject(Reply::new(
-            550,
-            "5.7.1",
-            "Message refused: contains a forbidden word (lottery)"
-        ))
+        Verdict::Reject(Reply::new(550, "5.7.1", "Message refused: contains a forbidden word (lottery)"))
     );
     assert_eq!(host.kv_keys("g/p:spamwords"), vec!["refused"]);
 
     let t = Instant::now();
-    let ham = p
-        .data(&s, &env, b"Subject: lunch\r\n\r\nat noon?\r\n")
-        .await;
+    let ham = p.data(&s, &env, b"Subject: lunch\r\n\r\nat noon?\r\n").await;
     eprintln!("python data hook on a warm instance: {:?}", t.elapsed());
     assert_eq!(ham.verdict, Verdict::Continue);
-    assert_eq!(
-        ham.add_headers,
-        vec![("X-Spamwords".into(), "clean; checked 2 words".into())]
-    );
+    assert_eq!(ham.add_headers, vec![("X-Spamwords".into(), "clean; checked 2 words".into())]);
 }

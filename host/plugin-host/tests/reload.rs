@@ -19,9 +19,7 @@ config = {{ rcpt = {{ action = "reject", code = 550, enhanced = "5.7.1", text = 
 }
 
 fn text(v: Verdict) -> String {
-    v.reply()
-        .map(|r| r.text.clone())
-        .unwrap_or_else(|| format!("{v:?}"))
+    v.reply().map(|r| r.text.clone()).unwrap_or_else(|| format!("{v:?}"))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -56,22 +54,14 @@ async fn a_plugin_that_fails_to_load_keeps_the_old_chain() {
     let mut bad = answering("new");
     bad.plugins.get_mut("p").unwrap().path = "/nonexistent/plugin.wasm".into();
     let err = rt.reload(&bad).await.unwrap_err().to_string();
-    assert!(
-        err.contains("plugin p (/nonexistent/plugin.wasm): reading"),
-        "{err}"
-    );
+    assert!(err.contains("plugin p (/nonexistent/plugin.wasm): reading"), "{err}");
 
     let mut not_a_plugin = answering("new");
-    not_a_plugin.plugins.get_mut("p").unwrap().path = format!(
-        "{}/../../../Cargo.toml",
-        ferrymail_plugin_host::builtin::WASM_DIR
-    );
+    not_a_plugin.plugins.get_mut("p").unwrap().path =
+        format!("{}/../../../Cargo.toml", ferrymail_plugin_host::builtin::WASM_DIR);
     assert!(rt.reload(&not_a_plugin).await.is_err());
 
     assert_eq!(rt.generation(), 1);
-    let v = rt
-        .policy()
-        .rcpt(&session("192.0.2.1"), &envelope(""), "x@y.example")
-        .await;
+    let v = rt.policy().rcpt(&session("192.0.2.1"), &envelope(""), "x@y.example").await;
     assert_eq!(text(v), "old");
 }

@@ -32,39 +32,20 @@ memory_limit = 33554432
 }
 
 fn tempfail() -> Verdict {
-    Verdict::Tempfail(Reply::new(
-        451,
-        "4.3.0",
-        "Temporary policy failure, try again later",
-    ))
+    Verdict::Tempfail(Reply::new(451, "4.3.0", "Temporary policy failure, try again later"))
 }
 
 /// Run the bad plugin in the background and count fast calls served meanwhile.
-async fn bad_call_while_serving(
-    rt: &ferrymail_plugin_host::PluginRuntime,
-) -> (Verdict, Duration, usize) {
+async fn bad_call_while_serving(rt: &ferrymail_plugin_host::PluginRuntime) -> (Verdict, Duration, usize) {
     let policy = rt.policy();
     let started = Instant::now();
     let bad = tokio::spawn(async move {
-        let v = policy
-            .rcpt(
-                &session("192.0.2.1"),
-                &envelope("a@b.example"),
-                "x@slow.example",
-            )
-            .await;
+        let v = policy.rcpt(&session("192.0.2.1"), &envelope("a@b.example"), "x@slow.example").await;
         (v, started.elapsed())
     });
     let mut served = 0;
     while !bad.is_finished() {
-        let v = rt
-            .policy()
-            .rcpt(
-                &session("192.0.2.2"),
-                &envelope("c@d.example"),
-                "y@fast.example",
-            )
-            .await;
+        let v = rt.policy().rcpt(&session("192.0.2.2"), &envelope("c@d.example"), "y@fast.example").await;
         assert_eq!(v, Verdict::Accept);
         served += 1;
         tokio::task::yield_now().await;
@@ -78,31 +59,14 @@ async fn an_endless_loop_hits_the_deadline_and_others_are_served() {
     let rt = runtime(&cfg("test_looper", "tempfail", ""), Arc::new(host())).await;
     let (v, took, served) = bad_call_while_serving(&rt).await;
     assert_eq!(v, tempfail());
-    assert!(
-        took >= Duration::from_millis(200),
-        "stopped early: {took:?}"
-    );
-    assert!(
-        took < Duration::from_millis(900),
-        "deadline overrun: {took:?}"
-    );
-    assert!(
-        served > 0,
-        "no other session was served while the plugin looped"
-    );
+    assert!(took >= Duration::from_millis(200), "stopped early: {took:?}");
+    assert!(took < Duration::from_millis(900), "deadline overrun: {took:?}");
+    assert!(served > 0, "no other session was served while the plugin looped");
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn fuel_mode_stops_the_loop_too() {
-    let rt = runtime(
-        &cfg(
-            "test_looper",
-            "tempfail",
-            "interrupt = \"fuel\"\nfuel = 20000000",
-        ),
-        Arc::new(host()),
-    )
-    .await;
+    let rt = runtime(&cfg("test_looper", "tempfail", "interrupt = \"fuel\"\nfuel = 20000000"), Arc::new(host())).await;
     let (v, took, _) = bad_call_while_serving(&rt).await;
     assert_eq!(v, tempfail());
     assert!(took < Duration::from_secs(2), "{took:?}");
@@ -130,13 +94,7 @@ async fn a_trap_discards_the_instance_and_the_next_call_gets_a_fresh_one() {
     let mut s = session("192.0.2.1");
     s.tenant = Some("slow".into());
     for _ in 0..3 {
-        let v = p
-            .rcpt(
-                &session("192.0.2.1"),
-                &envelope("a@b.example"),
-                "x@slow.example",
-            )
-            .await;
+        let v = p.rcpt(&session("192.0.2.1"), &envelope("a@b.example"), "x@slow.example").await;
         assert_eq!(v, tempfail());
         // The same plugin still answers other hooks: a new instance.
         assert_eq!(p.mail(&s, "a@b.example").await, Verdict::Accept);
@@ -150,13 +108,7 @@ async fn concurrent_calls_of_one_plugin_use_separate_instances() {
     for i in 0..32 {
         let p = rt.policy();
         tasks.push(tokio::spawn(async move {
-            let v = p
-                .rcpt(
-                    &session("192.0.2.9"),
-                    &envelope("a@b.example"),
-                    &format!("u{i}@fast.example"),
-                )
-                .await;
+            let v = p.rcpt(&session("192.0.2.9"), &envelope("a@b.example"), &format!("u{i}@fast.example")).await;
             assert_eq!(v, Verdict::Accept);
         }));
     }

@@ -37,10 +37,7 @@ async fn each_domain_gets_its_tenants_decisions() {
     let s = session("192.0.2.1");
     let env = envelope("x@example.org");
     // bravo: the shared plugin with bravo's config merged over the base.
-    assert_eq!(
-        p.rcpt(&s, &env, "u@bravo.example").await,
-        Verdict::Reject(Reply::new(550, "5.7.1", "bravo policy"))
-    );
+    assert_eq!(p.rcpt(&s, &env, "u@bravo.example").await, Verdict::Reject(Reply::new(550, "5.7.1", "bravo policy")));
     // acme: policy continues, kvprobe answers.
     assert_eq!(
         p.rcpt(&s, &env, "u@acme.example").await,
@@ -60,30 +57,16 @@ async fn tenants_cannot_see_each_others_kv() {
     let bravo = cfg.tenants.get_mut("bravo").unwrap();
     bravo.chain = vec!["kvprobe".into()];
     bravo.plugin_config.clear();
-    bravo
-        .plugin_config
-        .insert("kvprobe".into(), serde_json::json!({ "kv_tag": "B" }));
+    bravo.plugin_config.insert("kvprobe".into(), serde_json::json!({ "kv_tag": "B" }));
     let host = Arc::new(host());
     let rt = runtime(&cfg, host.clone()).await;
     let p = rt.policy();
     let (s, env) = (session("192.0.2.1"), envelope("x@example.org"));
     let text = |v: Verdict| v.reply().unwrap().text.clone();
-    assert_eq!(
-        text(p.rcpt(&s, &env, "u@acme.example").await),
-        "tag A saw nothing"
-    );
-    assert_eq!(
-        text(p.rcpt(&s, &env, "u@bravo.example").await),
-        "tag B saw nothing"
-    );
-    assert_eq!(
-        text(p.rcpt(&s, &env, "u@acme.example").await),
-        "tag A saw A"
-    );
-    assert_eq!(
-        text(p.rcpt(&s, &env, "u@bravo.example").await),
-        "tag B saw B"
-    );
+    assert_eq!(text(p.rcpt(&s, &env, "u@acme.example").await), "tag A saw nothing");
+    assert_eq!(text(p.rcpt(&s, &env, "u@bravo.example").await), "tag B saw nothing");
+    assert_eq!(text(p.rcpt(&s, &env, "u@acme.example").await), "tag A saw A");
+    assert_eq!(text(p.rcpt(&s, &env, "u@bravo.example").await), "tag B saw B");
     // The namespaces are (tenant, plugin), chosen by the host.
     assert_eq!(host.kv_keys("t:acme/p:kvprobe"), vec!["k"]);
     assert_eq!(host.kv_keys("t:bravo/p:kvprobe"), vec!["k"]);
@@ -101,53 +84,23 @@ async fn submission_uses_the_authenticated_users_tenant() {
         password: "pw".into(),
     };
     let outcome = p.auth(&req).await;
-    assert_eq!(
-        outcome,
-        AuthOutcome::Ok {
-            user: "ann@acme.example".into(),
-            tenant: Some("acme".into())
-        }
-    );
+    assert_eq!(outcome, AuthOutcome::Ok { user: "ann@acme.example".into(), tenant: Some("acme".into()) });
     // Ann sends to a bravo recipient: acme's chain decides (kvprobe), not bravo's.
     let s = authed("192.0.2.1", "ann@acme.example", Some("acme"));
-    let v = p
-        .rcpt(&s, &envelope("ann@acme.example"), "u@bravo.example")
-        .await;
-    assert_eq!(
-        v.reply().map(|r| r.text.as_str()),
-        Some("tag A saw nothing")
-    );
+    let v = p.rcpt(&s, &envelope("ann@acme.example"), "u@bravo.example").await;
+    assert_eq!(v.reply().map(|r| r.text.as_str()), Some("tag A saw nothing"));
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn config_errors_name_their_keys() {
     let mut cfg = config(TENANTS);
     cfg.chain.push("missing".into());
-    cfg.tenants
-        .get_mut("bravo")
-        .unwrap()
-        .domains
-        .push("acme.example".into());
-    cfg.tenants
-        .get_mut("bravo")
-        .unwrap()
-        .plugin_config
-        .insert("kvprobe".into(), serde_json::json!({}));
-    let err = ferrymail_plugin_host::PluginRuntime::new(&cfg, Arc::new(host()), Default::default())
-        .await
-        .err()
-        .unwrap();
+    cfg.tenants.get_mut("bravo").unwrap().domains.push("acme.example".into());
+    cfg.tenants.get_mut("bravo").unwrap().plugin_config.insert("kvprobe".into(), serde_json::json!({}));
+    let err =
+        ferrymail_plugin_host::PluginRuntime::new(&cfg, Arc::new(host()), Default::default()).await.err().unwrap();
     let text = err.to_string();
-    assert!(
-        text.contains("chain: no plugin named \"missing\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("tenants.bravo.domains: \"acme.example\" also belongs to tenant \"acme\""),
-        "{text}"
-    );
-    assert!(
-        text.contains("tenants.bravo.plugin_config.kvprobe"),
-        "{text}"
-    );
+    assert!(text.contains("chain: no plugin named \"missing\""), "{text}");
+    assert!(text.contains("tenants.bravo.domains: \"acme.example\" also belongs to tenant \"acme\""), "{text}");
+    assert!(text.contains("tenants.bravo.plugin_config.kvprobe"), "{text}");
 }

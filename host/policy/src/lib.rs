@@ -17,9 +17,7 @@ pub mod reply;
 pub mod verdict;
 
 pub use context::{AuthRequest, Envelope, Service, SessionInfo};
-pub use decisions::{
-    AuthOutcome, DeliveryEvent, RetryContext, RetryDecision, Route, RouteContext,
-};
+pub use decisions::{AuthOutcome, DeliveryEvent, RetryContext, RetryDecision, Route, RouteContext};
 pub use reply::Reply;
 pub use verdict::{DataVerdict, Verdict};
 

@@ -14,11 +14,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn new(code: u16, enhanced: &str, text: impl Into<String>) -> Self {
-        Reply {
-            code,
-            enhanced: (!enhanced.is_empty()).then(|| enhanced.to_string()),
-            text: text.into(),
-        }
+        Reply { code, enhanced: (!enhanced.is_empty()).then(|| enhanced.to_string()), text: text.into() }
     }
 
     /// A reply without an enhanced code (greetings, HELO, and replies sent
@@ -45,11 +41,7 @@ impl Reply {
     /// wire, so plugin-provided text cannot inject extra reply lines.
     pub fn to_wire(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.text.len());
-        let lines: Vec<&str> = if self.text.is_empty() {
-            vec![""]
-        } else {
-            self.text.split('\n').collect()
-        };
+        let lines: Vec<&str> = if self.text.is_empty() { vec![""] } else { self.text.split('\n').collect() };
         let code = self.code.clamp(200, 599);
         for (i, line) in lines.iter().enumerate() {
             let sep = if i + 1 == lines.len() { ' ' } else { '-' };
@@ -58,10 +50,7 @@ impl Reply {
                 out.extend_from_slice(e.as_bytes());
                 out.push(b' ');
             }
-            out.extend(
-                line.bytes()
-                    .map(|b| if b.is_ascii_control() && b != b'\t' { b' ' } else { b }),
-            );
+            out.extend(line.bytes().map(|b| if b.is_ascii_control() && b != b'\t' { b' ' } else { b }));
             out.extend_from_slice(b"\r\n");
         }
         out

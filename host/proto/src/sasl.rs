@@ -34,9 +34,7 @@ pub fn decode(response: &str) -> Result<Vec<u8>, SaslError> {
 /// authorization.
 pub fn parse_plain(decoded: &[u8]) -> Result<(String, String), SaslError> {
     let mut parts = decoded.split(|&b| b == 0);
-    let (Some(authz), Some(authc), Some(pass), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(authz), Some(authc), Some(pass), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
         return Err(SaslError::Credentials);
     };
     let authc = String::from_utf8(authc.to_vec()).map_err(|_| SaslError::Credentials)?;

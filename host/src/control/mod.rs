@@ -14,18 +14,37 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "cmd", rename_all = "kebab-case")]
 pub enum Request {
-    UserAdd { address: String, password_hash: String },
-    UserDel { address: String },
+    UserAdd {
+        address: String,
+        password_hash: String,
+    },
+    UserDel {
+        address: String,
+    },
     UserList,
-    UserPasswd { address: String, password_hash: String },
+    UserPasswd {
+        address: String,
+        password_hash: String,
+    },
     /// Reload configuration and plugins (server only).
     Reload,
-    QueueList { json: bool },
-    QueueShow { id: String, json: bool },
+    QueueList {
+        json: bool,
+    },
+    QueueShow {
+        id: String,
+        json: bool,
+    },
     /// Try now: one entry, or all.
-    QueueFlush { id: Option<String> },
-    QueueDelete { id: String },
-    QueueBounce { id: String },
+    QueueFlush {
+        id: Option<String>,
+    },
+    QueueDelete {
+        id: String,
+    },
+    QueueBounce {
+        id: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,7 +85,11 @@ pub fn execute_store(store: &Store, request: &Request) -> Response {
             store.set_password(address, password_hash).map(|()| vec![format!("password changed for {address}")])
         }
         Request::Reload => return Response::err("reload needs a running server"),
-        Request::QueueList { .. } | Request::QueueShow { .. } | Request::QueueFlush { .. } | Request::QueueDelete { .. } | Request::QueueBounce { .. } => {
+        Request::QueueList { .. }
+        | Request::QueueShow { .. }
+        | Request::QueueFlush { .. }
+        | Request::QueueDelete { .. }
+        | Request::QueueBounce { .. } => {
             return execute_queue(store, None, request);
         }
     };

@@ -13,7 +13,8 @@ use tokio::sync::mpsc;
 pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     // A stale socket from a killed server would block the bind.
     let _ = std::fs::remove_file(path);
-    UnixListener::bind(path).map_err(|e| anyhow::anyhow!("data_dir: cannot create control socket {}: {e}", path.display()))
+    UnixListener::bind(path)
+        .map_err(|e| anyhow::anyhow!("data_dir: cannot create control socket {}: {e}", path.display()))
 }
 
 pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<String, String>>;

@@ -55,8 +55,8 @@ impl Delivery {
     ) -> Result<Receipt, Reply> {
         let plan = routing::plan(policy, &self.store, envelope, session.tenant.clone()).await?;
         let queued = plan.queue.len();
-        let queue = (!plan.queue.is_empty())
-            .then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
+        let queue =
+            (!plan.queue.is_empty()).then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
         let mark = self.store.mark();
         let accepted = self
             .store

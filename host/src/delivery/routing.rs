@@ -27,7 +27,12 @@ fn failed(address: &str, reply: Reply) -> QueueRecipient {
 }
 
 /// An error is a temporary refusal of the whole message (no recipient is kept).
-pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenant: Option<String>) -> Result<Plan, Reply> {
+pub async fn plan(
+    policy: &dyn Policy,
+    store: &Store,
+    envelope: &Envelope,
+    tenant: Option<String>,
+) -> Result<Plan, Reply> {
     let mut plan = Plan::default();
     let mut seen = HashSet::new();
     let mut work: Vec<(String, u32)> = envelope.rcpt_to.iter().rev().map(|r| (r.clone(), 0)).collect();
@@ -35,7 +40,8 @@ pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenan
         if !seen.insert(rcpt.to_lowercase()) {
             continue;
         }
-        let ctx = RouteContext { sender: envelope.mail_from.clone(), recipient: rcpt.clone(), tenant: tenant.clone(), depth };
+        let ctx =
+            RouteContext { sender: envelope.mail_from.clone(), recipient: rcpt.clone(), tenant: tenant.clone(), depth };
         match policy.route(&ctx).await {
             Route::Local { account } => match store.account(&account) {
                 Ok(Some(a)) => {
@@ -44,7 +50,9 @@ pub async fn plan(policy: &dyn Policy, store: &Store, envelope: &Envelope, tenan
                         plan.local_names.push(a.address);
                     }
                 }
-                Ok(None) => plan.queue.push(failed(&rcpt, Reply::new(550, "5.1.1", format!("<{account}>: no such mailbox")))),
+                Ok(None) => {
+                    plan.queue.push(failed(&rcpt, Reply::new(550, "5.1.1", format!("<{account}>: no such mailbox"))))
+                }
                 Err(e) => return Err(super::store_reply(e)),
             },
             Route::Mx { domain } => plan.queue.push(queued(&rcpt, QueuedRoute::Mx { domain })),

@@ -96,10 +96,18 @@ fn row(e: &QueueEntry, in_flight: bool, now: u64) -> String {
         (false, Some(t)) if t > now => age(t - now),
         (false, Some(_)) | (false, None) => "now".to_string(),
     };
-    let open: Vec<String> = e.recipients.iter().filter(|r| r.is_open() || r.awaits_bounce()).map(|r| r.address.clone()).collect();
+    let open: Vec<String> =
+        e.recipients.iter().filter(|r| r.is_open() || r.awaits_bounce()).map(|r| r.address.clone()).collect();
     let last = e.recipients.iter().filter_map(|r| r.last_reply.as_deref()).next_back().unwrap_or("-");
     let sender = if e.sender.is_empty() { "<>" } else { e.sender.as_str() };
-    format!("{}\t{}\t{}\t{}\t{sender}\t{}\t{last}", format_id(e.id), age(now.saturating_sub(e.created)), next, e.attempts, open.join(","))
+    format!(
+        "{}\t{}\t{}\t{}\t{sender}\t{}\t{last}",
+        format_id(e.id),
+        age(now.saturating_sub(e.created)),
+        next,
+        e.attempts,
+        open.join(",")
+    )
 }
 
 pub fn list(store: &Store, outbound: Option<&Outbound>, json: bool) -> Out {
@@ -133,7 +141,11 @@ pub fn show(store: &Store, outbound: Option<&Outbound>, id: &str, json: bool) ->
         format!("in flight: {}", v.in_flight),
     ];
     for r in &v.recipients {
-        let next = if r.state == "pending" || r.state == "deferred" { format!(", next in {}", age(r.next_attempt.saturating_sub(now))) } else { String::new() };
+        let next = if r.state == "pending" || r.state == "deferred" {
+            format!(", next in {}", age(r.next_attempt.saturating_sub(now)))
+        } else {
+            String::new()
+        };
         out.push(format!("  {} {} ({} attempts{next}) {}", r.address, r.state, r.attempts, r.last_reply.unwrap_or("")));
     }
     Ok(out)

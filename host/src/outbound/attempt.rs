@@ -51,11 +51,20 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
             QueuedRoute::Local { account } => results.extend(local(&state, &account, &indexes, &mut file_into)),
             route => {
                 let rcpts: Vec<String> = indexes.iter().map(|&i| entry.recipients[i].address.clone()).collect();
-                let txn = Transaction { from: entry.sender.clone(), rcpts, size: content.len(), eight_bit: content.iter().any(|&b| b >= 0x80) };
+                let txn = Transaction {
+                    from: entry.sender.clone(),
+                    rcpts,
+                    size: content.len(),
+                    eight_bit: content.iter().any(|&b| b >= 0x80),
+                };
                 let (state, settings, content) = (state.clone(), settings.clone(), content.clone());
                 remote.spawn(async move {
                     let results = deliver(&state, &settings, &route, &txn, &content).await;
-                    indexes.into_iter().zip(results).map(|(index, (result, remote))| Attempted { index, result, remote }).collect::<Vec<_>>()
+                    indexes
+                        .into_iter()
+                        .zip(results)
+                        .map(|(index, (result, remote))| Attempted { index, result, remote })
+                        .collect::<Vec<_>>()
                 });
             }
         }
@@ -125,14 +134,24 @@ fn local(state: &ServerState, account: &str, indexes: &[usize], file_into: &mut 
 
 /// One destination: resolve, then hand the message over, at most
 /// [`MAX_RCPTS_PER_TRANSACTION`] recipients per transaction.
-async fn deliver(state: &ServerState, settings: &Settings, route: &QueuedRoute, txn: &Transaction, content: &[u8]) -> Vec<(RcptResult, Option<String>)> {
+async fn deliver(
+    state: &ServerState,
+    settings: &Settings,
+    route: &QueuedRoute,
+    txn: &Transaction,
+    content: &[u8],
+) -> Vec<(RcptResult, Option<String>)> {
     let (key, resolution) = match route {
         QueuedRoute::Mx { domain } => {
             let ours = [state.config.hostname.as_str(), settings.helo.as_str()];
             (domain.clone(), mx::resolve_domain(&state.dns, domain, state.config.delivery.port, &ours).await)
         }
-        QueuedRoute::Relay { host, port } => (format!("{host}:{port}"), mx::resolve_host(&state.dns, host, *port).await),
-        QueuedRoute::Local { .. } => (String::new(), Resolution::Deferred(Reply::new(451, "4.3.0", "Local route in remote delivery"))),
+        QueuedRoute::Relay { host, port } => {
+            (format!("{host}:{port}"), mx::resolve_host(&state.dns, host, *port).await)
+        }
+        QueuedRoute::Local { .. } => {
+            (String::new(), Resolution::Deferred(Reply::new(451, "4.3.0", "Local route in remote delivery")))
+        }
     };
     let targets = match resolution {
         Resolution::Hosts(t) => t,
@@ -165,12 +184,27 @@ async fn report(state: &ServerState, entry: &QueueEntry, applied: &Applied, dsns
             RecipientState::Failed => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, "bounced"),
             _ => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, attempts = r.attempts, "deferred"),
         }
-        let event_reply = Reply::plain(reply.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0), reply.get(4..).unwrap_or(""));
+        let event_reply =
+            Reply::plain(reply.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0), reply.get(4..).unwrap_or(""));
         match r.state {
             RecipientState::Delivered => {
-                policy.event(&DeliveryEvent::Delivered { queue_id: queue_id.clone(), recipient: r.address.clone(), reply: event_reply }).await
+                policy
+                    .event(&DeliveryEvent::Delivered {
+                        queue_id: queue_id.clone(),
+                        recipient: r.address.clone(),
+                        reply: event_reply,
+                    })
+                    .await
             }
-            RecipientState::Failed => policy.event(&DeliveryEvent::Bounced { queue_id: queue_id.clone(), recipient: r.address.clone(), reply: event_reply }).await,
+            RecipientState::Failed => {
+                policy
+                    .event(&DeliveryEvent::Bounced {
+                        queue_id: queue_id.clone(),
+                        recipient: r.address.clone(),
+                        reply: event_reply,
+                    })
+                    .await
+            }
             _ => {}
         }
     }

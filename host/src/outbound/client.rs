@@ -6,7 +6,9 @@ use super::mx::Target;
 use super::stream::ClientStream;
 use crate::config::{DeliveryConfig, StartTlsPolicy, TlsVerify};
 use ferrymail_policy::Reply;
-use ferrymail_proto::client::{ClientEvent, ClientSession, Phase, RcptResult, TlsMode, Transaction, classify, dot_stuff};
+use ferrymail_proto::client::{
+    ClientEvent, ClientSession, Phase, RcptResult, TlsMode, Transaction, classify, dot_stuff,
+};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -66,9 +68,15 @@ enum HostOutcome {
     Done(Vec<RcptResult>),
     /// Nothing was decided here: try the next address. `server` tells
     /// whether the reply came from the server (vs. a network failure).
-    Next { reply: Reply, server: bool },
+    Next {
+        reply: Reply,
+        server: bool,
+    },
     /// The TLS handshake failed; `certificate` when it was the certificate.
-    TlsFailed { reply: Reply, certificate: bool },
+    TlsFailed {
+        reply: Reply,
+        certificate: bool,
+    },
 }
 
 /// Tries `targets` in order until one decides every recipient. When none
@@ -88,7 +96,9 @@ pub async fn deliver(settings: &Settings, targets: &[super::mx::Target], txn: &T
                 // Opportunistic TLS: a failed handshake is retried in
                 // plaintext (as Postfix's "may"), unless the certificate
                 // was refused under tls_verify = "verify".
-                HostOutcome::TlsFailed { reply, certificate } if mode == TlsMode::Opportunistic && !(certificate && settings.verify) => {
+                HostOutcome::TlsFailed { reply, certificate }
+                    if mode == TlsMode::Opportunistic && !(certificate && settings.verify) =>
+                {
                     tracing::info!(host = %target.name, reply = %reply, "TLS handshake failed; retrying without TLS");
                     mode = TlsMode::Off;
                     continue;
@@ -103,11 +113,27 @@ pub async fn deliver(settings: &Settings, targets: &[super::mx::Target], txn: &T
     Handed { results: vec![result; txn.rcpts.len()], remote: None }
 }
 
-async fn try_host(settings: &Settings, target: &Target, mode: TlsMode, txn: &Transaction, content: &[u8]) -> HostOutcome {
+async fn try_host(
+    settings: &Settings,
+    target: &Target,
+    mode: TlsMode,
+    txn: &Transaction,
+    content: &[u8],
+) -> HostOutcome {
     let tcp = match tokio::time::timeout(settings.timeouts.connect_timeout, TcpStream::connect(target.addr)).await {
         Ok(Ok(tcp)) => tcp,
-        Ok(Err(e)) => return HostOutcome::Next { reply: Reply::new(451, "4.4.1", format!("Connection to {} failed: {e}", target.addr)), server: false },
-        Err(_) => return HostOutcome::Next { reply: Reply::new(451, "4.4.1", format!("Connection to {} timed out", target.addr)), server: false },
+        Ok(Err(e)) => {
+            return HostOutcome::Next {
+                reply: Reply::new(451, "4.4.1", format!("Connection to {} failed: {e}", target.addr)),
+                server: false,
+            };
+        }
+        Err(_) => {
+            return HostOutcome::Next {
+                reply: Reply::new(451, "4.4.1", format!("Connection to {} timed out", target.addr)),
+                server: false,
+            };
+        }
     };
     let _ = tcp.set_nodelay(true);
     let mut stream = ClientStream::Plain(tcp);
@@ -132,22 +158,38 @@ async fn try_host(settings: &Settings, target: &Target, mode: TlsMode, txn: &Tra
             continue;
         }
         match event {
-            ClientEvent::NeedInput(phase) => match tokio::time::timeout(settings.timeout(phase), stream.read(&mut buf)).await {
-                Ok(Ok(n)) if n > 0 => session.feed(&buf[..n]),
-                Ok(Ok(_)) => session.connection_lost(lost(target, "connection closed by the server")),
-                Ok(Err(e)) => session.connection_lost(lost(target, &e.to_string())),
-                Err(_) => session.connection_lost(Reply::new(451, "4.4.2", format!("Timeout waiting for {} ({phase:?})", target.name))),
-            },
+            ClientEvent::NeedInput(phase) => {
+                match tokio::time::timeout(settings.timeout(phase), stream.read(&mut buf)).await {
+                    Ok(Ok(n)) if n > 0 => session.feed(&buf[..n]),
+                    Ok(Ok(_)) => session.connection_lost(lost(target, "connection closed by the server")),
+                    Ok(Err(e)) => session.connection_lost(lost(target, &e.to_string())),
+                    Err(_) => session.connection_lost(Reply::new(
+                        451,
+                        "4.4.2",
+                        format!("Timeout waiting for {} ({phase:?})", target.name),
+                    )),
+                }
+            }
             ClientEvent::StartTls => {
                 let name = super::tls::server_name(&target.name, target.addr.ip());
-                let handshake = tokio::time::timeout(settings.timeouts.command_timeout, stream.upgrade(&settings.connector, name)).await;
+                let handshake =
+                    tokio::time::timeout(settings.timeouts.command_timeout, stream.upgrade(&settings.connector, name))
+                        .await;
                 match handshake {
                     Ok(Ok(())) => session.tls_established(),
                     Ok(Err(e)) => {
                         let certificate = super::tls::is_certificate_error(&e);
-                        return HostOutcome::TlsFailed { reply: Reply::new(451, "4.7.5", format!("TLS handshake with {} failed: {e}", target.name)), certificate };
+                        return HostOutcome::TlsFailed {
+                            reply: Reply::new(451, "4.7.5", format!("TLS handshake with {} failed: {e}", target.name)),
+                            certificate,
+                        };
                     }
-                    Err(_) => return HostOutcome::TlsFailed { reply: Reply::new(451, "4.4.2", format!("TLS handshake with {} timed out", target.name)), certificate: false },
+                    Err(_) => {
+                        return HostOutcome::TlsFailed {
+                            reply: Reply::new(451, "4.4.2", format!("TLS handshake with {} timed out", target.name)),
+                            certificate: false,
+                        };
+                    }
                 }
             }
             ClientEvent::Ready if !sent => {

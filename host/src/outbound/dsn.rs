@@ -69,7 +69,11 @@ fn address_type(address: &str) -> &'static str {
 
 /// The header section of `content` with CRLF line ends.
 fn original_headers(content: &[u8]) -> Vec<u8> {
-    let end = content.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 2).or_else(|| content.windows(2).position(|w| w == b"\n\n").map(|p| p + 1));
+    let end = content
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|p| p + 2)
+        .or_else(|| content.windows(2).position(|w| w == b"\n\n").map(|p| p + 1));
     let head = &content[..end.unwrap_or(content.len()).min(MAX_ORIGINAL_HEADERS)];
     let mut out = Vec::with_capacity(head.len() + 16);
     for line in head.split(|&b| b == b'\n') {
@@ -118,7 +122,12 @@ pub fn build(r: &Report<'_>) -> Vec<u8> {
         m += &format!("<{}>: {}\r\n", clean(&rcpt.address, 500), clean(reply, MAX_DIAGNOSTIC));
     }
     m += &format!("\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n");
-    m += &format!("Reporting-MTA: dns; {}\r\nX-Ferrymail-Queue-ID: {}\r\nArrival-Date: {}\r\n", r.hostname, r.queue_id, date(r.arrival));
+    m += &format!(
+        "Reporting-MTA: dns; {}\r\nX-Ferrymail-Queue-ID: {}\r\nArrival-Date: {}\r\n",
+        r.hostname,
+        r.queue_id,
+        date(r.arrival)
+    );
     for rcpt in &r.recipients {
         let address = clean(&rcpt.address, 500);
         m += &format!("\r\nFinal-Recipient: {}; {address}\r\nAction: {action}\r\n", address_type(&address));

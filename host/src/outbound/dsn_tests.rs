@@ -11,7 +11,16 @@ fn rcpt(address: &str, reply: &str, remote: Option<&str>) -> QueueRecipient {
 }
 
 fn report<'a>(kind: Kind, recipients: Vec<&'a QueueRecipient>, original: &'a [u8]) -> Vec<u8> {
-    build(&Report { kind, hostname: "mx.here.test", queue_id: "00000000000000ab", to: "alice@here.test", arrival: 1_700_000_000, now: 1_700_000_600, recipients, original })
+    build(&Report {
+        kind,
+        hostname: "mx.here.test",
+        queue_id: "00000000000000ab",
+        to: "alice@here.test",
+        arrival: 1_700_000_000,
+        now: 1_700_000_600,
+        recipients,
+        original,
+    })
 }
 
 #[test]
@@ -25,7 +34,10 @@ fn failure_report_is_a_multipart_report_rfc3464_rfc6522() {
     assert_eq!((ct.ctype(), ct.subtype()), ("multipart", Some("report")));
     assert_eq!(ct.attribute("report-type"), Some("delivery-status"));
     assert_eq!(msg.subject(), Some("Undelivered Mail Returned to Sender"));
-    let types: Vec<String> = msg.parts[1..].iter().map(|p| p.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))).unwrap_or_default()).collect();
+    let types: Vec<String> = msg.parts[1..]
+        .iter()
+        .map(|p| p.content_type().map(|c| format!("{}/{}", c.ctype(), c.subtype().unwrap_or(""))).unwrap_or_default())
+        .collect();
     assert_eq!(types, ["text/plain", "message/delivery-status", "text/rfc822-headers"]);
     let text = String::from_utf8_lossy(&bytes);
     for field in [

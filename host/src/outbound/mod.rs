@@ -68,7 +68,13 @@ impl Outbound {
 
     /// Claims up to `limit` due entries that are not already in flight.
     /// An attempt outliving its lease is re-leased here, not started twice.
-    pub fn claim(&self, store: &Store, now: u64, limit: usize, lease_until: u64) -> ferrymail_store::Result<Vec<QueueEntry>> {
+    pub fn claim(
+        &self,
+        store: &Store,
+        now: u64,
+        limit: usize,
+        lease_until: u64,
+    ) -> ferrymail_store::Result<Vec<QueueEntry>> {
         let mut registry = self.registry();
         let claimed = store.queue_claim(now, limit, lease_until)?;
         Ok(claimed.into_iter().filter(|e| registry.insert(e.id, Ops::default()).is_none()).collect())

@@ -6,8 +6,8 @@
 use crate::dns::Dns;
 use ferrymail_policy::Reply;
 use hickory_resolver::ResolveError;
-use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::ProtoErrorKind;
+use hickory_resolver::proto::op::ResponseCode;
 use rand::seq::SliceRandom;
 use std::net::{IpAddr, SocketAddr};
 
@@ -52,7 +52,11 @@ pub fn order(records: &[MxRecord], our_names: &[&str], rng: &mut impl rand::Rng)
     hosts.sort_by_key(|r| r.preference); // stable: equal preferences stay shuffled
     // RFC 5321 5.1: if we are one of the MX hosts, only those preferred over
     // us are candidates; none left means the mail would loop.
-    let ours = hosts.iter().filter(|r| our_names.iter().any(|n| n.eq_ignore_ascii_case(&r.exchange))).map(|r| r.preference).min();
+    let ours = hosts
+        .iter()
+        .filter(|r| our_names.iter().any(|n| n.eq_ignore_ascii_case(&r.exchange)))
+        .map(|r| r.preference)
+        .min();
     if let Some(own) = ours {
         hosts.retain(|r| r.preference < own);
         if hosts.is_empty() {
@@ -79,7 +83,10 @@ fn dns_temp(what: &str, e: &ResolveError) -> Reply {
 
 /// NoError with no records (the name exists but has no such records).
 fn is_nodata(e: &ResolveError) -> bool {
-    matches!(e.proto().map(|p| p.kind()), Some(ProtoErrorKind::NoRecordsFound { response_code: ResponseCode::NoError, .. }))
+    matches!(
+        e.proto().map(|p| p.kind()),
+        Some(ProtoErrorKind::NoRecordsFound { response_code: ResponseCode::NoError, .. })
+    )
 }
 
 /// The MX hosts of `domain`, as addresses to try in order.
@@ -94,7 +101,10 @@ pub async fn resolve_domain(dns: &Dns, domain: &str, port: u16, our_names: &[&st
     let records = match resolver.mx_lookup(fqdn(domain)).await {
         Ok(lookup) => lookup
             .iter()
-            .map(|mx| MxRecord { preference: mx.preference(), exchange: mx.exchange().to_utf8().trim_end_matches('.').to_string() })
+            .map(|mx| MxRecord {
+                preference: mx.preference(),
+                exchange: mx.exchange().to_utf8().trim_end_matches('.').to_string(),
+            })
             .collect::<Vec<_>>(),
         // Authoritative "no such domain": permanent (RFC 5321 5.1 leaves
         // nothing to try). SERVFAIL and timeouts are neither NX nor NODATA.
@@ -107,11 +117,17 @@ pub async fn resolve_domain(dns: &Dns, domain: &str, port: u16, our_names: &[&st
     if records.is_empty() {
         // RFC 5321 5.1: no MX records: the domain itself is the implicit MX.
         return match addresses(dns, domain, port).await {
-            Ok(t) if t.is_empty() => Resolution::Failed(Reply::new(550, "5.1.2", format!("Domain {domain} has no MX and no address records"))),
+            Ok(t) if t.is_empty() => Resolution::Failed(Reply::new(
+                550,
+                "5.1.2",
+                format!("Domain {domain} has no MX and no address records"),
+            )),
             Ok(t) => Resolution::Hosts(t),
-            Err(e) if e.is_nx_domain() || is_nodata(&e) => {
-                Resolution::Failed(Reply::new(550, "5.1.2", format!("Domain {domain} has no MX and no address records")))
-            }
+            Err(e) if e.is_nx_domain() || is_nodata(&e) => Resolution::Failed(Reply::new(
+                550,
+                "5.1.2",
+                format!("Domain {domain} has no MX and no address records"),
+            )),
             Err(e) => Resolution::Deferred(dns_temp(&format!("A/AAAA {domain}"), &e)),
         };
     }
@@ -133,7 +149,9 @@ pub async fn resolve_domain(dns: &Dns, domain: &str, port: u16, our_names: &[&st
     targets.truncate(MAX_ADDRESSES);
     if targets.is_empty() {
         // MX hosts without addresses may be a transient state of the zone.
-        return Resolution::Deferred(last_error.unwrap_or_else(|| Reply::new(451, "4.4.3", format!("No address for any MX host of {domain}"))));
+        return Resolution::Deferred(
+            last_error.unwrap_or_else(|| Reply::new(451, "4.4.3", format!("No address for any MX host of {domain}"))),
+        );
     }
     Resolution::Hosts(targets)
 }

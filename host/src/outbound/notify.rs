@@ -24,7 +24,14 @@ pub struct Dsn {
 /// Builds the reports this attempt owes: one bounce for every failure not
 /// yet reported, one delay warning for the recipients in `warned`. Marks
 /// the failures as reported.
-pub async fn prepare(state: &ServerState, policy: &dyn Policy, entry: &mut QueueEntry, original: &[u8], warned: &[usize], now: u64) -> Vec<Dsn> {
+pub async fn prepare(
+    state: &ServerState,
+    policy: &dyn Policy,
+    entry: &mut QueueEntry,
+    original: &[u8],
+    warned: &[usize],
+    now: u64,
+) -> Vec<Dsn> {
     let failed: Vec<usize> = (0..entry.recipients.len()).filter(|&i| entry.recipients[i].awaits_bounce()).collect();
     for &i in &failed {
         entry.recipients[i].notified = true;
@@ -59,7 +66,13 @@ pub async fn prepare(state: &ServerState, policy: &dyn Policy, entry: &mut Queue
     out
 }
 
-async fn route(state: &ServerState, policy: &dyn Policy, entry: &QueueEntry, kind: Kind, content: Vec<u8>) -> Option<Dsn> {
+async fn route(
+    state: &ServerState,
+    policy: &dyn Policy,
+    entry: &QueueEntry,
+    kind: Kind,
+    content: Vec<u8>,
+) -> Option<Dsn> {
     let envelope = Envelope { mail_from: String::new(), rcpt_to: vec![entry.sender.clone()] };
     let queue_id = format_id(entry.id);
     let plan = match routing::plan(policy, &state.store, &envelope, entry.tenant.clone()).await {
@@ -70,7 +83,8 @@ async fn route(state: &ServerState, policy: &dyn Policy, entry: &QueueEntry, kin
         }
     };
     // A report that cannot be delivered is not reported on (it is from <>).
-    let (queue, undeliverable): (Vec<_>, Vec<_>) = plan.queue.into_iter().partition(|r| r.state != RecipientState::Failed);
+    let (queue, undeliverable): (Vec<_>, Vec<_>) =
+        plan.queue.into_iter().partition(|r| r.state != RecipientState::Failed);
     for r in &undeliverable {
         tracing::warn!(queue = %queue_id, to = %r.address, reply = r.last_reply.as_deref().unwrap_or(""), "delivery report undeliverable; dropped");
     }

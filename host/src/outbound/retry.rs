@@ -135,7 +135,8 @@ mod tests {
     }
 
     fn entry() -> QueueEntry {
-        let rcpts = ["a@x.test", "b@x.test", "c@x.test"].map(|a| QueueRecipient::new(a, QueuedRoute::Mx { domain: "x.test".into() }));
+        let rcpts = ["a@x.test", "b@x.test", "c@x.test"]
+            .map(|a| QueueRecipient::new(a, QueuedRoute::Mx { domain: "x.test".into() }));
         let mut e = QueueEntry::new("s@y.test", None, rcpts.to_vec());
         e.created = 1_000;
         e
@@ -148,10 +149,17 @@ mod tests {
     #[tokio::test]
     async fn outcomes_become_states_and_the_hook_sets_the_schedule() {
         let mut e = entry();
-        let results = vec![attempted(0, 250, Outcome::Delivered), attempted(1, 550, Outcome::Failed), attempted(2, 451, Outcome::Deferred)];
+        let results = vec![
+            attempted(0, 250, Outcome::Delivered),
+            attempted(1, 550, Outcome::Failed),
+            attempted(2, 451, Outcome::Deferred),
+        ];
         let applied = apply(&Schedule, &mut e, results, 1_010).await;
         assert_eq!((applied.delivered, applied.failed, applied.deferred), (vec![0], vec![1], vec![2]));
-        assert_eq!(e.recipients.iter().map(|r| r.state).collect::<Vec<_>>(), [RecipientState::Delivered, RecipientState::Failed, RecipientState::Deferred]);
+        assert_eq!(
+            e.recipients.iter().map(|r| r.state).collect::<Vec<_>>(),
+            [RecipientState::Delivered, RecipientState::Failed, RecipientState::Deferred]
+        );
         assert_eq!(e.recipients[2].next_attempt, 1_011, "a zero delay becomes one second, never a spin");
         assert_eq!(e.recipients[2].remote_mta.as_deref(), Some("mx.x.test"));
         assert_eq!((e.attempts, e.recipients[2].attempts), (1, 1));

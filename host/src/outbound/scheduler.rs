@@ -21,7 +21,9 @@ pub async fn run(state: Arc<ServerState>, settings: Arc<Settings>, mut shutdown:
     match state.store.queue_recover() {
         Ok(0) => {}
         Ok(n) => tracing::info!(entries = n, "queue: resuming delivery"),
-        Err(e) => tracing::error!(error = %e, "queue: recovery failed; entries in flight at the last stop wait for their lease"),
+        Err(e) => {
+            tracing::error!(error = %e, "queue: recovery failed; entries in flight at the last stop wait for their lease")
+        }
     }
     loop {
         let now = now_secs();

@@ -18,13 +18,19 @@ pub fn connector(config: &DeliveryConfig) -> Result<TlsConnector> {
         .with_safe_default_protocol_versions()
         .context("TLS protocol versions")?;
     let client = match config.tls_verify {
-        TlsVerify::NoVerify => builder.dangerous().with_custom_certificate_verifier(Arc::new(AnyCertificate(provider))).with_no_client_auth(),
+        TlsVerify::NoVerify => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
+            .with_no_client_auth(),
         TlsVerify::Verify => {
             let mut roots = rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
             if !config.tls_ca_file.is_empty() {
-                let pem = std::fs::read(&config.tls_ca_file).with_context(|| format!("config key delivery.tls_ca_file: cannot read {}", config.tls_ca_file))?;
+                let pem = std::fs::read(&config.tls_ca_file)
+                    .with_context(|| format!("config key delivery.tls_ca_file: cannot read {}", config.tls_ca_file))?;
                 for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-                    let cert = cert.with_context(|| format!("config key delivery.tls_ca_file: {} is not PEM", config.tls_ca_file))?;
+                    let cert = cert.with_context(|| {
+                        format!("config key delivery.tls_ca_file: {} is not PEM", config.tls_ca_file)
+                    })?;
                     roots.add(cert).context("config key delivery.tls_ca_file: unusable certificate")?;
                 }
             }
@@ -67,11 +73,21 @@ impl ServerCertVerifier for AnyCertificate {
         Ok(ServerCertVerified::assertion())
     }
 
-    fn verify_tls12_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 
-    fn verify_tls13_signature(&self, message: &[u8], cert: &CertificateDer<'_>, dss: &DigitallySignedStruct) -> Result<HandshakeSignatureValid, rustls::Error> {
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
     }
 

@@ -73,11 +73,16 @@ impl Policy for NativePolicy {
         if self.is_local(rcpt) {
             return match self.store.account_exists(&qualify(rcpt, &self.config)) {
                 Ok(true) => Verdict::Accept,
-                Ok(false) => Verdict::Reject(Reply::new(550, "5.1.1", format!("<{rcpt}>: Recipient address rejected: User unknown"))),
+                Ok(false) => Verdict::Reject(Reply::new(
+                    550,
+                    "5.1.1",
+                    format!("<{rcpt}>: Recipient address rejected: User unknown"),
+                )),
                 Err(_) => Verdict::Tempfail(Reply::new(451, "4.3.0", "Temporary lookup failure")),
             };
         }
-        let trusted = session.auth_user.is_some() || self.config.relay_networks.iter().any(|n| n.contains(&session.client_ip));
+        let trusted =
+            session.auth_user.is_some() || self.config.relay_networks.iter().any(|n| n.contains(&session.client_ip));
         if trusted { Verdict::Accept } else { Verdict::Continue }
     }
 

@@ -92,12 +92,24 @@ impl HostServices for StoreServices {
         self.blocking(move |s| s.kv_get(&ns, key.as_bytes())).await
     }
 
-    async fn kv_set(&self, namespace: &str, key: &str, value: &[u8], ttl: Option<Duration>) -> Result<(), ServiceError> {
+    async fn kv_set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: &[u8],
+        ttl: Option<Duration>,
+    ) -> Result<(), ServiceError> {
         let (ns, key, value) = (namespace.to_string(), key.to_string(), value.to_vec());
         self.blocking(move |s| s.kv_set(&ns, key.as_bytes(), &value, ttl_secs(ttl))).await
     }
 
-    async fn kv_incr(&self, namespace: &str, key: &str, delta: i64, ttl: Option<Duration>) -> Result<i64, ServiceError> {
+    async fn kv_incr(
+        &self,
+        namespace: &str,
+        key: &str,
+        delta: i64,
+        ttl: Option<Duration>,
+    ) -> Result<i64, ServiceError> {
         let (ns, key) = (namespace.to_string(), key.to_string());
         self.blocking(move |s| s.kv_incr(&ns, key.as_bytes(), delta, ttl_secs(ttl))).await
     }

@@ -16,7 +16,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub async fn serve(state: Arc<ServerState>, limits: Pop3Listener, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    state: Arc<ServerState>,
+    limits: Pop3Listener,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
     crate::listener::serve(
         "pop3",
         listener,
@@ -88,23 +93,29 @@ impl Driver {
                 self.conn.write_all(&out).await?;
             }
             match event {
-                Pop3Event::NeedInput => match tokio::time::timeout(self.limits.idle_timeout, self.conn.read(&mut buf)).await {
-                    Err(_) => {
-                        // RFC 1939 3: the autologout timer ends the session without UPDATE.
-                        self.conn.write_all(b"-ERR autologout: idle too long\r\n").await?;
-                        return Ok(());
+                Pop3Event::NeedInput => {
+                    match tokio::time::timeout(self.limits.idle_timeout, self.conn.read(&mut buf)).await {
+                        Err(_) => {
+                            // RFC 1939 3: the autologout timer ends the session without UPDATE.
+                            self.conn.write_all(b"-ERR autologout: idle too long\r\n").await?;
+                            return Ok(());
+                        }
+                        Ok(Ok(0)) => return Ok(()),
+                        Ok(Ok(n)) => self.session.feed(&buf[..n]),
+                        Ok(Err(e)) => return Err(e),
                     }
-                    Ok(Ok(0)) => return Ok(()),
-                    Ok(Ok(n)) => self.session.feed(&buf[..n]),
-                    Ok(Err(e)) => return Err(e),
-                },
+                }
                 Pop3Event::Flush => {}
                 Pop3Event::AuthRequested { user, password, mechanism } => {
                     let done = self.login(user, password, mechanism).await;
                     self.session.auth_done(done);
                 }
                 Pop3Event::MessageNeeded { index, .. } => {
-                    let content = self.maildrop.as_ref().and_then(|m| m.entries.get(index)).map(|e| self.state.store.read_mail(e));
+                    let content = self
+                        .maildrop
+                        .as_ref()
+                        .and_then(|m| m.entries.get(index))
+                        .map(|e| self.state.store.read_mail(e));
                     match content {
                         Some(Ok(bytes)) => self.session.message_ready(&bytes),
                         Some(Err(e)) => {
@@ -160,7 +171,8 @@ impl Driver {
             Ok(e) => e,
             Err(_) => return AuthDone::Tempfail,
         };
-        let uid_validity = self.state.store.mailbox_summary(account.id, "INBOX").ok().flatten().map(|s| s.uid_validity).unwrap_or(0);
+        let uid_validity =
+            self.state.store.mailbox_summary(account.id, "INBOX").ok().flatten().map(|s| s.uid_validity).unwrap_or(0);
         let maildrop = entries
             .iter()
             // The unique-id survives sessions and never repeats (RFC 1939 7 UIDL).

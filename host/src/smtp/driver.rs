@@ -33,7 +33,13 @@ enum End {
 }
 
 impl Driver {
-    pub fn new(state: Arc<ServerState>, limits: SmtpListener, policy: SharedPolicy, info: SessionInfo, conn: Conn) -> Self {
+    pub fn new(
+        state: Arc<ServerState>,
+        limits: SmtpListener,
+        policy: SharedPolicy,
+        info: SessionInfo,
+        conn: Conn,
+    ) -> Self {
         let cfg = SmtpConfig {
             hostname: state.config.hostname.clone(),
             max_command_line: limits.max_command_line,
@@ -155,7 +161,8 @@ impl Driver {
             tracing::info!(session = %self.info.id, msg = %msg, reply = %reply, "message refused by policy");
             return reply.clone();
         }
-        let trace = received::header(&self.info, &self.state.config.hostname, self.session.is_esmtp(), &msg, &envelope.rcpt_to);
+        let trace =
+            received::header(&self.info, &self.state.config.hostname, self.session.is_esmtp(), &msg, &envelope.rcpt_to);
         let mut full = Vec::with_capacity(content.len() + trace.len() + 256);
         for (name, value) in &decision.add_headers {
             if let Some(line) = received::plugin_header(name, value) {

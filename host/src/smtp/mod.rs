@@ -13,7 +13,13 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-pub async fn serve(state: Arc<ServerState>, service: Service, limits: SmtpListener, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    state: Arc<ServerState>,
+    service: Service,
+    limits: SmtpListener,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
     let name = service.as_str();
     crate::listener::serve(
         name,
@@ -26,7 +32,13 @@ pub async fn serve(state: Arc<ServerState>, service: Service, limits: SmtpListen
     .await
 }
 
-async fn session(state: Arc<ServerState>, service: Service, limits: SmtpListener, mut tcp: TcpStream, peer: SocketAddr) {
+async fn session(
+    state: Arc<ServerState>,
+    service: Service,
+    limits: SmtpListener,
+    mut tcp: TcpStream,
+    peer: SocketAddr,
+) {
     let policy = state.policy();
     let mut info = SessionInfo::new(state.next_session_id(), service, peer.ip(), peer.port());
     if state.config.dns.reverse_lookup {

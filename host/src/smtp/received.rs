@@ -29,7 +29,9 @@ pub fn header(session: &SessionInfo, hostname: &str, esmtp: bool, id: &str, rcpt
         _ => String::new(),
     };
     let date = chrono::Utc::now().to_rfc2822();
-    format!("Received: from {helo} ({name} [{ip}])\r\n\tby {hostname} (ferrymail) with {with} id {id}{for_clause};\r\n\t{date}\r\n")
+    format!(
+        "Received: from {helo} ({name} [{ip}])\r\n\tby {hostname} (ferrymail) with {with} id {id}{for_clause};\r\n\t{date}\r\n"
+    )
 }
 
 /// Client-supplied text must not break the header: no CR/LF/control bytes,

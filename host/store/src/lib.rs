@@ -33,7 +33,9 @@ pub mod reopen;
 pub mod schema;
 
 pub use accounts::Account;
-pub use mail::{Accepted, Incoming, MailEntry, MailboxSummary, FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN};
+pub use mail::{
+    Accepted, FLAG_ANSWERED, FLAG_DELETED, FLAG_DRAFT, FLAG_FLAGGED, FLAG_SEEN, Incoming, MailEntry, MailboxSummary,
+};
 pub use queue::{Committed, QueueEntry, QueueRecipient, QueuedRoute, RecipientState};
 
 use std::path::Path;
@@ -165,10 +167,7 @@ impl Store {
 
 /// Current time as Unix seconds.
 pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
 }
 
 /// Queue and message ids as operators see them: 16 lowercase hex digits.

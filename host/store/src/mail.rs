@@ -79,9 +79,9 @@ fn tx_decode<T: serde::de::DeserializeOwned>(tree: &'static str, v: &[u8]) -> Tx
 /// Allocates the next UID of a mailbox inside a transaction.
 fn next_uid(mailboxes: &TransactionalTree, account: u64) -> TxResult<u32> {
     let key = schema::mailbox_key(account, INBOX);
-    let raw = mailboxes
-        .get(&key)?
-        .ok_or_else(|| ConflictableTransactionError::Abort(StoreError::NoSuchAccount(format!("account id {account}"))))?;
+    let raw = mailboxes.get(&key)?.ok_or_else(|| {
+        ConflictableTransactionError::Abort(StoreError::NoSuchAccount(format!("account id {account}")))
+    })?;
     let mut meta: MailboxMeta = tx_decode("mailboxes", &raw)?;
     let uid = meta.uid_next;
     meta.uid_next += 1;
@@ -110,8 +110,9 @@ impl Store {
         let t = self.trees()?;
         let len = self.read_blob(blob)?.len() as u64;
         let now = crate::now_secs();
-        let uids = (&t.blob_refs, &t.mailboxes, &t.mail)
-            .transaction(|(blob_refs, mailboxes, mail)| file_in(blob_refs, mailboxes, mail, (blob, len), return_path, accounts, now))?;
+        let uids = (&t.blob_refs, &t.mailboxes, &t.mail).transaction(|(blob_refs, mailboxes, mail)| {
+            file_in(blob_refs, mailboxes, mail, (blob, len), return_path, accounts, now)
+        })?;
         Ok(uids)
     }
 
@@ -202,43 +203,51 @@ impl Store {
 /// that still refer to the message's content: after a reopen, UIDs or a
 /// queue id of a message that never reached the disk may not exist.
 pub(crate) fn withdraw_in(t: &schema::Trees, accepted: &Accepted) -> Result<()> {
-    (&t.mail, &t.blob_refs, &t.blobs, &t.queue, &t.schedule).transaction(|(mail, blob_refs, blobs, queue, schedule)| {
-        for &(account, uid) in &accepted.delivered {
-            let key = schema::mail_key(account, schema::INBOX_ID, uid);
-            let Some(raw) = mail.get(key)? else { continue };
-            if tx_decode::<MailEntry>("mail", &raw)?.blob == accepted.blob {
-                mail.remove(&key)?;
-                release_blob(blob_refs, blobs, accepted.blob)?;
+    (&t.mail, &t.blob_refs, &t.blobs, &t.queue, &t.schedule).transaction(
+        |(mail, blob_refs, blobs, queue, schedule)| {
+            for &(account, uid) in &accepted.delivered {
+                let key = schema::mail_key(account, schema::INBOX_ID, uid);
+                let Some(raw) = mail.get(key)? else { continue };
+                if tx_decode::<MailEntry>("mail", &raw)?.blob == accepted.blob {
+                    mail.remove(&key)?;
+                    release_blob(blob_refs, blobs, accepted.blob)?;
+                }
             }
-        }
-        if let Some(id) = accepted.queued
-            && let Some(raw) = queue.get(id.to_be_bytes())?
-        {
-            let entry: QueueEntry = tx_decode("queue", &raw)?;
-            if entry.blob == accepted.blob {
-                queue.remove(&id.to_be_bytes())?;
-                schedule.remove(&schema::schedule_key(entry.next_attempt, id))?;
-                release_blob(blob_refs, blobs, accepted.blob)?;
+            if let Some(id) = accepted.queued
+                && let Some(raw) = queue.get(id.to_be_bytes())?
+            {
+                let entry: QueueEntry = tx_decode("queue", &raw)?;
+                if entry.blob == accepted.blob {
+                    queue.remove(&id.to_be_bytes())?;
+                    schedule.remove(&schema::schedule_key(entry.next_attempt, id))?;
+                    release_blob(blob_refs, blobs, accepted.blob)?;
+                }
             }
-        }
-        // Content nobody refers to (nothing was filed or queued).
-        let key = accepted.blob.to_be_bytes();
-        if blob_refs.get(key)?.is_none_or(|refs| refs.as_ref() == 0u32.to_be_bytes()) {
-            blob_refs.remove(&key)?;
-            blobs.remove(&key)?;
-        }
-        Ok(())
-    })?;
+            // Content nobody refers to (nothing was filed or queued).
+            let key = accepted.blob.to_be_bytes();
+            if blob_refs.get(key)?.is_none_or(|refs| refs.as_ref() == 0u32.to_be_bytes()) {
+                blob_refs.remove(&key)?;
+                blobs.remove(&key)?;
+            }
+            Ok(())
+        },
+    )?;
     Ok(())
 }
 
 /// The trees [`Store::accept`] writes, as a transaction sees them:
 /// (blobs, blob_refs, mailboxes, mail, queue, schedule).
-pub(crate) type AcceptTrees = (TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree);
+pub(crate) type AcceptTrees =
+    (TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree, TransactionalTree);
 
 /// The body of [`Store::accept`], reusable inside a larger transaction (the
 /// queue commits a delivery attempt and its DSNs in one step).
-pub(crate) fn accept_in(trees: &AcceptTrees, incoming: &Incoming<'_>, queued: Option<u64>, now: u64) -> TxResult<Vec<(u64, u32)>> {
+pub(crate) fn accept_in(
+    trees: &AcceptTrees,
+    incoming: &Incoming<'_>,
+    queued: Option<u64>,
+    now: u64,
+) -> TxResult<Vec<(u64, u32)>> {
     let (blobs, blob_refs, mailboxes, mail, queue, schedule) = trees;
     let blob = incoming.id;
     let key = blob.to_be_bytes();
@@ -315,7 +324,13 @@ mod tests {
         let a = s.add_account("a@x.test", "h").unwrap();
         let b = s.add_account("b@x.test", "h").unwrap();
         let acc = s
-            .accept(&Incoming { id: s.new_id().unwrap(), content: b"Subject: hi\r\n\r\nbody\r\n", return_path: "s@y.test", local: &[a.id, b.id], queue: None })
+            .accept(&Incoming {
+                id: s.new_id().unwrap(),
+                content: b"Subject: hi\r\n\r\nbody\r\n",
+                return_path: "s@y.test",
+                local: &[a.id, b.id],
+                queue: None,
+            })
             .unwrap();
         s.durable().await.unwrap();
         assert_eq!(acc.delivered, vec![(a.id, 1), (b.id, 1)]);
@@ -336,10 +351,24 @@ mod tests {
         let (_d, s) = store();
         let a = s.add_account("a@x.test", "h").unwrap();
         for _ in 0..3 {
-            s.accept(&Incoming { id: s.new_id().unwrap(), content: b"x\r\n", return_path: "", local: &[a.id], queue: None }).unwrap();
+            s.accept(&Incoming {
+                id: s.new_id().unwrap(),
+                content: b"x\r\n",
+                return_path: "",
+                local: &[a.id],
+                queue: None,
+            })
+            .unwrap();
         }
         s.expunge(a.id, 0, &[3]).unwrap();
-        s.accept(&Incoming { id: s.new_id().unwrap(), content: b"x\r\n", return_path: "", local: &[a.id], queue: None }).unwrap();
+        s.accept(&Incoming {
+            id: s.new_id().unwrap(),
+            content: b"x\r\n",
+            return_path: "",
+            local: &[a.id],
+            queue: None,
+        })
+        .unwrap();
         let uids: Vec<u32> = s.mailbox_entries(a.id, 0).unwrap().iter().map(|e| e.uid).collect();
         assert_eq!(uids, [1, 2, 4], "RFC 3501 2.3.1.1: UIDs are never reused");
         let sum = s.mailbox_summary(a.id, "INBOX").unwrap().unwrap();
@@ -350,10 +379,20 @@ mod tests {
     async fn a_withdrawn_message_stays_gone_across_a_reopen() {
         let (_d, s) = store();
         let a = s.add_account("a@x.test", "h").unwrap();
-        let keep = s.accept(&Incoming { id: s.new_id().unwrap(), content: b"keep\r\n", return_path: "", local: &[a.id], queue: None }).unwrap();
+        let keep = s
+            .accept(&Incoming {
+                id: s.new_id().unwrap(),
+                content: b"keep\r\n",
+                return_path: "",
+                local: &[a.id],
+                queue: None,
+            })
+            .unwrap();
         let rcpt = crate::QueueRecipient::new("r@far.test", crate::QueuedRoute::Mx { domain: "far.test".into() });
         let queue = Some(QueueEntry::new("s@x.test", None, vec![rcpt]));
-        let gone = s.accept(&Incoming { id: s.new_id().unwrap(), content: b"gone\r\n", return_path: "", local: &[a.id], queue }).unwrap();
+        let gone = s
+            .accept(&Incoming { id: s.new_id().unwrap(), content: b"gone\r\n", return_path: "", local: &[a.id], queue })
+            .unwrap();
         s.durable().await.unwrap();
         s.withdraw(&gone).unwrap();
         // The reopen applies it again (a no-op now) before anything reads.
@@ -373,7 +412,14 @@ mod tests {
         let id = {
             let s = Store::open(dir.path(), &Default::default()).unwrap();
             let a = s.add_account("a@x.test", "h").unwrap();
-            s.accept(&Incoming { id: s.new_id().unwrap(), content: b"x\r\n", return_path: "", local: &[a.id], queue: None }).unwrap();
+            s.accept(&Incoming {
+                id: s.new_id().unwrap(),
+                content: b"x\r\n",
+                return_path: "",
+                local: &[a.id],
+                queue: None,
+            })
+            .unwrap();
             s.flush_now().unwrap();
             a.id
         };

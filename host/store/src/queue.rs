@@ -118,7 +118,17 @@ impl QueueEntry {
         for r in &mut recipients {
             r.next_attempt = r.next_attempt.max(now);
         }
-        QueueEntry { id: 0, blob: 0, sender: sender.to_string(), tenant, created: now, next_attempt: now, attempts: 0, last_attempt: 0, recipients }
+        QueueEntry {
+            id: 0,
+            blob: 0,
+            sender: sender.to_string(),
+            tenant,
+            created: now,
+            next_attempt: now,
+            attempts: 0,
+            last_attempt: 0,
+            recipients,
+        }
     }
 
     /// Recipients still owed a delivery attempt.
@@ -185,7 +195,12 @@ impl Store {
     pub fn queue_claim(&self, now: u64, limit: usize, lease_until: u64) -> Result<Vec<QueueEntry>> {
         let t = self.trees()?;
         let mut claimed = Vec::new();
-        let keys: Vec<_> = t.schedule.range(..schema::schedule_key(now.saturating_add(1), 0)).keys().take(limit).collect::<std::result::Result<_, _>>()?;
+        let keys: Vec<_> = t
+            .schedule
+            .range(..schema::schedule_key(now.saturating_add(1), 0))
+            .keys()
+            .take(limit)
+            .collect::<std::result::Result<_, _>>()?;
         for key in keys {
             let Some((_, id)) = schema::split_schedule_key(&key) else { continue };
             let entry = (&t.queue, &t.schedule).transaction(|(queue, schedule)| {
@@ -194,7 +209,8 @@ impl Store {
                     // A schedule key without its entry: harmless, dropped.
                     return Ok(None);
                 };
-                let mut entry: QueueEntry = schema::decode("queue", &raw).map_err(ConflictableTransactionError::Abort)?;
+                let mut entry: QueueEntry =
+                    schema::decode("queue", &raw).map_err(ConflictableTransactionError::Abort)?;
                 entry.next_attempt = lease_until;
                 schedule.insert(&schema::schedule_key(lease_until, id), &[])?;
                 queue.insert(&id.to_be_bytes(), schema::encode(&entry))?;
@@ -234,7 +250,8 @@ impl Store {
     pub fn queue_commit(&self, entry: &QueueEntry, file_into: &[u64], new: &[Incoming<'_>]) -> Result<Committed> {
         let t = self.trees()?;
         let len = if file_into.is_empty() { 0 } else { self.read_blob(entry.blob)?.len() as u64 };
-        let queued: Vec<Option<u64>> = new.iter().map(|m| m.queue.as_ref().map(|_| self.new_id()).transpose()).collect::<Result<_>>()?;
+        let queued: Vec<Option<u64>> =
+            new.iter().map(|m| m.queue.as_ref().map(|_| self.new_id()).transpose()).collect::<Result<_>>()?;
         let now = crate::now_secs();
         let due = entry.due();
         let trees = (&t.blobs, &t.blob_refs, &t.mailboxes, &t.mail, &t.queue, &t.schedule);
@@ -307,7 +324,8 @@ impl Store {
         entry.next_attempt = entry.due().unwrap_or(entry.created);
         (&t.queue, &t.schedule, &t.blob_refs).transaction(|(queue, schedule, blob_refs)| {
             let key = entry.blob.to_be_bytes();
-            let refs = blob_refs.get(key)?.map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
+            let refs =
+                blob_refs.get(key)?.map(|v| u32::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 4]))).unwrap_or(0);
             blob_refs.insert(&key, &(refs + 1).to_be_bytes())?;
             queue.insert(&entry.id.to_be_bytes(), schema::encode(&entry))?;
             schedule.insert(&schema::schedule_key(entry.next_attempt, entry.id), &[])?;

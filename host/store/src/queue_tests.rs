@@ -6,7 +6,13 @@ fn rcpt(addr: &str) -> QueueRecipient {
 }
 
 fn queued(s: &Store, entry: QueueEntry) -> u64 {
-    let acc = s.accept(&Incoming { id: s.new_id().unwrap(), content: b"Subject: x\r\n\r\nx\r\n", return_path: "s@x.test", local: &[], queue: Some(entry) });
+    let acc = s.accept(&Incoming {
+        id: s.new_id().unwrap(),
+        content: b"Subject: x\r\n\r\nx\r\n",
+        return_path: "s@x.test",
+        local: &[],
+        queue: Some(entry),
+    });
     acc.unwrap().queued.unwrap()
 }
 
@@ -69,7 +75,8 @@ fn commit_files_locally_and_accepts_a_dsn_atomically() {
     e.recipients[0].state = RecipientState::Delivered;
     e.recipients[1].state = RecipientState::Failed;
     e.recipients[1].notified = true;
-    let dsn = Incoming { id: s.new_id().unwrap(), content: b"dsn\r\n", return_path: "", local: &[local.id], queue: None };
+    let dsn =
+        Incoming { id: s.new_id().unwrap(), content: b"dsn\r\n", return_path: "", local: &[local.id], queue: None };
     let done = s.queue_commit(&e, &[local.id], &[dsn]).unwrap();
     assert_eq!(done.filed, vec![1]);
     assert_eq!(done.accepted[0].delivered, vec![(local.id, 2)]);

@@ -58,10 +58,11 @@ pub fn check_version(trees: &Trees) -> Result<()> {
             Ok(())
         }
         Some(v) => {
-            let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
-                tree: "meta",
-                detail: "schema_version is not 4 bytes".into(),
-            })?);
+            let found =
+                u32::from_be_bytes(v.as_ref().try_into().map_err(|_| StoreError::Corrupt {
+                    tree: "meta",
+                    detail: "schema_version is not 4 bytes".into(),
+                })?);
             if found == SCHEMA_VERSION {
                 Ok(())
             } else {
@@ -128,10 +129,7 @@ pub fn split_schedule_key(key: &[u8]) -> Option<(u64, u64)> {
     if key.len() != 16 {
         return None;
     }
-    Some((
-        u64::from_be_bytes(key[..8].try_into().ok()?),
-        u64::from_be_bytes(key[8..].try_into().ok()?),
-    ))
+    Some((u64::from_be_bytes(key[..8].try_into().ok()?), u64::from_be_bytes(key[8..].try_into().ok()?)))
 }
 
 pub fn kv_key(namespace: &str, key: &[u8]) -> Vec<u8> {

@@ -119,17 +119,11 @@ pub fn plugin(_attr: TokenStream, item: TokenStream) -> TokenStream {
         });
     }
     if interfaces.is_empty() {
-        return syn::Error::new_spanned(
-            &imp.self_ty,
-            "a plugin must implement at least one hook method",
-        )
-        .to_compile_error()
-        .into();
+        return syn::Error::new_spanned(&imp.self_ty, "a plugin must implement at least one hook method")
+            .to_compile_error()
+            .into();
     }
-    let exports: String = interfaces
-        .iter()
-        .map(|i| format!("export ferrymail:plugin/{i}@{WIT_VERSION};\n"))
-        .collect();
+    let exports: String = interfaces.iter().map(|i| format!("export ferrymail:plugin/{i}@{WIT_VERSION};\n")).collect();
     let world = format!(
         "package ferrymail-guest:plugin;\nworld plugin {{\ninclude ferrymail:plugin/imports@{WIT_VERSION};\n{exports}}}\n"
     );

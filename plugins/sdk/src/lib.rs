@@ -44,9 +44,8 @@ pub use reply::domain_of;
 pub use wit::ferrymail::plugin::dns::MxHost;
 pub use wit::ferrymail::plugin::host::Level;
 pub use wit::ferrymail::plugin::types::{
-    AuthOk, AuthRequest, AuthResult, DataResult, DeliveryEvent, Destination, Envelope, Header,
-    HostError, Message, RelayHost, Reply, RetryContext, RetryDecision, RouteContext, Service,
-    Session, Verdict,
+    AuthOk, AuthRequest, AuthResult, DataResult, DeliveryEvent, Destination, Envelope, Header, HostError, Message,
+    RelayHost, Reply, RetryContext, RetryDecision, RouteContext, Service, Session, Verdict,
 };
 
 /// The WIT package version this SDK implements; the host checks it at load.
@@ -88,10 +87,7 @@ pub trait Plugin: Sized + 'static {
     }
     /// After the message arrived, before the 250.
     fn data(&self, session: &Session, envelope: &Envelope, message: &Message) -> DataResult {
-        DataResult {
-            verdict: Verdict::Continue,
-            add_headers: Vec::new(),
-        }
+        DataResult { verdict: Verdict::Continue, add_headers: Vec::new() }
     }
     /// The reply to VRFY; `None` asks the next plugin.
     fn vrfy(&self, session: &Session, arg: &str) -> Option<Reply> {

@@ -12,10 +12,7 @@ use std::sync::Arc;
 /// Path of a guest built by build.rs, e.g. `wasm("test_echo")`.
 pub fn wasm(name: &str) -> String {
     let path = format!("{}/{name}.wasm", builtin::WASM_DIR);
-    assert!(
-        std::path::Path::new(&path).exists(),
-        "{path} missing: build.rs should have built it"
-    );
+    assert!(std::path::Path::new(&path).exists(), "{path} missing: build.rs should have built it");
     path
 }
 
@@ -33,9 +30,7 @@ pub fn host() -> MemoryHost {
 
 pub async fn runtime(cfg: &PolicyConfig, host: Arc<MemoryHost>) -> PluginRuntime {
     init_logs();
-    PluginRuntime::new(cfg, host, RuntimeOptions::default())
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
+    PluginRuntime::new(cfg, host, RuntimeOptions::default()).await.unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn session(ip: &str) -> SessionInfo {
@@ -54,16 +49,10 @@ pub fn authed(ip: &str, user: &str, tenant: Option<&str>) -> SessionInfo {
 }
 
 pub fn envelope(from: &str) -> Envelope {
-    Envelope {
-        mail_from: from.into(),
-        rcpt_to: Vec::new(),
-    }
+    Envelope { mail_from: from.into(), rcpt_to: Vec::new() }
 }
 
 /// Plugin failures are logged; show them when a test fails.
 pub fn init_logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("info")
-        .try_init();
+    let _ = tracing_subscriber::fmt().with_test_writer().with_env_filter("info").try_init();
 }

@@ -53,7 +53,10 @@ mod tests {
 
     #[test]
     fn keywords_rfc5321_4_1_1_1() {
-        let r = Reply::plain(250, "mx.test greets you\npipelining\nSIZE 10240000\n8BITMIME\nSTARTTLS\nSMTPUTF8\nENHANCEDSTATUSCODES\nX-FOO bar");
+        let r = Reply::plain(
+            250,
+            "mx.test greets you\npipelining\nSIZE 10240000\n8BITMIME\nSTARTTLS\nSMTPUTF8\nENHANCEDSTATUSCODES\nX-FOO bar",
+        );
         let e = Extensions::parse(&r);
         assert!(e.pipelining && e.eight_bit_mime && e.starttls && e.smtputf8 && e.enhanced_status_codes);
         assert_eq!(e.size, Some(10240000));

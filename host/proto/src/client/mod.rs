@@ -9,9 +9,9 @@
 pub mod extensions;
 pub mod reply;
 pub mod session;
-pub mod transaction;
 #[cfg(test)]
 mod tests;
+pub mod transaction;
 
 pub use extensions::Extensions;
 pub use reply::{ReplyError, ReplyParser};

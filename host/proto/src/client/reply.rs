@@ -102,7 +102,11 @@ fn printable(bytes: &[u8]) -> String {
 fn build(code: u16, texts: Vec<String>) -> Reply {
     let enhanced = texts.first().and_then(|t| enhanced_prefix(t, code)).map(str::to_string);
     let text = match &enhanced {
-        Some(e) => texts.iter().map(|t| t.strip_prefix(e.as_str()).map(str::trim_start).unwrap_or(t)).collect::<Vec<_>>().join("\n"),
+        Some(e) => texts
+            .iter()
+            .map(|t| t.strip_prefix(e.as_str()).map(str::trim_start).unwrap_or(t))
+            .collect::<Vec<_>>()
+            .join("\n"),
         None => texts.join("\n"),
     };
     Reply { code, enhanced, text }

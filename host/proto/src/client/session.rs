@@ -11,7 +11,7 @@
 
 use super::extensions::Extensions;
 use super::reply::ReplyParser;
-use super::transaction::{Replies, RcptResult};
+use super::transaction::{RcptResult, Replies};
 use ferrymail_policy::Reply;
 use std::collections::VecDeque;
 
@@ -68,12 +68,22 @@ enum State {
     Ready,
     /// Awaiting replies to the commands in `expect` (and `unsent` ones, sent
     /// one at a time without PIPELINING).
-    Txn { n: usize, expect: VecDeque<Expect>, unsent: VecDeque<(Expect, Vec<u8>)> },
-    Content { n: usize },
-    DataDone { n: usize },
+    Txn {
+        n: usize,
+        expect: VecDeque<Expect>,
+        unsent: VecDeque<(Expect, Vec<u8>)>,
+    },
+    Content {
+        n: usize,
+    },
+    DataDone {
+        n: usize,
+    },
     /// A 354 came with nothing to send (RFC 2920 3.1): a lone dot was sent
     /// and its reply is ignored.
-    Discard { n: usize },
+    Discard {
+        n: usize,
+    },
     Quit,
     Closed,
 }

@@ -20,12 +20,16 @@ impl ClientSession {
         if self.ext.too_big(t.size) {
             // RFC 1870 6.1: do not send what the server said it will refuse.
             let limit = self.ext.size.unwrap_or(0);
-            return self.refuse_all(n, Reply::new(552, "5.3.4", format!("Message size {} exceeds the server's limit of {limit}", t.size)));
+            return self.refuse_all(
+                n,
+                Reply::new(552, "5.3.4", format!("Message size {} exceeds the server's limit of {limit}", t.size)),
+            );
         }
         let utf8 = t.needs_smtputf8();
         if utf8 && !self.ext.smtputf8 {
             // RFC 6531 3.2: without SMTPUTF8 at the server, such mail cannot go.
-            return self.refuse_all(n, Reply::new(553, "5.6.7", "Non-ASCII address and the server does not offer SMTPUTF8"));
+            return self
+                .refuse_all(n, Reply::new(553, "5.6.7", "Non-ASCII address and the server does not offer SMTPUTF8"));
         }
         if n == 0 {
             return self.events.push_back(ClientEvent::Done(Vec::new()));
@@ -68,10 +72,20 @@ impl ClientSession {
         self.events.push_back(ClientEvent::Done(vec![result; n]));
     }
 
-    pub(super) fn on_txn_reply(&mut self, reply: Reply, n: usize, mut expect: VecDeque<Expect>, mut unsent: VecDeque<(Expect, Vec<u8>)>) {
+    pub(super) fn on_txn_reply(
+        &mut self,
+        reply: Reply,
+        n: usize,
+        mut expect: VecDeque<Expect>,
+        mut unsent: VecDeque<(Expect, Vec<u8>)>,
+    ) {
         let Some(kind) = expect.pop_front() else {
             let prev = State::Txn { n, expect, unsent };
-            return self.fail_from(prev, Reply::new(451, "4.5.0", format!("unexpected reply from server: {reply}")), true);
+            return self.fail_from(
+                prev,
+                Reply::new(451, "4.5.0", format!("unexpected reply from server: {reply}")),
+                true,
+            );
         };
         match kind {
             Expect::Rset => {}

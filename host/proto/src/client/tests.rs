@@ -3,11 +3,17 @@
 use super::*;
 use ferrymail_policy::Reply;
 
-const EHLO_FULL: &[u8] = b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n";
+const EHLO_FULL: &[u8] =
+    b"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n250-SMTPUTF8\r\n250 ENHANCEDSTATUSCODES\r\n";
 const EHLO_PLAIN: &[u8] = b"250 mx.test\r\n";
 
 fn txn(rcpts: &[&str]) -> Transaction {
-    Transaction { from: "s@a.test".into(), rcpts: rcpts.iter().map(|r| r.to_string()).collect(), size: 100, eight_bit: false }
+    Transaction {
+        from: "s@a.test".into(),
+        rcpts: rcpts.iter().map(|r| r.to_string()).collect(),
+        size: 100,
+        eight_bit: false,
+    }
 }
 
 /// Feeds `input`, returns the events up to the next read or `Ready`, and the output.
@@ -16,7 +22,14 @@ fn step(s: &mut ClientSession, input: &[u8]) -> (Vec<ClientEvent>, String) {
     let mut events = Vec::new();
     loop {
         let ev = s.next_event();
-        let stop = matches!(ev, ClientEvent::NeedInput(_) | ClientEvent::Ready | ClientEvent::SendContent | ClientEvent::StartTls | ClientEvent::Closed);
+        let stop = matches!(
+            ev,
+            ClientEvent::NeedInput(_)
+                | ClientEvent::Ready
+                | ClientEvent::SendContent
+                | ClientEvent::StartTls
+                | ClientEvent::Closed
+        );
         events.push(ev);
         if stop {
             return (events, String::from_utf8(s.take_output()).unwrap());
@@ -171,7 +184,10 @@ fn starttls_then_ehlo_again_rfc3207_4_2() {
     assert_eq!(ev, [ClientEvent::StartTls]);
     s.tls_established();
     let (ev, out) = step(&mut s, b"");
-    assert_eq!((out.as_str(), ev.as_slice()), ("EHLO out.test\r\n", [ClientEvent::NeedInput(Phase::Command)].as_slice()));
+    assert_eq!(
+        (out.as_str(), ev.as_slice()),
+        ("EHLO out.test\r\n", [ClientEvent::NeedInput(Phase::Command)].as_slice())
+    );
     assert_eq!(step(&mut s, b"250-mx\r\n250 STARTTLS\r\n").0, [ClientEvent::Ready], "no second STARTTLS");
     assert!(s.is_tls() && !s.extensions().pipelining, "extensions come from the new EHLO");
 }

@@ -170,7 +170,8 @@ mod tests {
     #[test]
     fn per_recipient_results() {
         let lost = Reply::new(451, "4.4.2", "lost");
-        let replies = Replies { mail: Some(r(250)), rcpts: vec![r(250), r(550), r(450)], data: Some(r(354)), done: Some(r(250)) };
+        let replies =
+            Replies { mail: Some(r(250)), rcpts: vec![r(250), r(550), r(450)], data: Some(r(354)), done: Some(r(250)) };
         let out: Vec<Outcome> = replies.results(3, &lost).iter().map(|x| x.outcome).collect();
         assert_eq!(out, [Outcome::Delivered, Outcome::Failed, Outcome::Deferred]);
         // MAIL refused: every recipient gets its reply.
@@ -199,7 +200,8 @@ mod tests {
 
     #[test]
     fn addresses_that_would_break_a_command_are_caught() {
-        let t = |from: &str, to: &str| Transaction { from: from.into(), rcpts: vec![to.into()], size: 1, eight_bit: false };
+        let t =
+            |from: &str, to: &str| Transaction { from: from.into(), rcpts: vec![to.into()], size: 1, eight_bit: false };
         assert!(t("", "a@b").bad_address().is_none(), "the null sender is fine");
         assert!(t("a@b", "c@d>\r\nRSET").bad_address().is_some());
         assert!(t("a@b", "").bad_address().is_some());

@@ -15,11 +15,7 @@ impl Pop3Session {
     }
 
     /// `user` is the name from a USER command immediately before this one.
-    pub(super) fn authorization(
-        &mut self,
-        cmd: Command,
-        user: Option<String>,
-    ) -> Option<Pop3Event> {
+    pub(super) fn authorization(&mut self, cmd: Command, user: Option<String>) -> Option<Pop3Event> {
         let out = &mut self.output;
         match cmd {
             Command::User(name) => {
@@ -33,11 +29,7 @@ impl Pop3Session {
                     return self.bad("PASS must follow USER");
                 };
                 let mechanism = "USER".into();
-                return Some(Pop3Event::AuthRequested {
-                    user,
-                    password,
-                    mechanism,
-                });
+                return Some(Pop3Event::AuthRequested { user, password, mechanism });
             }
             Command::Auth { mechanism, initial } => {
                 if !self.cfg.auth_plain || mechanism != "PLAIN" {
@@ -67,21 +59,13 @@ impl Pop3Session {
 
     /// A PLAIN response, from the AUTH line or its own line; only the latter
     /// may be "*", which cancels (RFC 5034 4).
-    pub(super) fn sasl_response(
-        &mut self,
-        response: &str,
-        continuation: bool,
-    ) -> Option<Pop3Event> {
+    pub(super) fn sasl_response(&mut self, response: &str, continuation: bool) -> Option<Pop3Event> {
         if continuation && response == "*" {
             err(&mut self.output, "authentication cancelled");
             return None;
         }
         match sasl::decode_plain(response) {
-            Ok(c) => Some(Pop3Event::AuthRequested {
-                user: c.user,
-                password: c.password,
-                mechanism: "PLAIN".into(),
-            }),
+            Ok(c) => Some(Pop3Event::AuthRequested { user: c.user, password: c.password, mechanism: "PLAIN".into() }),
             Err(Malformed(text)) => self.bad(text),
         }
     }
@@ -92,14 +76,7 @@ impl Pop3Session {
     pub(super) fn capa(&mut self) {
         let out = &mut self.output;
         ok(out, "capability list follows");
-        let mut caps = vec![
-            "TOP",
-            "UIDL",
-            "RESP-CODES",
-            "AUTH-RESP-CODE",
-            "PIPELINING",
-            "USER",
-        ];
+        let mut caps = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER"];
         if self.cfg.auth_plain {
             caps.push("SASL PLAIN");
         }

@@ -12,8 +12,7 @@ fn lines(content: &[u8]) -> impl Iterator<Item = &[u8]> {
         let content = content.strip_suffix(b"\n").unwrap_or(content);
         content.split(|&b| b == b'\n')
     });
-    std::iter::from_fn(move || parts.as_mut()?.next())
-        .map(|line| line.strip_suffix(b"\r").unwrap_or(line))
+    std::iter::from_fn(move || parts.as_mut()?.next()).map(|line| line.strip_suffix(b"\r").unwrap_or(line))
 }
 
 /// The size RETR announces and STAT/LIST report for `content`: its octets
@@ -72,18 +71,9 @@ mod tests {
     #[test]
     fn top_sends_header_blank_line_and_n_body_lines_rfc1939_7() {
         let msg = b"From: a\nSubject: s\n\none\n.two\n\nthree\n";
-        assert_eq!(
-            multiline(msg, Some(0)),
-            "From: a\r\nSubject: s\r\n\r\n.\r\n"
-        );
-        assert_eq!(
-            multiline(msg, Some(2)),
-            "From: a\r\nSubject: s\r\n\r\none\r\n..two\r\n.\r\n"
-        );
-        assert_eq!(
-            multiline(msg, Some(3)),
-            "From: a\r\nSubject: s\r\n\r\none\r\n..two\r\n\r\n.\r\n"
-        );
+        assert_eq!(multiline(msg, Some(0)), "From: a\r\nSubject: s\r\n\r\n.\r\n");
+        assert_eq!(multiline(msg, Some(2)), "From: a\r\nSubject: s\r\n\r\none\r\n..two\r\n.\r\n");
+        assert_eq!(multiline(msg, Some(3)), "From: a\r\nSubject: s\r\n\r\none\r\n..two\r\n\r\n.\r\n");
         assert_eq!(multiline(msg, Some(99)), multiline(msg, None));
         // No body at all: the whole header is sent.
         assert_eq!(multiline(b"A: b\r\n", Some(0)), "A: b\r\n.\r\n");

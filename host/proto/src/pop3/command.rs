@@ -11,10 +11,7 @@ pub(super) struct MsgNum(pub usize);
 pub(super) enum Command {
     User(String),
     Pass(String),
-    Auth {
-        mechanism: String,
-        initial: Option<String>,
-    },
+    Auth { mechanism: String, initial: Option<String> },
     Stls,
     Capa,
     Quit,
@@ -74,20 +71,12 @@ pub(super) fn parse(line: &[u8]) -> Result<Command, ParseError> {
         Some(r) => r.split(' ').collect(),
     };
     if args.iter().any(|a| a.is_empty()) {
-        return Err(ParseError::Syntax(
-            "arguments are separated by single spaces",
-        ));
+        return Err(ParseError::Syntax("arguments are separated by single spaces"));
     }
     let cmd = match (keyword.as_str(), args.as_slice()) {
         ("USER", [name]) => Command::User((*name).to_owned()),
-        ("AUTH", [mech]) => Command::Auth {
-            mechanism: mech.to_ascii_uppercase(),
-            initial: None,
-        },
-        ("AUTH", [mech, ir]) => Command::Auth {
-            mechanism: mech.to_ascii_uppercase(),
-            initial: Some((*ir).to_owned()),
-        },
+        ("AUTH", [mech]) => Command::Auth { mechanism: mech.to_ascii_uppercase(), initial: None },
+        ("AUTH", [mech, ir]) => Command::Auth { mechanism: mech.to_ascii_uppercase(), initial: Some((*ir).to_owned()) },
         ("STLS", []) => Command::Stls,
         ("CAPA", []) => Command::Capa,
         ("QUIT", []) => Command::Quit,
@@ -103,9 +92,7 @@ pub(super) fn parse(line: &[u8]) -> Result<Command, ParseError> {
         ("UIDL", [n]) => Command::Uidl(Some(msg_num(n)?)),
         ("USER", _) => return Err(ParseError::Syntax("usage: USER name")),
         ("AUTH", _) => {
-            return Err(ParseError::Syntax(
-                "usage: AUTH mechanism [initial-response]",
-            ));
+            return Err(ParseError::Syntax("usage: AUTH mechanism [initial-response]"));
         }
         ("TOP", _) => return Err(ParseError::Syntax("usage: TOP msg n")),
         ("LIST" | "UIDL", _) => return Err(ParseError::Syntax("usage: LIST|UIDL [msg]")),
@@ -123,9 +110,7 @@ fn digits(s: &str) -> Option<u64> {
     if !s.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    Some(s.bytes().fold(0u64, |n, b| {
-        n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
-    }))
+    Some(s.bytes().fold(0u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0'))))
 }
 
 fn msg_num(s: &str) -> Result<MsgNum, ParseError> {
@@ -150,10 +135,7 @@ mod tests {
         assert_eq!(parse(b"top 1 10"), Ok(Command::Top(MsgNum(1), 10)));
         assert_eq!(
             parse(b"auth plain AGEAYg=="),
-            Ok(Command::Auth {
-                mechanism: "PLAIN".into(),
-                initial: Some("AGEAYg==".into())
-            })
+            Ok(Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGEAYg==".into()) })
         );
     }
 
@@ -170,10 +152,7 @@ mod tests {
     #[test]
     fn pass_takes_rest_of_line_with_spaces_rfc1939_7() {
         assert_eq!(parse(b"PASS a b  c "), Ok(Command::Pass("a b  c ".into())));
-        assert_eq!(
-            parse(b"USER me@example.org"),
-            Ok(Command::User("me@example.org".into()))
-        );
+        assert_eq!(parse(b"USER me@example.org"), Ok(Command::User("me@example.org".into())));
         assert!(matches!(parse(b"PASS"), Err(ParseError::Syntax(_))));
         assert!(matches!(parse(b"PASS "), Err(ParseError::Syntax(_))));
     }
@@ -182,29 +161,17 @@ mod tests {
     fn message_numbers_are_plain_digits_rfc1939_3() {
         for bad in ["-1", "+1", "1a", "x", "1.0"] {
             let line = format!("RETR {bad}");
-            assert!(
-                matches!(parse(line.as_bytes()), Err(ParseError::Syntax(_))),
-                "{bad}"
-            );
+            assert!(matches!(parse(line.as_bytes()), Err(ParseError::Syntax(_))), "{bad}");
         }
         assert_eq!(parse(b"RETR 0"), Ok(Command::Retr(MsgNum(0))));
-        assert_eq!(
-            parse(b"DELE 99999999999999999999999999"),
-            Ok(Command::Dele(MsgNum(usize::MAX)))
-        );
-        assert_eq!(
-            parse(b"TOP 1 99999999999"),
-            Ok(Command::Top(MsgNum(1), u32::MAX))
-        );
+        assert_eq!(parse(b"DELE 99999999999999999999999999"), Ok(Command::Dele(MsgNum(usize::MAX))));
+        assert_eq!(parse(b"TOP 1 99999999999"), Ok(Command::Top(MsgNum(1), u32::MAX)));
     }
 
     #[test]
     fn nul_and_invalid_utf8_are_syntax_errors() {
         assert!(matches!(parse(b"USER a\0b"), Err(ParseError::Syntax(_))));
-        assert!(matches!(
-            parse(b"PASS \xff\xfe"),
-            Err(ParseError::Syntax(_))
-        ));
+        assert!(matches!(parse(b"PASS \xff\xfe"), Err(ParseError::Syntax(_))));
         assert!(matches!(parse(b"\xffSTAT"), Err(ParseError::Syntax(_))));
     }
 }

@@ -134,10 +134,7 @@ pub enum Pop3Event {
     /// `message_ready`, or `message_unavailable` if it cannot be read. The
     /// session does the line-end normalisation, byte-stuffing and, for TOP,
     /// the cut after `top_lines` body lines.
-    MessageNeeded {
-        index: usize,
-        top_lines: Option<u32>,
-    },
+    MessageNeeded { index: usize, top_lines: Option<u32> },
     /// QUIT in TRANSACTION: remove these messages (0-based), release the
     /// lock and call `update_done` with whether all were removed.
     UpdateRequested { delete: Vec<usize> },
@@ -155,23 +152,16 @@ impl std::fmt::Debug for Pop3Event {
         match self {
             Self::NeedInput => f.write_str("NeedInput"),
             Self::Flush => f.write_str("Flush"),
-            Self::AuthRequested {
-                user, mechanism, ..
-            } => f
+            Self::AuthRequested { user, mechanism, .. } => f
                 .debug_struct("AuthRequested")
                 .field("user", user)
                 .field("password", &"<redacted>")
                 .field("mechanism", mechanism)
                 .finish(),
-            Self::MessageNeeded { index, top_lines } => f
-                .debug_struct("MessageNeeded")
-                .field("index", index)
-                .field("top_lines", top_lines)
-                .finish(),
-            Self::UpdateRequested { delete } => f
-                .debug_struct("UpdateRequested")
-                .field("delete", delete)
-                .finish(),
+            Self::MessageNeeded { index, top_lines } => {
+                f.debug_struct("MessageNeeded").field("index", index).field("top_lines", top_lines).finish()
+            }
+            Self::UpdateRequested { delete } => f.debug_struct("UpdateRequested").field("delete", delete).finish(),
             Self::StartTls => f.write_str("StartTls"),
             Self::Close => f.write_str("Close"),
         }

@@ -65,10 +65,7 @@ impl Pop3Session {
     /// A session in the AUTHORIZATION state with the greeting queued.
     pub fn new(cfg: Pop3Config) -> Self {
         let mut output = Vec::new();
-        ok(
-            &mut output,
-            &format!("{} POP3 server ready", cfg.greeting_host),
-        );
+        ok(&mut output, &format!("{} POP3 server ready", cfg.greeting_host));
         Self {
             cfg,
             input: LineBuffer::new(),
@@ -181,10 +178,7 @@ impl Pop3Session {
             ok(&mut self.output, &text);
         } else {
             // RFC 1939 6 words it; SYS/TEMP tells the client to retry later.
-            err(
-                &mut self.output,
-                "[SYS/TEMP] some deleted messages not removed",
-            );
+            err(&mut self.output, "[SYS/TEMP] some deleted messages not removed");
         }
         self.phase = Phase::Closed;
     }

@@ -26,16 +26,11 @@ impl Maildrop {
 
     /// Messages and octets not marked deleted, as STAT reports them.
     pub(super) fn summary(&self) -> (usize, u64) {
-        self.live().fold((0, 0), |(n, size), (_, e)| {
-            (n + 1, size.saturating_add(e.size))
-        })
+        self.live().fold((0, 0), |(n, size), (_, e)| (n + 1, size.saturating_add(e.size)))
     }
 
     fn live(&self) -> impl Iterator<Item = (usize, &MaildropEntry)> {
-        self.entries
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| !self.deleted[*i])
+        self.entries.iter().enumerate().filter(|(i, _)| !self.deleted[*i])
     }
 
     /// Resolves a 1-based message number to an index, or the `-ERR` text.
@@ -50,14 +45,8 @@ impl Maildrop {
 
     /// Runs one TRANSACTION command. `Err` is a bad command (counted towards
     /// the error limit); a negative answer about a message is not one.
-    pub(super) fn handle(
-        &mut self,
-        cmd: Command,
-        out: &mut Vec<u8>,
-    ) -> Result<Option<Pop3Event>, &'static str> {
-        let found = |this: &Self, n: MsgNum, out: &mut Vec<u8>| {
-            this.lookup(n).map_err(|text| err(out, &text)).ok()
-        };
+    pub(super) fn handle(&mut self, cmd: Command, out: &mut Vec<u8>) -> Result<Option<Pop3Event>, &'static str> {
+        let found = |this: &Self, n: MsgNum, out: &mut Vec<u8>| this.lookup(n).map_err(|text| err(out, &text)).ok();
         match cmd {
             Command::Stat => {
                 let (n, size) = self.summary();
@@ -83,17 +72,11 @@ impl Maildrop {
                 }
             }
             Command::Retr(n) => {
-                let event = found(self, n, out).map(|index| Pop3Event::MessageNeeded {
-                    index,
-                    top_lines: None,
-                });
+                let event = found(self, n, out).map(|index| Pop3Event::MessageNeeded { index, top_lines: None });
                 return Ok(event);
             }
             Command::Top(n, lines) => {
-                let event = found(self, n, out).map(|index| Pop3Event::MessageNeeded {
-                    index,
-                    top_lines: Some(lines),
-                });
+                let event = found(self, n, out).map(|index| Pop3Event::MessageNeeded { index, top_lines: Some(lines) });
                 return Ok(event);
             }
             Command::Dele(n) => {
@@ -109,9 +92,7 @@ impl Maildrop {
                 ok(out, &format!("maildrop has {n} messages ({size} octets)"));
             }
             Command::Quit => {
-                let delete = (0..self.entries.len())
-                    .filter(|&i| self.deleted[i])
-                    .collect();
+                let delete = (0..self.entries.len()).filter(|&i| self.deleted[i]).collect();
                 return Ok(Some(Pop3Event::UpdateRequested { delete }));
             }
             Command::User(_) | Command::Pass(_) | Command::Auth { .. } | Command::Stls => {

@@ -89,9 +89,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         Request::Rcpt { to } => {
             let (path, params) = split_path(line).ok_or(ParseError::Syntax(RCPT_SYNTAX))?;
             check_params(params, false)?;
-            Command::Rcpt {
-                to: path_address(&to.address, path, false)?,
-            }
+            Command::Rcpt { to: path_address(&to.address, path, false)? }
         }
         Request::Data => Command::Data,
         Request::Rset => Command::Rset,
@@ -145,10 +143,7 @@ fn split_path(line: &[u8]) -> Option<(&[u8], &[u8])> {
 /// no RCPT parameter at all: BODY=BINARYMIME needs CHUNKING (RFC 3030), RET,
 /// ENVID, NOTIFY and ORCPT need DSN (RFC 3461), and so on.
 fn check_params(params: &[u8], mail: bool) -> Result<(), ParseError> {
-    for token in params
-        .split(u8::is_ascii_whitespace)
-        .filter(|t| !t.is_empty())
-    {
+    for token in params.split(u8::is_ascii_whitespace).filter(|t| !t.is_empty()) {
         let (keyword, value) = match token.iter().position(|&b| b == b'=') {
             Some(i) => (&token[..i], Some(&token[i + 1..])),
             None => (token, None),
@@ -157,17 +152,12 @@ fn check_params(params: &[u8], mail: bool) -> Result<(), ParseError> {
         let offered = mail
             && match (upper.as_slice(), value) {
                 (b"SIZE" | b"AUTH", Some(_)) | (b"SMTPUTF8", None) => true,
-                (b"BODY", Some(v)) => {
-                    v.eq_ignore_ascii_case(b"7BIT") || v.eq_ignore_ascii_case(b"8BITMIME")
-                }
+                (b"BODY", Some(v)) => v.eq_ignore_ascii_case(b"7BIT") || v.eq_ignore_ascii_case(b"8BITMIME"),
                 _ => false,
             };
         if !offered {
-            let shown: String = String::from_utf8_lossy(token)
-                .chars()
-                .filter(char::is_ascii_graphic)
-                .take(64)
-                .collect();
+            let shown: String =
+                String::from_utf8_lossy(token).chars().filter(char::is_ascii_graphic).take(64).collect();
             return Err(ParseError::Parameter(shown.to_ascii_uppercase()));
         }
     }
@@ -225,9 +215,7 @@ fn requote(address: &str) -> String {
 fn is_dot_string(local: &str) -> bool {
     local.split('.').all(|atom| {
         !atom.is_empty()
-            && atom.bytes().all(|b| {
-                b >= 0x80 || b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b)
-            })
+            && atom.bytes().all(|b| b >= 0x80 || b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~".contains(&b))
     })
 }
 
@@ -235,10 +223,7 @@ fn parse_auth(rest: &[u8]) -> Result<Command, ParseError> {
     const SYNTAX: &str = "AUTH mechanism [initial-response]";
     let text = std::str::from_utf8(rest).map_err(|_| ParseError::Syntax(SYNTAX))?;
     let mut words = text.split_ascii_whitespace();
-    let mechanism = words
-        .next()
-        .ok_or(ParseError::Syntax(SYNTAX))?
-        .to_ascii_uppercase();
+    let mechanism = words.next().ok_or(ParseError::Syntax(SYNTAX))?.to_ascii_uppercase();
     let initial = words.next().map(str::to_string);
     if words.next().is_some() {
         return Err(ParseError::Syntax(SYNTAX));
@@ -269,43 +254,25 @@ mod tests {
             c,
             Command::Mail {
                 from: "a@b.test".into(),
-                params: MailParams {
-                    size: Some(1000),
-                    eight_bit: true,
-                    smtputf8: false
-                }
+                params: MailParams { size: Some(1000), eight_bit: true, smtputf8: false }
             }
         );
     }
 
     #[test]
     fn null_reverse_path_rfc5321_4_5_5() {
-        assert!(
-            matches!(parse(b"MAIL FROM:<>"), Ok(Command::Mail { from, .. }) if from.is_empty())
-        );
+        assert!(matches!(parse(b"MAIL FROM:<>"), Ok(Command::Mail { from, .. }) if from.is_empty()));
     }
 
     #[test]
     fn keywords_are_case_insensitive_rfc5321_2_4() {
-        assert_eq!(
-            parse(b"rcpt to:<x@y.test>").unwrap(),
-            Command::Rcpt {
-                to: "x@y.test".into()
-            }
-        );
+        assert_eq!(parse(b"rcpt to:<x@y.test>").unwrap(), Command::Rcpt { to: "x@y.test".into() });
         assert_eq!(parse(b"vErB").unwrap(), Command::Verb);
     }
 
     #[test]
     fn garbage_is_unknown_not_a_panic() {
-        for junk in [
-            &b""[..],
-            b"\xff\xfe",
-            b"MAIL",
-            b"RCPT TO",
-            b"\0\0\0",
-            b"DATA\0x",
-        ] {
+        for junk in [&b""[..], b"\xff\xfe", b"MAIL", b"RCPT TO", b"\0\0\0", b"DATA\0x"] {
             let _ = parse(junk);
         }
         assert_eq!(parse(b"FOO bar"), Err(ParseError::Unknown));
@@ -315,16 +282,8 @@ mod tests {
     /// `unreachable!` and panic the session task.
     #[test]
     fn disguised_auth_keyword_is_a_syntax_error_not_a_panic() {
-        for line in [
-            &b" AUTH PLAIN x"[..],
-            b"\rAUTH PLAIN",
-            b"\r\rAUTH $\nQ\rQ\xff",
-            b"AU\rTH LOGIN",
-        ] {
-            assert!(
-                matches!(parse(line), Err(ParseError::Syntax(_))),
-                "{line:?}"
-            );
+        for line in [&b" AUTH PLAIN x"[..], b"\rAUTH PLAIN", b"\r\rAUTH $\nQ\rQ\xff", b"AU\rTH LOGIN"] {
+            assert!(matches!(parse(line), Err(ParseError::Syntax(_))), "{line:?}");
         }
     }
 
@@ -332,10 +291,7 @@ mod tests {
     fn auth_with_initial_response_rfc4954_4() {
         assert_eq!(
             parse(b"AUTH plain AGEAYg==").unwrap(),
-            Command::Auth {
-                mechanism: "PLAIN".into(),
-                initial: Some("AGEAYg==".into())
-            }
+            Command::Auth { mechanism: "PLAIN".into(), initial: Some("AGEAYg==".into()) }
         );
     }
 }

@@ -61,14 +61,7 @@ pub enum DataProgress {
 impl DataReceiver {
     /// `max_line` counts the CRLF, as RFC 5321 4.5.3.1.6 does.
     pub fn new(max_size: usize, max_line: usize) -> Self {
-        DataReceiver {
-            state: State::LineStart,
-            content: Vec::new(),
-            max_size,
-            max_line,
-            line_len: 0,
-            error: None,
-        }
+        DataReceiver { state: State::LineStart, content: Vec::new(), max_size, max_line, line_len: 0, error: None }
     }
 
     pub fn feed(&mut self, input: &[u8]) -> DataProgress {
@@ -76,10 +69,8 @@ impl DataReceiver {
         while i < input.len() {
             // Fast path: copy plain text up to the next CR/LF/NUL in one go.
             if self.state == State::InLine {
-                let run = input[i..]
-                    .iter()
-                    .position(|&b| b == b'\r' || b == b'\n' || b == 0)
-                    .unwrap_or(input.len() - i);
+                let run =
+                    input[i..].iter().position(|&b| b == b'\r' || b == b'\n' || b == 0).unwrap_or(input.len() - i);
                 if run > 0 {
                     self.push_text(&input[i..i + run]);
                     i += run;

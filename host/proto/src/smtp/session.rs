@@ -82,11 +82,7 @@ pub enum SmtpEvent {
     /// [`SmtpSession::tls_established`] (or close on failure).
     StartTls,
     /// Answer with [`SmtpSession::auth_result`].
-    Auth {
-        mechanism: String,
-        username: String,
-        password: String,
-    },
+    Auth { mechanism: String, username: String, password: String },
     /// Write the output and close the connection.
     Close,
 }
@@ -223,10 +219,7 @@ impl SmtpSession {
     /// The transaction's envelope (empty outside a transaction).
     pub fn envelope(&self) -> Envelope {
         match &self.txn {
-            Some(t) => Envelope {
-                mail_from: t.from.clone(),
-                rcpt_to: t.rcpts.clone(),
-            },
+            Some(t) => Envelope { mail_from: t.from.clone(), rcpt_to: t.rcpts.clone() },
             None => Envelope::default(),
         }
     }
@@ -297,11 +290,7 @@ impl SmtpSession {
         match pending {
             Pending::Helo { name, ehlo } if ok => self.helo_ok(name, ehlo),
             Pending::Mail { from, params } if ok => {
-                self.txn = Some(Transaction {
-                    from,
-                    params,
-                    rcpts: Vec::new(),
-                });
+                self.txn = Some(Transaction { from, params, rcpts: Vec::new() });
                 self.send(&r(250, "2.1.0", "Sender ok"));
             }
             Pending::Rcpt { to } if verdict == Verdict::Accept => {
@@ -366,17 +355,12 @@ impl SmtpSession {
 
     fn step_data(&mut self) -> Option<SmtpEvent> {
         let chunk = self.input.take_pending();
-        let Phase::Data(receiver) = &mut self.phase else {
-            unreachable!()
-        };
+        let Phase::Data(receiver) = &mut self.phase else { unreachable!() };
         match receiver.feed(&chunk) {
             DataProgress::More => Some(SmtpEvent::NeedInput),
             DataProgress::Done { consumed } => {
                 self.input.extend(&chunk[consumed..]);
-                let Phase::Data(receiver) = std::mem::replace(&mut self.phase, Phase::Command)
-                else {
-                    unreachable!()
-                };
+                let Phase::Data(receiver) = std::mem::replace(&mut self.phase, Phase::Command) else { unreachable!() };
                 match receiver.finish() {
                     Ok(content) => {
                         self.pending = Some(Pending::Message);
@@ -404,20 +388,12 @@ impl SmtpSession {
 
     fn dispatch(&mut self, cmd: Command) -> Option<SmtpEvent> {
         match cmd {
-            Command::Helo(name) => self.ask(
-                Pending::Helo {
-                    name: name.clone(),
-                    ehlo: false,
-                },
-                SmtpEvent::Helo { name, ehlo: false },
-            ),
-            Command::Ehlo(name) => self.ask(
-                Pending::Helo {
-                    name: name.clone(),
-                    ehlo: true,
-                },
-                SmtpEvent::Helo { name, ehlo: true },
-            ),
+            Command::Helo(name) => {
+                self.ask(Pending::Helo { name: name.clone(), ehlo: false }, SmtpEvent::Helo { name, ehlo: false })
+            }
+            Command::Ehlo(name) => {
+                self.ask(Pending::Helo { name: name.clone(), ehlo: true }, SmtpEvent::Helo { name, ehlo: true })
+            }
             Command::Mail { from, params } => self.mail(from, params),
             Command::Rcpt { to } => self.rcpt(to),
             Command::Data => self.data(),
@@ -431,11 +407,7 @@ impl SmtpSession {
                 None
             }
             Command::Quit => {
-                self.send(&r(
-                    221,
-                    "2.0.0",
-                    &format!("{} closing connection", self.cfg.hostname),
-                ));
+                self.send(&r(221, "2.0.0", &format!("{} closing connection", self.cfg.hostname)));
                 self.closed = true;
                 None
             }
@@ -482,11 +454,7 @@ impl SmtpSession {
         } else if self.cfg.require_auth && self.auth_user.is_none() {
             Some(r(530, "5.7.0", "Authentication required"))
         } else if params.size.is_some_and(|s| s > self.cfg.max_message_size) {
-            Some(r(
-                552,
-                "5.3.4",
-                "Message size exceeds fixed maximum message size",
-            ))
+            Some(r(552, "5.3.4", "Message size exceeds fixed maximum message size"))
         } else if !from.is_ascii() && !params.smtputf8 {
             Some(r(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"))
         } else {
@@ -496,13 +464,7 @@ impl SmtpSession {
             self.send(&reply);
             return None;
         }
-        self.ask(
-            Pending::Mail {
-                from: from.clone(),
-                params: params.clone(),
-            },
-            SmtpEvent::Mail { from, params },
-        )
+        self.ask(Pending::Mail { from: from.clone(), params: params.clone() }, SmtpEvent::Mail { from, params })
     }
 
     fn rcpt(&mut self, to: String) -> Option<SmtpEvent> {
@@ -542,10 +504,8 @@ impl SmtpSession {
             Some(t) if t.rcpts.is_empty() => self.send(&r(554, "5.5.1", "No valid recipients")),
             Some(_) => {
                 self.send(&Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
-                self.phase = Phase::Data(Box::new(DataReceiver::new(
-                    self.cfg.max_message_size,
-                    self.cfg.max_text_line,
-                )));
+                self.phase =
+                    Phase::Data(Box::new(DataReceiver::new(self.cfg.max_message_size, self.cfg.max_text_line)));
             }
         }
         None
@@ -572,21 +532,13 @@ impl SmtpSession {
         let refusal = if !self.cfg.auth {
             Some(r(502, "5.5.1", "AUTH not available"))
         } else if !self.auth_offered() {
-            Some(r(
-                538,
-                "5.7.11",
-                "Encryption required for requested authentication mechanism",
-            ))
+            Some(r(538, "5.7.11", "Encryption required for requested authentication mechanism"))
         } else if !self.esmtp {
             Some(r(503, "5.5.1", "Send EHLO first"))
         } else if self.auth_user.is_some() {
             Some(r(503, "5.5.1", "Already authenticated"))
         } else if self.txn.is_some() {
-            Some(r(
-                503,
-                "5.5.1",
-                "AUTH not allowed during a mail transaction",
-            ))
+            Some(r(503, "5.5.1", "AUTH not allowed during a mail transaction"))
         } else {
             None
         };
@@ -632,20 +584,13 @@ impl SmtpSession {
                 self.phase = Phase::SaslLoginPass { user };
                 None
             }),
-            Phase::SaslLoginPass { user } => {
-                sasl::utf8(bytes).map(|pass| Some(("LOGIN", user, pass)))
-            }
+            Phase::SaslLoginPass { user } => sasl::utf8(bytes).map(|pass| Some(("LOGIN", user, pass))),
             _ => Err(SaslError::Credentials),
         });
         match step {
-            Ok(Some((mechanism, username, password))) => self.ask(
-                Pending::Auth,
-                SmtpEvent::Auth {
-                    mechanism: mechanism.into(),
-                    username,
-                    password,
-                },
-            ),
+            Ok(Some((mechanism, username, password))) => {
+                self.ask(Pending::Auth, SmtpEvent::Auth { mechanism: mechanism.into(), username, password })
+            }
             Ok(None) => {
                 self.send(&Reply::plain(334, sasl::LOGIN_PASS_CHALLENGE));
                 None
@@ -706,11 +651,7 @@ impl SmtpSession {
         self.errors += 1;
         self.send(&reply);
         if self.errors >= self.cfg.max_errors {
-            self.send(&r(
-                421,
-                "4.7.0",
-                &format!("{} Too many errors, closing connection", self.cfg.hostname),
-            ));
+            self.send(&r(421, "4.7.0", &format!("{} Too many errors, closing connection", self.cfg.hostname)));
             self.closed = true;
         }
     }
@@ -732,23 +673,13 @@ fn parse_error_reply(e: ParseError) -> Reply {
 
 fn data_error_reply(e: DataError, max_line: usize) -> Reply {
     match e {
-        DataError::TooBig => r(
-            552,
-            "5.3.4",
-            "Message size exceeds fixed maximum message size",
-        ),
-        DataError::LineTooLong => r(
-            554,
-            "5.6.0",
-            &format!(
-                "Message refused: a line is longer than {max_line} octets (RFC 5321 4.5.3.1.6)"
-            ),
-        ),
-        DataError::BareLineEnding => r(
-            554,
-            "5.6.0",
-            "Message refused: bare CR or LF in content; lines must end in CRLF (RFC 5321 2.3.8)",
-        ),
+        DataError::TooBig => r(552, "5.3.4", "Message size exceeds fixed maximum message size"),
+        DataError::LineTooLong => {
+            r(554, "5.6.0", &format!("Message refused: a line is longer than {max_line} octets (RFC 5321 4.5.3.1.6)"))
+        }
+        DataError::BareLineEnding => {
+            r(554, "5.6.0", "Message refused: bare CR or LF in content; lines must end in CRLF (RFC 5321 2.3.8)")
+        }
         DataError::Nul => r(554, "5.6.0", "Message refused: NUL octets in content"),
     }
 }

@@ -4,10 +4,7 @@ use super::*;
 use ferrymail_policy::{Reply, Verdict};
 
 fn session() -> SmtpSession {
-    let mut s = SmtpSession::new(SmtpConfig {
-        hostname: "mx.test".into(),
-        ..Default::default()
-    });
+    let mut s = SmtpSession::new(SmtpConfig { hostname: "mx.test".into(), ..Default::default() });
     s.take_output();
     s
 }
@@ -29,9 +26,7 @@ fn drive(s: &mut SmtpSession) -> String {
             SmtpEvent::Message(_) => s.reply(Reply::new(250, "2.0.0", "queued")),
             SmtpEvent::StartTls => s.tls_established(),
             SmtpEvent::Auth { password, .. } => s.auth_result(if password == "good" {
-                AuthResult::Ok {
-                    user: "u@x.test".into(),
-                }
+                AuthResult::Ok { user: "u@x.test".into() }
             } else {
                 AuthResult::Fail
             }),
@@ -41,88 +36,55 @@ fn drive(s: &mut SmtpSession) -> String {
 }
 
 fn codes(out: &str) -> Vec<&str> {
-    out.lines()
-        .filter(|l| l.as_bytes().get(3) == Some(&b' '))
-        .map(|l| &l[..3])
-        .collect()
+    out.lines().filter(|l| l.as_bytes().get(3) == Some(&b' ')).map(|l| &l[..3]).collect()
 }
 
 #[test]
 fn greeting_rfc5321_4_2() {
     let mut s = SmtpSession::new(SmtpConfig::default());
-    assert!(
-        String::from_utf8(s.take_output())
-            .unwrap()
-            .starts_with("220 localhost ESMTP")
-    );
+    assert!(String::from_utf8(s.take_output()).unwrap().starts_with("220 localhost ESMTP"));
 }
 
 #[test]
 fn ehlo_advertises_extensions_rfc5321_4_1_1_1() {
     let out = talk(&mut session(), b"EHLO client.test\r\n");
-    for ext in [
-        "PIPELINING",
-        "SIZE 26214400",
-        "8BITMIME",
-        "ENHANCEDSTATUSCODES",
-        "SMTPUTF8",
-    ] {
-        assert!(
-            out.contains(&format!("250-{ext}\r\n")) || out.contains(&format!("250 {ext}\r\n")),
-            "{ext}: {out}"
-        );
+    for ext in ["PIPELINING", "SIZE 26214400", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"] {
+        assert!(out.contains(&format!("250-{ext}\r\n")) || out.contains(&format!("250 {ext}\r\n")), "{ext}: {out}");
     }
     assert!(!out.contains("STARTTLS") && !out.contains("AUTH"));
 }
 
 #[test]
 fn helo_is_single_line() {
-    assert_eq!(
-        talk(&mut session(), b"HELO c\r\n"),
-        "250 mx.test Hello c\r\n"
-    );
+    assert_eq!(talk(&mut session(), b"HELO c\r\n"), "250 mx.test Hello c\r\n");
 }
 
 #[test]
 fn mail_before_helo_is_503_rfc5321_4_1_4() {
-    assert_eq!(
-        codes(&talk(&mut session(), b"MAIL FROM:<a@b.test>\r\n")),
-        ["503"]
-    );
+    assert_eq!(codes(&talk(&mut session(), b"MAIL FROM:<a@b.test>\r\n")), ["503"]);
 }
 
 #[test]
 fn rcpt_before_mail_is_503_rfc5321_3_3() {
-    assert_eq!(
-        codes(&talk(&mut session(), b"HELO c\r\nRCPT TO:<a@b.test>\r\n")),
-        ["250", "503"]
-    );
+    assert_eq!(codes(&talk(&mut session(), b"HELO c\r\nRCPT TO:<a@b.test>\r\n")), ["250", "503"]);
 }
 
 #[test]
 fn data_without_recipients_rfc5321_3_3() {
-    let out = talk(
-        &mut session(),
-        b"HELO c\r\nDATA\r\nMAIL FROM:<a@b.test>\r\nDATA\r\n",
-    );
+    let out = talk(&mut session(), b"HELO c\r\nDATA\r\nMAIL FROM:<a@b.test>\r\nDATA\r\n");
     assert_eq!(codes(&out), ["250", "503", "250", "554"]);
 }
 
 #[test]
 fn nested_mail_is_503_rfc5321_4_1_4() {
-    let out = talk(
-        &mut session(),
-        b"HELO c\r\nMAIL FROM:<a@b.test>\r\nMAIL FROM:<a@b.test>\r\n",
-    );
+    let out = talk(&mut session(), b"HELO c\r\nMAIL FROM:<a@b.test>\r\nMAIL FROM:<a@b.test>\r\n");
     assert_eq!(codes(&out), ["250", "250", "503"]);
 }
 
 #[test]
 fn full_transaction_pipelined_rfc2920() {
     let mut s = session();
-    s.feed(
-        b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nRCPT TO:<z@y.test>\r\nDATA\r\n",
-    );
+    s.feed(b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nRCPT TO:<z@y.test>\r\nDATA\r\n");
     let mut events = Vec::new();
     loop {
         match s.next_event() {
@@ -146,10 +108,7 @@ fn full_transaction_pipelined_rfc2920() {
     assert_eq!(s.envelope().rcpt_to, ["x@y.test", "z@y.test"]);
     s.reply(Reply::new(250, "2.0.0", "queued"));
     assert_eq!(s.next_event(), SmtpEvent::Close);
-    assert_eq!(
-        codes(&String::from_utf8(s.take_output()).unwrap()),
-        ["250", "221"]
-    );
+    assert_eq!(codes(&String::from_utf8(s.take_output()).unwrap()), ["250", "221"]);
     assert_eq!(s.envelope().rcpt_to.len(), 0, "transaction over after DATA");
 }
 
@@ -158,18 +117,11 @@ fn decision_blocks_later_pipelined_commands_rfc2920_3_1() {
     let mut s = session();
     s.feed(b"HELO c\r\nNOOP\r\n");
     assert!(matches!(s.next_event(), SmtpEvent::Helo { .. }));
-    assert_eq!(
-        s.next_event(),
-        SmtpEvent::NeedInput,
-        "NOOP must wait for the HELO decision"
-    );
+    assert_eq!(s.next_event(), SmtpEvent::NeedInput, "NOOP must wait for the HELO decision");
     assert!(!s.has_output());
     s.verdict(Verdict::Continue);
     assert_eq!(s.next_event(), SmtpEvent::NeedInput);
-    assert_eq!(
-        codes(&String::from_utf8(s.take_output()).unwrap()),
-        ["250", "250"]
-    );
+    assert_eq!(codes(&String::from_utf8(s.take_output()).unwrap()), ["250", "250"]);
 }
 
 #[test]
@@ -180,10 +132,7 @@ fn rcpt_continue_means_relay_denied() {
     assert!(matches!(s.next_event(), SmtpEvent::Rcpt { .. }));
     s.verdict(Verdict::Continue);
     s.next_event();
-    assert_eq!(
-        String::from_utf8(s.take_output()).unwrap(),
-        "554 5.7.1 Relay access denied\r\n"
-    );
+    assert_eq!(String::from_utf8(s.take_output()).unwrap(), "554 5.7.1 Relay access denied\r\n");
 }
 
 #[test]
@@ -194,10 +143,7 @@ fn plugin_reply_is_sent_verbatim() {
     s.next_event();
     s.verdict(Verdict::Reject(Reply::new(550, "5.1.1", "No such user")));
     s.next_event();
-    assert_eq!(
-        String::from_utf8(s.take_output()).unwrap(),
-        "550 5.1.1 No such user\r\n"
-    );
+    assert_eq!(String::from_utf8(s.take_output()).unwrap(), "550 5.1.1 No such user\r\n");
 }
 
 #[test]
@@ -207,10 +153,7 @@ fn disconnect_verdict_closes() {
     s.next_event();
     s.verdict(Verdict::Disconnect(Reply::new(421, "4.7.0", "go away")));
     assert_eq!(s.next_event(), SmtpEvent::Close);
-    assert_eq!(
-        String::from_utf8(s.take_output()).unwrap(),
-        "421 4.7.0 go away\r\n"
-    );
+    assert_eq!(String::from_utf8(s.take_output()).unwrap(), "421 4.7.0 go away\r\n");
 }
 
 #[test]
@@ -229,10 +172,7 @@ fn too_many_recipients_is_452_rfc5321_4_5_3_1_10() {
 
 #[test]
 fn size_param_over_limit_is_552_rfc1870_6_1() {
-    let out = talk(
-        &mut session(),
-        b"EHLO c\r\nMAIL FROM:<a@b.test> SIZE=999999999\r\n",
-    );
+    let out = talk(&mut session(), b"EHLO c\r\nMAIL FROM:<a@b.test> SIZE=999999999\r\n");
     assert!(out.ends_with("552 5.3.4 Message size exceeds fixed maximum message size\r\n"));
 }
 
@@ -246,10 +186,7 @@ fn command_line_limit_is_500_rfc5321_4_5_3_1_4() {
 
 #[test]
 fn unknown_and_syntax_errors_rfc5321_4_2_4() {
-    let out = talk(
-        &mut session(),
-        b"XYZZY\r\nHELO c\r\nMAIL FROM:bad\r\nVRFY\r\n",
-    );
+    let out = talk(&mut session(), b"XYZZY\r\nHELO c\r\nMAIL FROM:bad\r\nVRFY\r\n");
     assert_eq!(codes(&out), ["500", "250", "501", "501"]);
 }
 
@@ -286,10 +223,7 @@ fn vrfy_and_expn_ask_the_policy_rfc5321_3_5() {
 
 #[test]
 fn rset_clears_transaction_rfc5321_4_1_1_5() {
-    let out = talk(
-        &mut session(),
-        b"HELO c\r\nMAIL FROM:<a@b.test>\r\nRSET\r\nRCPT TO:<x@y.test>\r\n",
-    );
+    let out = talk(&mut session(), b"HELO c\r\nMAIL FROM:<a@b.test>\r\nRSET\r\nRCPT TO:<x@y.test>\r\n");
     assert_eq!(codes(&out), ["250", "250", "250", "503"]);
 }
 
@@ -305,39 +239,21 @@ fn bad_data_gets_554_and_the_session_continues() {
 #[test]
 fn smuggled_commands_after_bare_lf_dot_are_message_text() {
     let mut s = session();
-    talk(
-        &mut s,
-        b"HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n",
-    );
+    talk(&mut s, b"HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<x@y.test>\r\nDATA\r\n");
     s.feed(b"body\n.\nRCPT TO:<victim@y.test>\r\n");
-    assert_eq!(
-        s.next_event(),
-        SmtpEvent::NeedInput,
-        "no command may be read from inside DATA"
-    );
+    assert_eq!(s.next_event(), SmtpEvent::NeedInput, "no command may be read from inside DATA");
 }
 
 #[test]
 fn non_ascii_needs_smtputf8_rfc6531_3_5() {
-    let out = talk(
-        &mut session(),
-        "EHLO c\r\nMAIL FROM:<jöe@b.test>\r\nMAIL FROM:<jöe@b.test> SMTPUTF8\r\n".as_bytes(),
-    );
+    let out =
+        talk(&mut session(), "EHLO c\r\nMAIL FROM:<jöe@b.test>\r\nMAIL FROM:<jöe@b.test> SMTPUTF8\r\n".as_bytes());
     assert_eq!(codes(&out), ["250", "553", "250"]);
 }
 
 fn auth_session(tls: bool) -> SmtpSession {
-    let cfg = SmtpConfig {
-        auth: true,
-        starttls: true,
-        require_auth: true,
-        ..Default::default()
-    };
-    let mut s = if tls {
-        SmtpSession::new_tls(cfg)
-    } else {
-        SmtpSession::new(cfg)
-    };
+    let cfg = SmtpConfig { auth: true, starttls: true, require_auth: true, ..Default::default() };
+    let mut s = if tls { SmtpSession::new_tls(cfg) } else { SmtpSession::new(cfg) };
     s.take_output();
     s
 }
@@ -358,19 +274,12 @@ fn starttls_resets_and_drops_injected_input_rfc3207_4_2() {
     s.verdict(Verdict::Continue);
     assert_eq!(s.next_event(), SmtpEvent::StartTls);
     s.tls_established();
-    assert_eq!(
-        s.next_event(),
-        SmtpEvent::NeedInput,
-        "injected MAIL must be discarded"
-    );
+    assert_eq!(s.next_event(), SmtpEvent::NeedInput, "injected MAIL must be discarded");
     assert!(s.helo().is_none());
     s.take_output();
     let out = talk(&mut s, b"MAIL FROM:<a@b.test>\r\nEHLO c\r\n");
     assert_eq!(codes(&out).last(), Some(&"250"));
-    assert!(
-        out.contains("AUTH PLAIN LOGIN") && !out.contains("STARTTLS"),
-        "{out}"
-    );
+    assert!(out.contains("AUTH PLAIN LOGIN") && !out.contains("STARTTLS"), "{out}");
 }
 
 #[test]
@@ -408,19 +317,13 @@ fn random_input_never_panics() {
         seed ^= seed << 17;
         seed
     };
-    let prefixes: [&[u8]; 3] = [
-        b"",
-        b"EHLO c\r\n",
-        b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n",
-    ];
+    let prefixes: [&[u8]; 3] = [b"", b"EHLO c\r\n", b"EHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<c@d>\r\nDATA\r\n"];
     let alphabet = b"\r\n.:<>@ \0\xffMAILRCPTDATAEHLOAUTH=";
     for i in 0..3000 {
         let mut s = auth_session(i % 2 == 0);
         talk(&mut s, prefixes[i % 3]);
         let len = (next() % 300) as usize;
-        let junk: Vec<u8> = (0..len)
-            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
-            .collect();
+        let junk: Vec<u8> = (0..len).map(|_| alphabet[(next() % alphabet.len() as u64) as usize]).collect();
         talk(&mut s, &junk);
     }
 }
@@ -434,39 +337,20 @@ fn rcpt_event(s: &mut SmtpSession, line: &[u8]) -> SmtpEvent {
 
 #[test]
 fn bare_postmaster_is_accepted_and_qualified_rfc5321_4_5_1() {
-    for line in [
-        &b"RCPT TO:<Postmaster>\r\n"[..],
-        b"RCPT TO:<postmaster>\r\n",
-        b"rcpt to:<POSTMASTER>\r\n",
-    ] {
+    for line in [&b"RCPT TO:<Postmaster>\r\n"[..], b"RCPT TO:<postmaster>\r\n", b"rcpt to:<POSTMASTER>\r\n"] {
         let mut s = session();
-        assert_eq!(
-            rcpt_event(&mut s, line),
-            SmtpEvent::Rcpt {
-                to: "postmaster@mx.test".into()
-            },
-            "{line:?}"
-        );
+        assert_eq!(rcpt_event(&mut s, line), SmtpEvent::Rcpt { to: "postmaster@mx.test".into() }, "{line:?}");
         s.verdict(Verdict::Accept);
         s.next_event();
         assert_eq!(s.envelope().rcpt_to, ["postmaster@mx.test"]);
-        assert!(
-            String::from_utf8(s.take_output())
-                .unwrap()
-                .ends_with("250 2.1.5 Recipient ok\r\n")
-        );
+        assert!(String::from_utf8(s.take_output()).unwrap().ends_with("250 2.1.5 Recipient ok\r\n"));
     }
     // The driver names the domain (the first local domain).
-    let cfg = SmtpConfig {
-        postmaster: Some("postmaster@example.org".into()),
-        ..Default::default()
-    };
+    let cfg = SmtpConfig { postmaster: Some("postmaster@example.org".into()), ..Default::default() };
     let mut s = SmtpSession::new(cfg);
     assert_eq!(
         rcpt_event(&mut s, b"RCPT TO:<Postmaster>\r\n"),
-        SmtpEvent::Rcpt {
-            to: "postmaster@example.org".into()
-        }
+        SmtpEvent::Rcpt { to: "postmaster@example.org".into() }
     );
 }
 
@@ -474,7 +358,10 @@ fn bare_postmaster_is_accepted_and_qualified_rfc5321_4_5_1() {
 fn postmaster_is_no_reverse_path_and_null_forward_path_is_refused_rfc5321_4_1_2() {
     // Reverse-path = Path / "<>": a bare Postmaster is not a mailbox, and
     // must not turn into the null sender either.
-    let out = talk(&mut session(), b"EHLO c\r\nMAIL FROM:<Postmaster>\r\nMAIL FROM:<>\r\nRCPT TO:<>\r\nRCPT TO:<postmaster.x>\r\n");
+    let out = talk(
+        &mut session(),
+        b"EHLO c\r\nMAIL FROM:<Postmaster>\r\nMAIL FROM:<>\r\nRCPT TO:<>\r\nRCPT TO:<postmaster.x>\r\n",
+    );
     assert_eq!(codes(&out), ["250", "501", "250", "501", "501"]);
     assert!(out.contains("501 5.1.7 "), "{out}");
 }
@@ -493,33 +380,18 @@ fn quoted_local_part_stays_quoted_rfc5321_4_1_2() {
         let mut s = session();
         talk(&mut s, b"EHLO c\r\n");
         s.feed(format!("MAIL FROM:<{sent}>\r\n").as_bytes());
-        assert_eq!(
-            s.next_event(),
-            SmtpEvent::Mail {
-                from: envelope.into(),
-                params: MailParams::default()
-            },
-            "{sent}"
-        );
+        assert_eq!(s.next_event(), SmtpEvent::Mail { from: envelope.into(), params: MailParams::default() }, "{sent}");
         s.verdict(Verdict::Continue);
         assert_eq!(s.envelope().mail_from, envelope);
         s.feed(format!("RCPT TO:<{sent}>\r\n").as_bytes());
-        assert_eq!(
-            s.next_event(),
-            SmtpEvent::Rcpt {
-                to: envelope.into()
-            },
-            "{sent}"
-        );
+        assert_eq!(s.next_event(), SmtpEvent::Rcpt { to: envelope.into() }, "{sent}");
     }
 }
 
 #[test]
 fn control_characters_in_quoted_local_part_are_501_rfc5321_4_1_2() {
-    let out = talk(
-        &mut session(),
-        b"EHLO c\r\nMAIL FROM:<\"a\tb\"@example.org>\r\nMAIL FROM:<\"a\x01b\"@example.org>\r\n",
-    );
+    let out =
+        talk(&mut session(), b"EHLO c\r\nMAIL FROM:<\"a\tb\"@example.org>\r\nMAIL FROM:<\"a\x01b\"@example.org>\r\n");
     assert_eq!(codes(&out), ["250", "501", "501"]);
 }
 
@@ -538,33 +410,18 @@ fn parameters_of_unoffered_extensions_are_555_rfc5321_4_1_1_11() {
     ] {
         let out = talk(&mut session(), format!("EHLO c\r\n{line}\r\n").as_bytes());
         assert_eq!(codes(&out), ["250", "555"], "{line}: {out}");
-        assert!(
-            out.contains("\r\n555 5.5.4 Unsupported parameter "),
-            "{line}: {out}"
-        );
+        assert!(out.contains("\r\n555 5.5.4 Unsupported parameter "), "{line}: {out}");
     }
-    let out = talk(
-        &mut session(),
-        b"EHLO c\r\nMAIL FROM:<a@b.test> BODY=BINARYMIME\r\n",
-    );
-    assert!(
-        out.ends_with("555 5.5.4 Unsupported parameter BODY=BINARYMIME\r\n"),
-        "{out}"
-    );
+    let out = talk(&mut session(), b"EHLO c\r\nMAIL FROM:<a@b.test> BODY=BINARYMIME\r\n");
+    assert!(out.ends_with("555 5.5.4 Unsupported parameter BODY=BINARYMIME\r\n"), "{out}");
     for line in [
         "RCPT TO:<x@y.test> NOTIFY=NEVER",
         "RCPT TO:<x@y.test> ORCPT=rfc822;x@y.test",
         "RCPT TO:<x@y.test> NOTIFY=SUCCESS,FAILURE",
     ] {
-        let out = talk(
-            &mut session(),
-            format!("EHLO c\r\nMAIL FROM:<a@b.test>\r\n{line}\r\n").as_bytes(),
-        );
+        let out = talk(&mut session(), format!("EHLO c\r\nMAIL FROM:<a@b.test>\r\n{line}\r\n").as_bytes());
         assert_eq!(codes(&out), ["250", "250", "555"], "{line}: {out}");
-        assert!(
-            out.contains("\r\n555 5.5.4 Unsupported parameter "),
-            "{line}: {out}"
-        );
+        assert!(out.contains("\r\n555 5.5.4 Unsupported parameter "), "{line}: {out}");
     }
 }
 
@@ -577,11 +434,7 @@ fn parameters_of_offered_extensions_are_accepted_rfc1870_rfc6152_rfc6531_rfc4954
         s.next_event(),
         SmtpEvent::Mail {
             from: "a@b.test".into(),
-            params: MailParams {
-                size: Some(100),
-                eight_bit: true,
-                smtputf8: true
-            }
+            params: MailParams { size: Some(100), eight_bit: true, smtputf8: true }
         }
     );
     s.verdict(Verdict::Continue);

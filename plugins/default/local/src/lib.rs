@@ -56,16 +56,11 @@ impl Local {
 fn is_local(rcpt: &str) -> bool {
     let d = domain_of(rcpt);
     // RFC 5321 4.5.1: bare "postmaster" is always ours.
-    (d.is_empty() && rcpt.eq_ignore_ascii_case("postmaster"))
-        || (!d.is_empty() && directory::is_local_domain(&d))
+    (d.is_empty() && rcpt.eq_ignore_ascii_case("postmaster")) || (!d.is_empty() && directory::is_local_domain(&d))
 }
 
 fn unknown(rcpt: &str) -> Reply {
-    Reply::new(
-        550,
-        "5.1.1",
-        format!("<{rcpt}>: Recipient address rejected: User unknown"),
-    )
+    Reply::new(550, "5.1.1", format!("<{rcpt}>: Recipient address rejected: User unknown"))
 }
 
 #[plugin]
@@ -80,16 +75,8 @@ impl Plugin for Local {
             Some((h.to_string(), p.parse().ok()?))
         });
         Local {
-            aliases: c
-                .aliases
-                .into_iter()
-                .map(|(k, v)| (k.to_lowercase(), v))
-                .collect(),
-            catch_all: c
-                .catch_all
-                .into_iter()
-                .map(|(k, v)| (k.to_lowercase(), v))
-                .collect(),
+            aliases: c.aliases.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect(),
+            catch_all: c.catch_all.into_iter().map(|(k, v)| (k.to_lowercase(), v)).collect(),
             smarthost,
         }
     }
@@ -113,10 +100,7 @@ impl Plugin for Local {
         let rcpt = &ctx.recipient;
         if !is_local(rcpt) {
             return Some(match &self.smarthost {
-                Some((host, port)) => Destination::Relay(RelayHost {
-                    host: host.clone(),
-                    port: *port,
-                }),
+                Some((host, port)) => Destination::Relay(RelayHost { host: host.clone(), port: *port }),
                 None => Destination::Mx(domain_of(rcpt)),
             });
         }
@@ -125,9 +109,7 @@ impl Plugin for Local {
             Found::Account(a) => Destination::Local(a),
             Found::CatchAll(t) => Destination::Alias(vec![t]),
             Found::Unknown => Destination::Reject(unknown(rcpt)),
-            Found::Error(_) => {
-                Destination::Reject(Reply::new(451, "4.3.0", "Temporary lookup failure"))
-            }
+            Found::Error(_) => Destination::Reject(Reply::new(451, "4.3.0", "Temporary lookup failure")),
         })
     }
 }

@@ -14,9 +14,7 @@ struct Relay {
 
 impl Default for Relay {
     fn default() -> Self {
-        Relay {
-            allow_authenticated: true,
-        }
+        Relay { allow_authenticated: true }
     }
 }
 

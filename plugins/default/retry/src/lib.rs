@@ -42,11 +42,7 @@ impl Plugin for Retry {
             },
             Err(e) => {
                 host::warn(&e);
-                Retry {
-                    interval: i,
-                    warn_after: w,
-                    give_up_after: g,
-                }
+                Retry { interval: i, warn_after: w, give_up_after: g }
             }
         }
     }

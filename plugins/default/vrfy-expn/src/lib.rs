@@ -33,20 +33,12 @@ fn address(arg: &str) -> String {
 }
 
 fn cannot(what: &str) -> Reply {
-    Reply::new(
-        252,
-        "2.5.0",
-        format!("Cannot {what} user, but will accept message and attempt delivery"),
-    )
+    Reply::new(252, "2.5.0", format!("Cannot {what} user, but will accept message and attempt delivery"))
 }
 
 impl VrfyExpn {
     fn answer(&self, arg: &str, expn: bool) -> Reply {
-        let (mode, what) = if expn {
-            (self.expn, "EXPN")
-        } else {
-            (self.vrfy, "VRFY")
-        };
+        let (mode, what) = if expn { (self.expn, "EXPN") } else { (self.vrfy, "VRFY") };
         match mode {
             Mode::Off => return Reply::new(502, "5.5.1", format!("{what} not available")),
             Mode::Cannot => return cannot(what),
@@ -64,9 +56,7 @@ impl VrfyExpn {
                 Reply::new(250, "2.1.5", lines.join("\n"))
             }
             Ok(Destination::Alias(_)) => Reply::new(250, "2.1.5", format!("<{addr}>")),
-            Ok(Destination::Reject(r)) if r.code >= 500 => {
-                Reply::new(550, "5.1.1", format!("<{addr}>: User unknown"))
-            }
+            Ok(Destination::Reject(r)) if r.code >= 500 => Reply::new(550, "5.1.1", format!("<{addr}>: User unknown")),
             Ok(_) => cannot(what),
             Err(e) => {
                 host::warn(&format!("resolving {addr}: {e}"));
@@ -81,10 +71,7 @@ impl Plugin for VrfyExpn {
     fn new() -> Self {
         host::config().unwrap_or_else(|e| {
             host::warn(&e);
-            VrfyExpn {
-                vrfy: Mode::Cannot,
-                expn: Mode::Off,
-            }
+            VrfyExpn { vrfy: Mode::Cannot, expn: Mode::Off }
         })
     }
 

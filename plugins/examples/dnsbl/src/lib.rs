@@ -17,10 +17,7 @@ struct Dnsbl {
 
 impl Default for Dnsbl {
     fn default() -> Self {
-        Dnsbl {
-            zones: vec!["zen.spamhaus.org".into()],
-            action: "reject".into(),
-        }
+        Dnsbl { zones: vec!["zen.spamhaus.org".into()], action: "reject".into() }
     }
 }
 
@@ -57,10 +54,7 @@ impl Plugin for Dnsbl {
             match dns::a(&name) {
                 // RFC 5782 2.1: listed entries answer 127.0.0.2 and up.
                 Ok(answers) if answers.iter().any(|a| a.starts_with("127.")) => {
-                    let why = dns::txt(&name)
-                        .ok()
-                        .and_then(|t| t.into_iter().next())
-                        .unwrap_or_default();
+                    let why = dns::txt(&name).ok().and_then(|t| t.into_iter().next()).unwrap_or_default();
                     let text = format!("Client host [{ip}] blocked using {zone}; {why}");
                     host::info(&text);
                     return if self.action == "tempfail" {

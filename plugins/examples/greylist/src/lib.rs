@@ -19,11 +19,7 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            delay: "5m".into(),
-            window: "4h".into(),
-            remember: "36d".into(),
-        }
+        Config { delay: "5m".into(), window: "4h".into(), remember: "36d".into() }
     }
 }
 
@@ -34,9 +30,7 @@ struct Greylist {
 }
 
 fn secs(s: &str, fallback: u64) -> u64 {
-    humantime::parse_duration(s)
-        .map(|d| d.as_secs())
-        .unwrap_or(fallback)
+    humantime::parse_duration(s).map(|d| d.as_secs()).unwrap_or(fallback)
 }
 
 /// IPv4 clients are grouped by /24 (big senders retry from another host of
@@ -64,12 +58,7 @@ impl Plugin for Greylist {
         if s.auth_user.is_some() {
             return Verdict::Continue;
         }
-        let triplet = format!(
-            "{}|{}|{}",
-            network(&s.client_ip),
-            e.mail_from.to_lowercase(),
-            rcpt.to_lowercase()
-        );
+        let triplet = format!("{}|{}|{}", network(&s.client_ip), e.mail_from.to_lowercase(), rcpt.to_lowercase());
         let pass = format!("pass:{triplet}");
         let first = format!("first:{triplet}");
         let now = host::now_ms();
@@ -86,20 +75,12 @@ impl Plugin for Greylist {
                 }
                 Some(t) => {
                     let wait = (self.delay_ms - now.saturating_sub(t)).div_ceil(1000);
-                    Ok(Verdict::tempfail(
-                        451,
-                        "4.7.1",
-                        format!("Greylisted, please try again in {wait} seconds"),
-                    ))
+                    Ok(Verdict::tempfail(451, "4.7.1", format!("Greylisted, please try again in {wait} seconds")))
                 }
                 None => {
                     kv::set(&first, now.to_string().as_bytes(), Some(self.window))?;
                     let wait = self.delay_ms / 1000;
-                    Ok(Verdict::tempfail(
-                        451,
-                        "4.7.1",
-                        format!("Greylisted, please try again in {wait} seconds"),
-                    ))
+                    Ok(Verdict::tempfail(451, "4.7.1", format!("Greylisted, please try again in {wait} seconds")))
                 }
             }
         })();

@@ -25,11 +25,7 @@ struct HeaderFilter {
 
 impl Default for HeaderFilter {
     fn default() -> Self {
-        HeaderFilter {
-            max_size: 0,
-            deny: Vec::new(),
-            stamp: "X-Header-Filter".into(),
-        }
+        HeaderFilter { max_size: 0, deny: Vec::new(), stamp: "X-Header-Filter".into() }
     }
 }
 
@@ -50,20 +46,12 @@ impl Plugin for HeaderFilter {
         }
         for rule in &self.deny {
             let needle = rule.contains.to_lowercase();
-            if msg
-                .header(&rule.header)
-                .iter()
-                .any(|v| v.to_lowercase().contains(&needle))
-            {
+            if msg.header(&rule.header).iter().any(|v| v.to_lowercase().contains(&needle)) {
                 let text = format!("Message refused: {} header matches a filter", rule.header);
                 return DataResult::verdict(Verdict::reject(550, "5.7.1", text));
             }
         }
         let result = DataResult::verdict(Verdict::Continue);
-        if self.stamp.is_empty() {
-            result
-        } else {
-            result.add_header(&self.stamp, format!("passed; size={size}"))
-        }
+        if self.stamp.is_empty() { result } else { result.add_header(&self.stamp, format!("passed; size={size}")) }
     }
 }

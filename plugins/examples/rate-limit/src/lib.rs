@@ -17,10 +17,7 @@ struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            max: 100,
-            window: "1h".into(),
-        }
+        Config { max: 100, window: "1h".into() }
     }
 }
 
@@ -33,10 +30,7 @@ struct RateLimit {
 impl Plugin for RateLimit {
     fn new() -> Self {
         let c: Config = host::config().unwrap_or_default();
-        let window = humantime::parse_duration(&c.window)
-            .map(|d| d.as_secs())
-            .unwrap_or(3600)
-            .max(1);
+        let window = humantime::parse_duration(&c.window).map(|d| d.as_secs()).unwrap_or(3600).max(1);
         RateLimit { max: c.max, window }
     }
 
@@ -49,10 +43,7 @@ impl Plugin for RateLimit {
             Ok(n) if n > self.max => Verdict::tempfail(
                 450,
                 "4.7.1",
-                format!(
-                    "Rate limit exceeded: at most {} messages per {} seconds",
-                    self.max, self.window
-                ),
+                format!("Rate limit exceeded: at most {} messages per {} seconds", self.max, self.window),
             ),
             Ok(_) => Verdict::Continue,
             Err(e) => {

@@ -44,10 +44,7 @@ impl Plugin for Echo {
     }
 
     fn mail(&self, _s: &Session, _sender: &str) -> Verdict {
-        self.mail
-            .as_ref()
-            .map(Answer::verdict)
-            .unwrap_or(Verdict::Continue)
+        self.mail.as_ref().map(Answer::verdict).unwrap_or(Verdict::Continue)
     }
 
     fn rcpt(&self, _s: &Session, _e: &Envelope, _rcpt: &str) -> Verdict {
@@ -61,18 +58,13 @@ impl Plugin for Echo {
             }
             return Verdict::reject(550, "5.7.1", format!("tag {tag} saw {seen}"));
         }
-        self.rcpt
-            .as_ref()
-            .map(Answer::verdict)
-            .unwrap_or(Verdict::Continue)
+        self.rcpt.as_ref().map(Answer::verdict).unwrap_or(Verdict::Continue)
     }
 
     fn data(&self, _s: &Session, _e: &Envelope, msg: &Message) -> DataResult {
         let subject = msg.header("subject").into_iter().next().unwrap_or_default();
         let first = String::from_utf8_lossy(&msg.read(0, 4)).into_owned();
-        DataResult::verdict(Verdict::Continue).add_header(
-            "X-Echo",
-            format!("size={} subject={subject} first={first}", msg.size()),
-        )
+        DataResult::verdict(Verdict::Continue)
+            .add_header("X-Echo", format!("size={} subject={subject} first={first}", msg.size()))
     }
 }

@@ -9,13 +9,7 @@ fn plain(authzid: &str, user: &str, password: &str) -> String {
 #[test]
 fn greeting_is_ok_rfc1939_4() {
     let mut s = Pop3Session::new(cfg());
-    assert_eq!(
-        step(&mut s),
-        (
-            Pop3Event::NeedInput,
-            "+OK pop.example POP3 server ready\r\n".into()
-        )
-    );
+    assert_eq!(step(&mut s), (Pop3Event::NeedInput, "+OK pop.example POP3 server ready\r\n".into()));
 }
 
 #[test]
@@ -29,29 +23,15 @@ fn user_then_pass_requests_auth_rfc1939_7() {
         mechanism: "USER".into(),
     };
     assert_eq!(event, want);
-    s.auth_done(AuthDone::Ok {
-        maildrop: maildrop(),
-    });
-    assert_eq!(
-        step(&mut s),
-        (
-            Pop3Event::NeedInput,
-            "+OK maildrop has 3 messages (600 octets)\r\n".into()
-        )
-    );
+    s.auth_done(AuthDone::Ok { maildrop: maildrop() });
+    assert_eq!(step(&mut s), (Pop3Event::NeedInput, "+OK maildrop has 3 messages (600 octets)\r\n".into()));
     assert_eq!(send(&mut s, "STAT\r\n").1, "+OK 3 600\r\n");
 }
 
 #[test]
 fn pass_without_user_is_err_rfc1939_7() {
     let mut s = fresh();
-    assert_eq!(
-        send(&mut s, "PASS p\r\n"),
-        (
-            Pop3Event::NeedInput,
-            "-ERR PASS must follow USER\r\n".into()
-        )
-    );
+    assert_eq!(send(&mut s, "PASS p\r\n"), (Pop3Event::NeedInput, "-ERR PASS must follow USER\r\n".into()));
     // "immediately after a successful USER command": anything between voids it.
     let (event, out) = send(&mut s, "USER u\r\nCAPA\r\nPASS p\r\n");
     assert_eq!(event, Pop3Event::NeedInput);
@@ -61,13 +41,7 @@ fn pass_without_user_is_err_rfc1939_7() {
 #[test]
 fn quit_in_authorization_closes_without_update_rfc1939_6() {
     let mut s = fresh();
-    assert_eq!(
-        send(&mut s, "QUIT\r\n"),
-        (
-            Pop3Event::Close,
-            "+OK pop.example POP3 server signing off\r\n".into()
-        )
-    );
+    assert_eq!(send(&mut s, "QUIT\r\n"), (Pop3Event::Close, "+OK pop.example POP3 server signing off\r\n".into()));
     s.feed(b"USER u\r\n");
     assert_eq!(step(&mut s), (Pop3Event::Close, String::new()));
 }
@@ -104,26 +78,16 @@ fn tempfail_answers_sys_temp_rfc3206_4() {
 #[test]
 fn auth_plain_with_initial_response_rfc5034_4() {
     let mut s = fresh();
-    let (event, out) = send(
-        &mut s,
-        &format!("AUTH PLAIN {}\r\n", plain("", "u@x", "p w")),
-    );
+    let (event, out) = send(&mut s, &format!("AUTH PLAIN {}\r\n", plain("", "u@x", "p w")));
     assert_eq!(out, "");
-    let want = Pop3Event::AuthRequested {
-        user: "u@x".into(),
-        password: "p w".into(),
-        mechanism: "PLAIN".into(),
-    };
+    let want = Pop3Event::AuthRequested { user: "u@x".into(), password: "p w".into(), mechanism: "PLAIN".into() };
     assert_eq!(event, want);
 }
 
 #[test]
 fn auth_plain_continuation_rfc5034_4() {
     let mut s = fresh();
-    assert_eq!(
-        send(&mut s, "auth plain\r\n"),
-        (Pop3Event::NeedInput, "+ \r\n".into())
-    );
+    assert_eq!(send(&mut s, "auth plain\r\n"), (Pop3Event::NeedInput, "+ \r\n".into()));
     // The response line is not bound by the 255-octet command limit.
     let password = "p".repeat(300);
     let (event, _) = send(&mut s, &format!("{}\r\n", plain("u", "u", &password)));
@@ -142,26 +106,14 @@ fn star_cancels_auth_rfc5034_4() {
 #[test]
 fn malformed_or_unsupported_auth_is_err_rfc5034_4() {
     let mut s = fresh();
-    for line in [
-        "AUTH PLAIN =",
-        "AUTH PLAIN !!!!",
-        "AUTH LOGIN",
-        "AUTH CRAM-MD5 abc",
-    ] {
+    for line in ["AUTH PLAIN =", "AUTH PLAIN !!!!", "AUTH LOGIN", "AUTH CRAM-MD5 abc"] {
         let (event, out) = send(&mut s, &format!("{line}\r\n"));
         assert_eq!(event, Pop3Event::NeedInput, "{line}");
         assert!(out.starts_with("-ERR "), "{line}: {out}");
     }
-    let mut s = Pop3Session::new(Pop3Config {
-        auth_plain: false,
-        ..cfg()
-    });
+    let mut s = Pop3Session::new(Pop3Config { auth_plain: false, ..cfg() });
     s.take_output();
-    assert!(
-        send(&mut s, &format!("AUTH PLAIN {}\r\n", plain("", "u", "p")))
-            .1
-            .starts_with("-ERR")
-    );
+    assert!(send(&mut s, &format!("AUTH PLAIN {}\r\n", plain("", "u", "p"))).1.starts_with("-ERR"));
     assert!(!send(&mut s, "CAPA\r\n").1.contains("SASL"));
 }
 
@@ -170,10 +122,7 @@ fn capa_lists_capabilities_rfc2449_5() {
     let mut s = fresh();
     let want = "+OK capability list follows\r\nTOP\r\nUIDL\r\nRESP-CODES\r\nAUTH-RESP-CODE\r\n\
                 PIPELINING\r\nUSER\r\nSASL PLAIN\r\nSTLS\r\nIMPLEMENTATION ferrymail\r\n.\r\n";
-    assert_eq!(
-        send(&mut s, "capa\r\n"),
-        (Pop3Event::NeedInput, want.into())
-    );
+    assert_eq!(send(&mut s, "capa\r\n"), (Pop3Event::NeedInput, want.into()));
     // AUTHORIZATION capabilities are announced in TRANSACTION too; STLS is not
     // usable there (RFC 2595 4).
     let mut s = logged_in();
@@ -183,9 +132,7 @@ fn capa_lists_capabilities_rfc2449_5() {
 #[test]
 fn transaction_commands_are_err_before_login_rfc1939_3() {
     let mut s = fresh();
-    for cmd in [
-        "STAT", "LIST", "RETR 1", "DELE 1", "NOOP", "RSET", "TOP 1 1", "UIDL",
-    ] {
+    for cmd in ["STAT", "LIST", "RETR 1", "DELE 1", "NOOP", "RSET", "TOP 1 1", "UIDL"] {
         let out = send(&mut s, &format!("{cmd}\r\n")).1;
         assert_eq!(out, "-ERR command not valid in this state\r\n", "{cmd}");
     }
@@ -200,23 +147,14 @@ fn pipelined_commands_wait_for_the_decision_rfc2449_6_6() {
     // Repeated until answered; STAT stays buffered meanwhile.
     assert_eq!(step(&mut s), (event, String::new()));
     s.feed(b"NOOP\r\n");
-    s.auth_done(AuthDone::Ok {
-        maildrop: maildrop(),
-    });
+    s.auth_done(AuthDone::Ok { maildrop: maildrop() });
     let want = "+OK maildrop has 3 messages (600 octets)\r\n+OK 3 600\r\n+OK 1 100\r\n+OK\r\n";
     assert_eq!(step(&mut s), (Pop3Event::NeedInput, want.into()));
 }
 
 #[test]
 fn debug_output_hides_the_password() {
-    let event = Pop3Event::AuthRequested {
-        user: "u".into(),
-        password: "hunter2".into(),
-        mechanism: "USER".into(),
-    };
+    let event = Pop3Event::AuthRequested { user: "u".into(), password: "hunter2".into(), mechanism: "USER".into() };
     let shown = format!("{event:?}");
-    assert!(
-        !shown.contains("hunter2") && shown.contains("redacted"),
-        "{shown}"
-    );
+    assert!(!shown.contains("hunter2") && shown.contains("redacted"), "{shown}");
 }

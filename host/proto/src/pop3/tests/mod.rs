@@ -8,11 +8,7 @@ mod transaction;
 use super::*;
 
 pub(super) fn cfg() -> Pop3Config {
-    Pop3Config {
-        greeting_host: "pop.example".into(),
-        stls_available: true,
-        ..Pop3Config::default()
-    }
+    Pop3Config { greeting_host: "pop.example".into(), stls_available: true, ..Pop3Config::default() }
 }
 
 /// Feeds `input`, runs to the next event and returns it with the output.
@@ -23,10 +19,7 @@ pub(super) fn send(s: &mut Pop3Session, input: &str) -> (Pop3Event, String) {
 
 pub(super) fn step(s: &mut Pop3Session) -> (Pop3Event, String) {
     let event = s.next_event();
-    (
-        event,
-        String::from_utf8_lossy(&s.take_output()).into_owned(),
-    )
+    (event, String::from_utf8_lossy(&s.take_output()).into_owned())
 }
 
 pub(super) fn fresh() -> Pop3Session {
@@ -37,12 +30,7 @@ pub(super) fn fresh() -> Pop3Session {
 
 /// Three messages: 100, 200 and 300 octets.
 pub(super) fn maildrop() -> Vec<MaildropEntry> {
-    (1..=3)
-        .map(|i| MaildropEntry {
-            uid: format!("uid-{i}"),
-            size: i * 100,
-        })
-        .collect()
+    (1..=3).map(|i| MaildropEntry { uid: format!("uid-{i}"), size: i * 100 }).collect()
 }
 
 pub(super) fn logged_in() -> Pop3Session {
@@ -53,9 +41,7 @@ pub(super) fn logged_in_with(cfg: Pop3Config) -> Pop3Session {
     let mut s = Pop3Session::new(cfg);
     let (event, _) = send(&mut s, "USER u\r\nPASS p\r\n");
     assert!(matches!(event, Pop3Event::AuthRequested { .. }));
-    s.auth_done(AuthDone::Ok {
-        maildrop: maildrop(),
-    });
+    s.auth_done(AuthDone::Ok { maildrop: maildrop() });
     s.take_output();
     s
 }
@@ -64,11 +50,7 @@ pub(super) fn base64(bytes: &[u8]) -> String {
     const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
+        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
         let n = u32::from(b[0]) << 16 | u32::from(b[1]) << 8 | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {

@@ -9,19 +9,10 @@ fn line_limit_counts_crlf_rfc2449_4() {
     assert_eq!(send(&mut s, &fits).1, "+OK send PASS\r\n");
     let long = format!("USER {}\r\nNOOP\r\n", "a".repeat(255 - 6));
     let out = send(&mut s, &long).1;
-    assert_eq!(
-        out,
-        "-ERR line too long\r\n-ERR command not valid in this state\r\n"
-    );
-    let mut s = Pop3Session::new(Pop3Config {
-        max_line: 1000,
-        ..cfg()
-    });
+    assert_eq!(out, "-ERR line too long\r\n-ERR command not valid in this state\r\n");
+    let mut s = Pop3Session::new(Pop3Config { max_line: 1000, ..cfg() });
     s.take_output();
-    assert_eq!(
-        send(&mut s, &long).1,
-        "+OK send PASS\r\n-ERR command not valid in this state\r\n"
-    );
+    assert_eq!(send(&mut s, &long).1, "+OK send PASS\r\n-ERR command not valid in this state\r\n");
 }
 
 #[test]
@@ -33,41 +24,28 @@ fn unknown_command_is_err_rfc1939_3() {
 
 #[test]
 fn too_many_errors_closes_the_session() {
-    let mut s = Pop3Session::new(Pop3Config {
-        max_errors: 3,
-        ..cfg()
-    });
+    let mut s = Pop3Session::new(Pop3Config { max_errors: 3, ..cfg() });
     s.take_output();
     let (event, out) = send(&mut s, "BOGUS\r\nSTAT\r\nNOOP\r\nUSER u\r\n");
     assert_eq!(event, Pop3Event::Close);
-    let want =
-        "-ERR unknown command\r\n-ERR command not valid in this state\r\n-ERR too many errors\r\n";
+    let want = "-ERR unknown command\r\n-ERR command not valid in this state\r\n-ERR too many errors\r\n";
     assert_eq!(out, want);
 }
 
 #[test]
 fn failed_logins_count_towards_the_error_limit_rfc1939_13() {
-    let mut s = Pop3Session::new(Pop3Config {
-        max_errors: 2,
-        ..cfg()
-    });
+    let mut s = Pop3Session::new(Pop3Config { max_errors: 2, ..cfg() });
     s.take_output();
     send(&mut s, "USER u\r\nPASS a\r\n");
     s.auth_done(AuthDone::Fail);
     send(&mut s, "USER u\r\nPASS b\r\n");
     s.auth_done(AuthDone::Fail);
-    assert_eq!(
-        step(&mut s),
-        (Pop3Event::Close, "-ERR too many errors\r\n".into())
-    );
+    assert_eq!(step(&mut s), (Pop3Event::Close, "-ERR too many errors\r\n".into()));
 }
 
 #[test]
 fn error_limit_zero_means_unlimited() {
-    let mut s = Pop3Session::new(Pop3Config {
-        max_errors: 0,
-        ..cfg()
-    });
+    let mut s = Pop3Session::new(Pop3Config { max_errors: 0, ..cfg() });
     s.take_output();
     assert_eq!(send(&mut s, &"X\r\n".repeat(100)).0, Pop3Event::NeedInput);
 }
@@ -167,9 +145,7 @@ fn answer(s: &mut Pop3Session, event: &Pop3Event, rng: &mut Rng) {
             0 => AuthDone::Fail,
             1 => AuthDone::InUse,
             2 => AuthDone::Tempfail,
-            _ => AuthDone::Ok {
-                maildrop: maildrop(),
-            },
+            _ => AuthDone::Ok { maildrop: maildrop() },
         }),
         Pop3Event::MessageNeeded { .. } if rng.below(4) == 0 => s.message_unavailable(),
         Pop3Event::MessageNeeded { .. } => s.message_ready(&noise(rng)),
@@ -184,10 +160,7 @@ fn random_input_never_panics_in_any_state() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut seen = std::collections::BTreeSet::new();
     for round in 0..4000 {
-        let mut s = Pop3Session::new(Pop3Config {
-            max_errors: (round % 4) as u32 * 5,
-            ..cfg()
-        });
+        let mut s = Pop3Session::new(Pop3Config { max_errors: (round % 4) as u32 * 5, ..cfg() });
         s.feed(STATES[round % STATES.len()]);
         let mut closed = false;
         for _ in 0..rng.below(8) + 1 {
@@ -198,13 +171,7 @@ fn random_input_never_panics_in_any_state() {
                 if closed {
                     assert_eq!(event, Pop3Event::Close);
                 }
-                seen.insert(
-                    format!("{event:?}")
-                        .split([' ', '{'])
-                        .next()
-                        .unwrap()
-                        .to_owned(),
-                );
+                seen.insert(format!("{event:?}").split([' ', '{']).next().unwrap().to_owned());
                 match event {
                     Pop3Event::NeedInput => break,
                     Pop3Event::Close => closed = true,
@@ -215,13 +182,6 @@ fn random_input_never_panics_in_any_state() {
         }
     }
     // The noise must actually reach every decision point, or it tests little.
-    let want = [
-        "AuthRequested",
-        "Close",
-        "MessageNeeded",
-        "NeedInput",
-        "StartTls",
-        "UpdateRequested",
-    ];
+    let want = ["AuthRequested", "Close", "MessageNeeded", "NeedInput", "StartTls", "UpdateRequested"];
     assert_eq!(seen, want.map(String::from).into(), "{seen:?}");
 }

@@ -17,10 +17,7 @@ fn list_skips_deleted_messages_rfc1939_5() {
     let want = "+OK 2 messages (400 octets)\r\n1 100\r\n3 300\r\n.\r\n";
     assert_eq!(send(&mut s, "LIST\r\n").1, want);
     assert_eq!(send(&mut s, "LIST 3\r\n").1, "+OK 3 300\r\n");
-    assert_eq!(
-        send(&mut s, "LIST 2\r\n").1,
-        "-ERR message 2 already deleted\r\n"
-    );
+    assert_eq!(send(&mut s, "LIST 2\r\n").1, "-ERR message 2 already deleted\r\n");
 }
 
 #[test]
@@ -30,26 +27,14 @@ fn uidl_lists_unique_ids_rfc1939_7() {
     let want = "+OK unique-id listing follows\r\n2 uid-2\r\n3 uid-3\r\n.\r\n";
     assert_eq!(send(&mut s, "UIDL\r\n").1, want);
     assert_eq!(send(&mut s, "uidl 3\r\n").1, "+OK 3 uid-3\r\n");
-    assert_eq!(
-        send(&mut s, "UIDL 1\r\n").1,
-        "-ERR message 1 already deleted\r\n"
-    );
+    assert_eq!(send(&mut s, "UIDL 1\r\n").1, "-ERR message 1 already deleted\r\n");
 }
 
 #[test]
 fn retr_stuffs_and_normalises_line_ends_rfc1939_3() {
     let mut s = logged_in();
     let (event, out) = send(&mut s, "RETR 2\r\n");
-    assert_eq!(
-        (event, out.as_str()),
-        (
-            Pop3Event::MessageNeeded {
-                index: 1,
-                top_lines: None
-            },
-            ""
-        )
-    );
+    assert_eq!((event, out.as_str()), (Pop3Event::MessageNeeded { index: 1, top_lines: None }, ""));
     s.message_ready(b"Subject: x\n\n.hidden\r\n.\nlast");
     let want = "+OK 200 octets\r\nSubject: x\r\n\r\n..hidden\r\n..\r\nlast\r\n.\r\n";
     assert_eq!(step(&mut s), (Pop3Event::NeedInput, want.into()));
@@ -59,13 +44,7 @@ fn retr_stuffs_and_normalises_line_ends_rfc1939_3() {
 fn top_sends_headers_and_n_body_lines_rfc1939_7() {
     let mut s = logged_in();
     let (event, _) = send(&mut s, "TOP 1 1\r\n");
-    assert_eq!(
-        event,
-        Pop3Event::MessageNeeded {
-            index: 0,
-            top_lines: Some(1)
-        }
-    );
+    assert_eq!(event, Pop3Event::MessageNeeded { index: 0, top_lines: Some(1) });
     s.message_ready(b"A: b\r\n\r\none\r\ntwo\r\n");
     let want = "+OK top of message follows\r\nA: b\r\n\r\none\r\n.\r\n";
     assert_eq!(step(&mut s).1, want);
@@ -78,33 +57,14 @@ fn deleted_messages_cannot_be_read_rfc1939_7() {
     send(&mut s, "DELE 3\r\n");
     for cmd in ["RETR 3", "TOP 3 0", "DELE 3"] {
         let got = send(&mut s, &format!("{cmd}\r\n"));
-        assert_eq!(
-            got,
-            (
-                Pop3Event::NeedInput,
-                "-ERR message 3 already deleted\r\n".into()
-            ),
-            "{cmd}"
-        );
+        assert_eq!(got, (Pop3Event::NeedInput, "-ERR message 3 already deleted\r\n".into()), "{cmd}");
     }
 }
 
 #[test]
 fn invalid_message_numbers_are_err_rfc1939_3() {
-    let mut s = logged_in_with(Pop3Config {
-        max_errors: 0,
-        ..cfg()
-    });
-    for n in [
-        "0",
-        "4",
-        "18446744073709551616",
-        "99999999999999999999999",
-        "-1",
-        "x",
-        "1x",
-        "+1",
-    ] {
+    let mut s = logged_in_with(Pop3Config { max_errors: 0, ..cfg() });
+    for n in ["0", "4", "18446744073709551616", "99999999999999999999999", "-1", "x", "1x", "+1"] {
         for cmd in ["RETR", "DELE", "LIST", "UIDL"] {
             let (event, out) = send(&mut s, &format!("{cmd} {n}\r\n"));
             assert_eq!(event, Pop3Event::NeedInput, "{cmd} {n}");
@@ -119,15 +79,9 @@ fn invalid_message_numbers_are_err_rfc1939_3() {
 fn rset_unmarks_deleted_messages_rfc1939_5() {
     let mut s = logged_in();
     send(&mut s, "DELE 1\r\nDELE 3\r\n");
-    assert_eq!(
-        send(&mut s, "RSET\r\n").1,
-        "+OK maildrop has 3 messages (600 octets)\r\n"
-    );
+    assert_eq!(send(&mut s, "RSET\r\n").1, "+OK maildrop has 3 messages (600 octets)\r\n");
     assert_eq!(send(&mut s, "NOOP\r\n").1, "+OK\r\n");
-    assert_eq!(
-        send(&mut s, "QUIT\r\n").0,
-        Pop3Event::UpdateRequested { delete: vec![] }
-    );
+    assert_eq!(send(&mut s, "QUIT\r\n").0, Pop3Event::UpdateRequested { delete: vec![] });
 }
 
 #[test]
@@ -137,13 +91,7 @@ fn quit_enters_update_and_signs_off_rfc1939_6() {
     assert_eq!(event, Pop3Event::UpdateRequested { delete: vec![0, 2] });
     assert_eq!(out, "+OK message 1 deleted\r\n+OK message 3 deleted\r\n");
     s.update_done(true);
-    assert_eq!(
-        step(&mut s),
-        (
-            Pop3Event::Close,
-            "+OK pop.example POP3 server signing off\r\n".into()
-        )
-    );
+    assert_eq!(step(&mut s), (Pop3Event::Close, "+OK pop.example POP3 server signing off\r\n".into()));
     assert_eq!(step(&mut s), (Pop3Event::Close, String::new()));
 }
 
@@ -169,23 +117,11 @@ fn unavailable_message_is_err_and_session_goes_on_rfc1939_7() {
 fn pipelined_retrievals_are_answered_in_order_rfc2449_6_6() {
     let mut s = logged_in();
     let (event, _) = send(&mut s, "RETR 1\r\nTOP 2 0\r\nSTAT\r\n");
-    assert_eq!(
-        event,
-        Pop3Event::MessageNeeded {
-            index: 0,
-            top_lines: None
-        }
-    );
+    assert_eq!(event, Pop3Event::MessageNeeded { index: 0, top_lines: None });
     s.message_ready(b"one\r\n");
     assert_eq!(
         step(&mut s),
-        (
-            Pop3Event::MessageNeeded {
-                index: 1,
-                top_lines: Some(0)
-            },
-            "+OK 100 octets\r\none\r\n.\r\n".into()
-        )
+        (Pop3Event::MessageNeeded { index: 1, top_lines: Some(0) }, "+OK 100 octets\r\none\r\n.\r\n".into())
     );
     s.message_ready(b"H: v\r\n\r\nbody\r\n");
     let want = "+OK top of message follows\r\nH: v\r\n\r\n.\r\n+OK 3 600\r\n";
@@ -196,12 +132,7 @@ fn pipelined_retrievals_are_answered_in_order_rfc2449_6_6() {
 fn pipelined_flood_is_flushed_in_bounded_pieces_rfc2449_6_6() {
     let mut s = fresh();
     send(&mut s, "USER u\r\nPASS p\r\n");
-    let big = (0..500)
-        .map(|i| MaildropEntry {
-            uid: format!("u{i}"),
-            size: 1000,
-        })
-        .collect();
+    let big = (0..500).map(|i| MaildropEntry { uid: format!("u{i}"), size: 1000 }).collect();
     s.auth_done(AuthDone::Ok { maildrop: big });
     s.take_output();
     s.feed("LIST\r\n".repeat(1000).as_bytes());
