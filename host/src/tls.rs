@@ -42,11 +42,6 @@ pub fn server_tls(config: &Config) -> Result<ServerTls> {
     Ok(ServerTls { acceptor: TlsAcceptor::from(Arc::new(server)), generated: generated.then_some(cert_path) })
 }
 
-/// [`server_tls`] without the note on a generated certificate.
-pub fn acceptor(config: &Config) -> Result<TlsAcceptor> {
-    server_tls(config).map(|t| t.acceptor)
-}
-
 /// (certificate path, key path, generated now).
 fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf, bool)> {
     let dir = config.data_dir.join("tls");

@@ -17,7 +17,8 @@ use std::time::Duration;
 mod delivery;
 pub use delivery::{DeliveryConfig, StartTlsPolicy, TlsVerify};
 
-/// The embedded defaults, also the reference for every key.
+/// The embedded defaults, also the reference for every key; the policy keys'
+/// defaults are the plugin runtime's [`ferrymail_plugin_host::DEFAULT_POLICY_TOML`].
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -171,7 +172,8 @@ pub struct ConfigError(pub String);
 impl Config {
     /// Loads defaults < file < environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let mut figment = Figment::from(Toml::string(DEFAULT_TOML));
+        let mut figment =
+            Figment::from(Toml::string(ferrymail_plugin_host::DEFAULT_POLICY_TOML)).merge(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
             if !path.is_file() {
                 return Err(ConfigError(format!("config file {} does not exist or is not a file", path.display())));
@@ -223,6 +225,11 @@ impl Config {
         let domain = domain.trim_end_matches('.');
         self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
             || self.tenants.values().flat_map(|t| &t.domains).any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The client is in `relay_networks`.
+    pub fn may_relay(&self, client: IpAddr) -> bool {
+        self.relay_networks.iter().any(|n| n.contains(&client))
     }
 
     /// The plugin runtime's part of the configuration.

@@ -81,8 +81,7 @@ impl Policy for NativePolicy {
                 Err(_) => Verdict::Tempfail(Reply::new(451, "4.3.0", "Temporary lookup failure")),
             };
         }
-        let trusted =
-            session.auth_user.is_some() || self.config.relay_networks.iter().any(|n| n.contains(&session.client_ip));
+        let trusted = session.auth_user.is_some() || self.config.may_relay(session.client_ip);
         if trusted { Verdict::Accept } else { Verdict::Continue }
     }
 

@@ -84,7 +84,7 @@ impl HostServices for StoreServices {
     }
 
     fn client_may_relay(&self, ip: IpAddr) -> bool {
-        self.config().relay_networks.iter().any(|n| n.contains(&ip))
+        self.config().may_relay(ip)
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
