@@ -22,7 +22,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let config = Arc::new(config);
     check_data_dir(&config)?;
-    let store = control::client::open_store(&config)?;
+    let store = {
+        let config = config.clone();
+        tokio::task::spawn_blocking(move || control::client::open_store(&config)).await??
+    };
     // Bind everything before anything else: a port conflict is reported at
     // start-up as the one line, before any log output.
     let smtp = crate::listener::bind("smtp.listen", &config.smtp.listen).await?;
@@ -89,8 +92,11 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     }
     tracing::info!("shutting down");
     let _ = shutdown_tx.send(true);
-    // Every 250 already sent is on disk; a last flush covers the rest.
-    let _ = state.store.flush_now();
+    // Every 250 already sent is on disk; closing flushes what nobody
+    // awaited (plugin kv writes) and stops the store's threads.
+    if let Err(e) = state.store.close().await {
+        tracing::warn!(error = %e, "closing the store");
+    }
     let _ = std::fs::remove_file(config.control_socket());
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::dns::Dns;
 use ferrymail_policy::SharedPolicy;
-use ferrymail_store::Store;
+use ferrymail_store::SharedStore;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -13,7 +13,7 @@ use tokio_rustls::TlsAcceptor;
 
 pub struct ServerState {
     pub config: Arc<Config>,
-    pub store: Store,
+    pub store: SharedStore,
     pub delivery: Delivery,
     pub dns: Arc<Dns>,
     pub tls: Option<TlsAcceptor>,
@@ -31,7 +31,7 @@ pub struct ServerState {
 impl ServerState {
     pub fn new(
         config: Arc<Config>,
-        store: Store,
+        store: SharedStore,
         dns: Arc<Dns>,
         policy: SharedPolicy,
         tls: Option<TlsAcceptor>,
@@ -39,7 +39,7 @@ impl ServerState {
         let queue_wake = Arc::new(Notify::new());
         ServerState {
             dns,
-            outbound: crate::outbound::Outbound::new(&config.delivery),
+            outbound: crate::outbound::Outbound::new(&config.delivery, &config.hostname),
             delivery: Delivery::new(store.clone(), queue_wake.clone()),
             config,
             store,

@@ -3,7 +3,7 @@
 use super::{Request, Response, execute_store};
 use crate::config::Config;
 use anyhow::{Context, Result};
-use ferrymail_store::{Store, StoreError};
+use ferrymail_store::{SharedStore, StoreError};
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 
@@ -25,15 +25,23 @@ pub fn run(config: &Config, request: &Request) -> Result<Response> {
                 anyhow::bail!("no server is running on {} (no control socket)", socket.display());
             }
             let store = open_store(config)?;
-            Ok(execute_store(&store, request))
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            Ok(runtime.block_on(async {
+                let response = execute_store(&*store, request).await;
+                if let Err(e) = store.close().await {
+                    return Response::err(format!("closing the store: {e}"));
+                }
+                response
+            }))
         }
     }
 }
 
-pub fn open_store(config: &Config) -> Result<Store> {
+/// Opens the store of `config.data_dir`. Blocking.
+pub fn open_store(config: &Config) -> Result<SharedStore> {
     let dir = config.store_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("config key data_dir: cannot create {}", dir.display()))?;
-    Store::open(&dir, &Default::default()).map_err(|e| match e {
+    ferrymail_store::open_embedded(&dir, Default::default()).map_err(|e| match e {
         StoreError::Locked { .. } => anyhow::anyhow!(
             "the store in {} is locked by a running ferrymail whose control socket is missing",
             dir.display()

@@ -1,6 +1,6 @@
 //! Operator commands (`ferrymail user …`, `queue …`, `plugin reload`).
 //!
-//! sled allows one process per store, so while the server runs the CLI
+//! The embedded store allows one process per store, so while the server runs the CLI
 //! sends its command over a Unix socket in `data_dir` and the server
 //! executes it; when no server runs, the CLI opens the store itself and
 //! executes the same code. Either way one process touches the store.
@@ -8,7 +8,7 @@
 pub mod client;
 pub mod server;
 
-use ferrymail_store::{Store, StoreError};
+use ferrymail_store::{Store, StoreError, schema::INBOX_ID};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,24 +65,28 @@ impl Response {
 }
 
 /// Executes store commands; `Reload` and other server-only commands are
-/// answered by the caller.
-pub fn execute_store(store: &Store, request: &Request) -> Response {
+/// answered by the caller. Every change is durable when the store returns.
+pub async fn execute_store(store: &dyn Store, request: &Request) -> Response {
     let result: Result<Vec<String>, StoreError> = match request {
         Request::UserAdd { address, password_hash } => {
-            store.add_account(address, password_hash).map(|a| vec![format!("added {}", a.address)])
+            store.add_account(address, password_hash).await.map(|a| vec![format!("added {}", a.address)])
         }
-        Request::UserDel { address } => store.delete_account(address).map(|()| vec![format!("deleted {address}")]),
-        Request::UserList => store.accounts().map(|accounts| {
-            accounts
-                .iter()
-                .map(|a| {
-                    let n = store.mailbox_summary(a.id, "INBOX").ok().flatten().map(|s| s.messages).unwrap_or(0);
-                    format!("{}\t{} messages", a.address, n)
-                })
-                .collect()
-        }),
+        Request::UserDel { address } => {
+            store.delete_account(address).await.map(|()| vec![format!("deleted {address}")])
+        }
+        Request::UserList => match store.accounts().await {
+            Ok(accounts) => {
+                let mut out = Vec::with_capacity(accounts.len());
+                for a in accounts {
+                    let n = store.mailbox_by_id(a.id, INBOX_ID).await.ok().flatten().map_or(0, |m| m.messages);
+                    out.push(format!("{}\t{} messages", a.address, n));
+                }
+                Ok(out)
+            }
+            Err(e) => Err(e),
+        },
         Request::UserPasswd { address, password_hash } => {
-            store.set_password(address, password_hash).map(|()| vec![format!("password changed for {address}")])
+            store.set_password(address, password_hash).await.map(|()| vec![format!("password changed for {address}")])
         }
         Request::Reload => return Response::err("reload needs a running server"),
         Request::QueueList { .. }
@@ -90,10 +94,9 @@ pub fn execute_store(store: &Store, request: &Request) -> Response {
         | Request::QueueFlush { .. }
         | Request::QueueDelete { .. }
         | Request::QueueBounce { .. } => {
-            return execute_queue(store, None, request);
+            return Box::pin(execute_queue(store, None, request)).await;
         }
     };
-    let result = result.and_then(|out| store.flush_now().map(|()| out));
     match result {
         Ok(out) => Response::ok(out),
         Err(e) => Response::err(e.to_string()),
@@ -102,17 +105,20 @@ pub fn execute_store(store: &Store, request: &Request) -> Response {
 
 /// Queue commands; `outbound` is the running server's registry (None when
 /// the CLI has the store to itself).
-pub fn execute_queue(store: &Store, outbound: Option<&crate::outbound::Outbound>, request: &Request) -> Response {
+pub async fn execute_queue(
+    store: &dyn Store,
+    outbound: Option<&crate::outbound::Outbound>,
+    request: &Request,
+) -> Response {
     use crate::outbound::admin;
     let result = match request {
-        Request::QueueList { json } => admin::list(store, outbound, *json),
-        Request::QueueShow { id, json } => admin::show(store, outbound, id, *json),
-        Request::QueueFlush { id } => admin::flush(store, outbound, id.as_deref()),
-        Request::QueueDelete { id } => admin::delete(store, outbound, id),
-        Request::QueueBounce { id } => admin::bounce(store, outbound, id),
-        _ => return execute_store(store, request),
+        Request::QueueList { json } => admin::list(store, outbound, *json).await,
+        Request::QueueShow { id, json } => admin::show(store, outbound, id, *json).await,
+        Request::QueueFlush { id } => admin::flush(store, outbound, id.as_deref()).await,
+        Request::QueueDelete { id } => admin::delete(store, outbound, id).await,
+        Request::QueueBounce { id } => admin::bounce(store, outbound, id).await,
+        _ => return Box::pin(execute_store(store, request)).await,
     };
-    let result = result.and_then(|out| store.flush_now().map(|()| out).map_err(|e| e.to_string()));
     match result {
         Ok(out) => Response::ok(out),
         Err(e) => Response::err(e),

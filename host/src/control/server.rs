@@ -39,15 +39,10 @@ pub async fn serve(listener: UnixListener, state: Arc<ServerState>, reload: mpsc
                         }
                     }
                     Ok(request) => {
-                        let state = state.clone();
-                        tokio::task::spawn_blocking(move || {
-                            let response = super::execute_queue(&state.store, Some(&state.outbound), &request);
-                            // A flushed or bounced entry is due now.
-                            state.queue_wake.notify_one();
-                            response
-                        })
-                        .await
-                        .unwrap_or_else(|e| Response::err(e.to_string()))
+                        let response = super::execute_queue(&*state.store, Some(&state.outbound), &request).await;
+                        // A flushed or bounced entry is due now.
+                        state.queue_wake.notify_one();
+                        response
                     }
                     Err(e) => Response::err(format!("bad request: {e}")),
                 };

@@ -8,8 +8,10 @@
 
 pub mod routing;
 
+use bytes::Bytes;
 use ferrymail_policy::{Envelope, Policy, Reply, SessionInfo};
-use ferrymail_store::{Incoming, QueueEntry, Store, StoreError, format_id};
+use ferrymail_store::schema::{Filing, Incoming, QueueEntry};
+use ferrymail_store::{SharedStore, StoreError, format_id};
 use std::sync::Arc;
 use tokio::sync::Notify;
 
@@ -23,24 +25,24 @@ pub struct Receipt {
 
 #[derive(Clone)]
 pub struct Delivery {
-    store: Store,
+    store: SharedStore,
     /// Woken when the queue gains work, so the scheduler never polls.
     queue_wake: Arc<Notify>,
 }
 
 impl Delivery {
-    pub fn new(store: Store, queue_wake: Arc<Notify>) -> Self {
+    pub fn new(store: SharedStore, queue_wake: Arc<Notify>) -> Self {
         Delivery { store, queue_wake }
     }
 
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &SharedStore {
         &self.store
     }
 
     /// A fresh message id, taken before the content is final so trace
     /// headers and logs can carry it.
-    pub fn new_id(&self) -> Result<u64, Reply> {
-        self.store.new_id().map_err(store_reply)
+    pub async fn new_id(&self) -> Result<u64, Reply> {
+        self.store.new_id().await.map_err(store_reply)
     }
 
     /// Routes, files and queues `content`, returning once it is on disk.
@@ -51,34 +53,32 @@ impl Delivery {
         session: &SessionInfo,
         envelope: &Envelope,
         id: u64,
-        content: &[u8],
+        content: Bytes,
     ) -> Result<Receipt, Reply> {
-        let plan = routing::plan(policy, &self.store, envelope, session.tenant.clone()).await?;
+        let plan = routing::plan(policy, &*self.store, envelope, session.tenant.clone()).await?;
         let queued = plan.queue.len();
         let queue =
             (!plan.queue.is_empty()).then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
-        let mark = self.store.mark();
-        let accepted = self
-            .store
-            .accept(&Incoming { id, content, return_path: &envelope.mail_from, local: &plan.local_ids, queue })
-            .map_err(store_reply)?;
-        if let Err(e) = self.store.durable_since(mark).await {
-            // The client keeps the message and retries, so a copy that
-            // reached the disk anyway must go (now, or when the store reopens).
-            if let Err(w) = self.store.withdraw(&accepted) {
-                tracing::debug!(session = %session.id, msg = %format_id(id), error = %w, "withdrawal deferred to the store's reopen");
-            }
-            return Err(store_reply(e));
-        }
+        let incoming = Incoming {
+            id,
+            content,
+            return_path: envelope.mail_from.clone(),
+            local: plan.local_ids.iter().map(|&a| Filing::inbox(a)).collect(),
+            queue,
+            summary: None,
+        };
+        // Durable on return; on an error nothing was kept and the client
+        // keeps the message and retries.
+        let accepted = self.store.accept(incoming).await.map_err(store_reply)?;
         let msg = format_id(id);
-        for (account, uid) in plan.local_names.iter().zip(&accepted.delivered) {
-            tracing::info!(session = %session.id, msg = %msg, to = %account, uid = uid.1, "delivered to mailbox");
+        for (account, filed) in plan.local_names.iter().zip(&accepted.filed) {
+            tracing::info!(session = %session.id, msg = %msg, to = %account, uid = filed.uid, "delivered to mailbox");
         }
         if let Some(q) = accepted.queued {
             tracing::info!(session = %session.id, msg = %msg, queue = %format_id(q), recipients = queued, "queued");
             self.queue_wake.notify_one();
         }
-        Ok(Receipt { id: msg, local: accepted.delivered.len(), queued })
+        Ok(Receipt { id: msg, local: accepted.filed.len(), queued })
     }
 }
 
@@ -86,8 +86,9 @@ impl Delivery {
 /// retries (RFC 5321 4.2.5: 452 for insufficient storage, 451 otherwise).
 pub fn store_reply(e: StoreError) -> Reply {
     tracing::error!(error = %e, "store failure while accepting a message");
-    match e {
-        StoreError::Io(_) => Reply::new(452, "4.3.1", "Insufficient system storage, try again later"),
-        _ => Reply::new(451, "4.3.0", "Local error in processing, try again later"),
+    if e.is_out_of_space() {
+        Reply::new(452, "4.3.1", "Insufficient system storage, try again later")
+    } else {
+        Reply::new(451, "4.3.0", "Local error in processing, try again later")
     }
 }

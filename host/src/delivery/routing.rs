@@ -2,7 +2,8 @@
 //! expansion (bounded depth, duplicates removed).
 
 use ferrymail_policy::{Envelope, Policy, Reply, Route, RouteContext};
-use ferrymail_store::{QueueRecipient, Store, queue::QueuedRoute};
+use ferrymail_store::Store;
+use ferrymail_store::schema::{QueueRecipient, QueuedRoute};
 use std::collections::HashSet;
 
 /// Aliases may point at aliases; beyond this depth we assume a loop.
@@ -23,13 +24,13 @@ fn queued(address: &str, route: QueuedRoute) -> QueueRecipient {
 }
 
 fn failed(address: &str, reply: Reply) -> QueueRecipient {
-    QueueRecipient::failed(address, reply.to_string())
+    QueueRecipient::failed(address, crate::outbound::stored_reply(&reply))
 }
 
 /// An error is a temporary refusal of the whole message (no recipient is kept).
 pub async fn plan(
     policy: &dyn Policy,
-    store: &Store,
+    store: &dyn Store,
     envelope: &Envelope,
     tenant: Option<String>,
 ) -> Result<Plan, Reply> {
@@ -43,7 +44,7 @@ pub async fn plan(
         let ctx =
             RouteContext { sender: envelope.mail_from.clone(), recipient: rcpt.clone(), tenant: tenant.clone(), depth };
         match policy.route(&ctx).await {
-            Route::Local { account } => match store.account(&account) {
+            Route::Local { account } => match store.account(&account).await {
                 Ok(Some(a)) => {
                     if !plan.local_ids.contains(&a.id) {
                         plan.local_ids.push(a.id);

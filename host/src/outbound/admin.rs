@@ -4,7 +4,8 @@
 
 use super::Outbound;
 use ferrymail_policy::Reply;
-use ferrymail_store::{QueueEntry, RecipientState, Store, format_id, now_secs, parse_id};
+use ferrymail_store::schema::{QueueEntry, RecipientState};
+use ferrymail_store::{Store, StoreError, format_id, now_secs, parse_id};
 use serde::Serialize;
 
 /// The reply recorded for recipients returned by `queue bounce`.
@@ -47,7 +48,7 @@ struct RcptView<'a> {
     state: &'static str,
     attempts: u32,
     next_attempt: u64,
-    last_reply: Option<&'a str>,
+    last_reply: Option<String>,
     remote_mta: Option<&'a str>,
     warned: bool,
 }
@@ -82,7 +83,7 @@ fn view<'a>(e: &'a QueueEntry, in_flight: bool) -> EntryView<'a> {
                 state: state_name(r.state),
                 attempts: r.attempts,
                 next_attempt: r.next_attempt,
-                last_reply: r.last_reply.as_deref(),
+                last_reply: r.last_reply.as_ref().map(ToString::to_string),
                 remote_mta: r.remote_mta.as_deref(),
                 warned: r.warned,
             })
@@ -98,7 +99,8 @@ fn row(e: &QueueEntry, in_flight: bool, now: u64) -> String {
     };
     let open: Vec<String> =
         e.recipients.iter().filter(|r| r.is_open() || r.awaits_bounce()).map(|r| r.address.clone()).collect();
-    let last = e.recipients.iter().filter_map(|r| r.last_reply.as_deref()).next_back().unwrap_or("-");
+    let last = e.recipients.iter().filter_map(|r| r.last_reply.as_ref()).next_back();
+    let last = last.map_or_else(|| "-".to_string(), ToString::to_string);
     let sender = if e.sender.is_empty() { "<>" } else { e.sender.as_str() };
     format!(
         "{}\t{}\t{}\t{}\t{sender}\t{}\t{last}",
@@ -110,10 +112,23 @@ fn row(e: &QueueEntry, in_flight: bool, now: u64) -> String {
     )
 }
 
-pub fn list(store: &Store, outbound: Option<&Outbound>, json: bool) -> Out {
-    let mut entries = store.queue_entries().map_err(|e| e.to_string())?;
+async fn in_flight(outbound: Option<&Outbound>, id: u64) -> bool {
+    match outbound {
+        Some(o) => o.is_in_flight(id).await,
+        None => false,
+    }
+}
+
+pub async fn list(store: &dyn Store, outbound: Option<&Outbound>, json: bool) -> Out {
+    let mut entries = store.queue_entries().await.map_err(|e| e.to_string())?;
     entries.sort_by_key(|e| (e.created, e.id));
-    let busy = |id| outbound.is_some_and(|o| o.is_in_flight(id));
+    let mut flying = std::collections::HashSet::new();
+    for e in &entries {
+        if in_flight(outbound, e.id).await {
+            flying.insert(e.id);
+        }
+    }
+    let busy = |id| flying.contains(&id);
     if json {
         let views: Vec<EntryView<'_>> = entries.iter().map(|e| view(e, busy(e.id))).collect();
         return Ok(vec![serde_json::to_string(&views).map_err(|e| e.to_string())?]);
@@ -125,10 +140,10 @@ pub fn list(store: &Store, outbound: Option<&Outbound>, json: bool) -> Out {
     Ok(out)
 }
 
-pub fn show(store: &Store, outbound: Option<&Outbound>, id: &str, json: bool) -> Out {
+pub async fn show(store: &dyn Store, outbound: Option<&Outbound>, id: &str, json: bool) -> Out {
     let id = id_of(id)?;
-    let e = store.queue_entry(id).map_err(|e| e.to_string())?.ok_or_else(|| missing(id))?;
-    let v = view(&e, outbound.is_some_and(|o| o.is_in_flight(id)));
+    let e = store.queue_entry(id).await.map_err(|e| e.to_string())?.ok_or_else(|| missing(id))?;
+    let v = view(&e, in_flight(outbound, id).await);
     if json {
         return Ok(vec![serde_json::to_string(&v).map_err(|e| e.to_string())?]);
     }
@@ -146,35 +161,55 @@ pub fn show(store: &Store, outbound: Option<&Outbound>, id: &str, json: bool) ->
         } else {
             String::new()
         };
-        out.push(format!("  {} {} ({} attempts{next}) {}", r.address, r.state, r.attempts, r.last_reply.unwrap_or("")));
+        let last = r.last_reply.as_deref().unwrap_or("");
+        out.push(format!("  {} {} ({} attempts{next}) {last}", r.address, r.state, r.attempts));
     }
     Ok(out)
 }
 
+/// Reads, changes and writes back an idle entry, durably.
+async fn modify(store: &dyn Store, id: u64, change: impl FnOnce(&mut QueueEntry)) -> Result<(), String> {
+    let mut entry = store.queue_entry(id).await.map_err(|e| e.to_string())?.ok_or_else(|| missing(id))?;
+    change(&mut entry);
+    store.queue_update(&entry).await.map_err(|e| match e {
+        StoreError::NoSuchQueueEntry(_) => missing(id),
+        e => e.to_string(),
+    })
+}
+
+/// Runs `idle` when no attempt is in flight, else records `busy`.
+async fn operate(
+    outbound: Option<&Outbound>,
+    id: u64,
+    idle: impl AsyncFnOnce() -> Result<String, String>,
+    busy: impl FnOnce(&mut super::Ops) -> Result<String, String>,
+) -> Result<String, String> {
+    match outbound {
+        Some(o) => o.operate(id, idle, busy).await,
+        None => idle().await,
+    }
+}
+
 /// All entries (or one) due now.
-pub fn flush(store: &Store, outbound: Option<&Outbound>, id: Option<&str>) -> Out {
+pub async fn flush(store: &dyn Store, outbound: Option<&Outbound>, id: Option<&str>) -> Out {
     let ids = match id {
         Some(id) => vec![id_of(id)?],
-        None => store.queue_entries().map_err(|e| e.to_string())?.iter().map(|e| e.id).collect(),
+        None => store.queue_entries().await.map_err(|e| e.to_string())?.iter().map(|e| e.id).collect(),
     };
     let now = now_secs();
     let mut out = Vec::new();
     for id in ids {
-        let idle = || {
-            store
-                .queue_modify(id, |e| {
-                    for r in e.recipients.iter_mut().filter(|r| r.is_open()) {
-                        r.next_attempt = now;
-                    }
-                })
-                .map(|_| format!("{}: scheduled now", format_id(id)))
-                .map_err(|e| e.to_string())
+        let idle = async || {
+            modify(store, id, |e| {
+                for r in e.recipients.iter_mut().filter(|r| r.is_open()) {
+                    r.next_attempt = now;
+                }
+            })
+            .await
+            .map(|()| format!("{}: scheduled now", format_id(id)))
         };
-        let line = match outbound {
-            Some(o) => o.operate(id, idle, |_| Ok(format!("{}: an attempt is in progress", format_id(id)))),
-            None => idle(),
-        };
-        out.push(line?);
+        let busy = |_: &mut super::Ops| Ok(format!("{}: an attempt is in progress", format_id(id)));
+        out.push(operate(outbound, id, idle, busy).await?);
     }
     if out.is_empty() {
         out.push("the queue is empty".into());
@@ -182,44 +217,47 @@ pub fn flush(store: &Store, outbound: Option<&Outbound>, id: Option<&str>) -> Ou
     Ok(out)
 }
 
-pub fn delete(store: &Store, outbound: Option<&Outbound>, id: &str) -> Out {
+/// Removes an entry outright, with no bounce.
+pub async fn delete(store: &dyn Store, outbound: Option<&Outbound>, id: &str) -> Out {
     let id = id_of(id)?;
-    let idle = || store.queue_remove(id).map(|()| format!("{}: deleted", format_id(id))).map_err(|e| e.to_string());
+    let idle = async || {
+        modify(store, id, |e| {
+            for r in &mut e.recipients {
+                r.state = RecipientState::Failed;
+                r.notified = true;
+            }
+        })
+        .await
+        .map(|()| format!("{}: deleted", format_id(id)))
+    };
     let busy = |ops: &mut super::Ops| {
         ops.delete = true;
         Ok(format!("{}: deleted when the attempt in progress ends", format_id(id)))
     };
-    Ok(vec![match outbound {
-        Some(o) => o.operate(id, idle, busy)?,
-        None => idle()?,
-    }])
+    Ok(vec![operate(outbound, id, idle, busy).await?])
 }
 
 /// Returns the message to its sender now: every open recipient fails with
 /// [`operator_bounce`]; the bounce goes out on the next scheduler pass.
-pub fn bounce(store: &Store, outbound: Option<&Outbound>, id: &str) -> Out {
+pub async fn bounce(store: &dyn Store, outbound: Option<&Outbound>, id: &str) -> Out {
     let id = id_of(id)?;
-    let idle = || {
-        store
-            .queue_modify(id, |e| {
-                for r in e.recipients.iter_mut().filter(|r| r.is_open()) {
-                    r.state = RecipientState::Failed;
-                    r.notified = false;
-                    r.last_reply = Some(operator_bounce().to_string());
-                    r.remote_mta = None;
-                }
-            })
-            .map(|_| format!("{}: returned to sender", format_id(id)))
-            .map_err(|e| e.to_string())
+    let idle = async || {
+        modify(store, id, |e| {
+            for r in e.recipients.iter_mut().filter(|r| r.is_open()) {
+                r.state = RecipientState::Failed;
+                r.notified = false;
+                r.last_reply = Some(super::stored_reply(&operator_bounce()));
+                r.remote_mta = None;
+            }
+        })
+        .await
+        .map(|()| format!("{}: returned to sender", format_id(id)))
     };
     let busy = |ops: &mut super::Ops| {
         ops.bounce = true;
         Ok(format!("{}: returned to sender when the attempt in progress ends", format_id(id)))
     };
-    Ok(vec![match outbound {
-        Some(o) => o.operate(id, idle, busy)?,
-        None => idle()?,
-    }])
+    Ok(vec![operate(outbound, id, idle, busy).await?])
 }
 
 #[cfg(test)]

@@ -7,14 +7,17 @@
 //! message go again (RFC 5321 allows duplicates, never loss). Nothing else
 //! can duplicate: local filings and DSNs commit with the queue update.
 
+use super::Ops;
 use super::client::{self, Settings};
 use super::mx::{self, Resolution};
 use super::notify::{self, Dsn};
 use super::retry::{self, Applied, Attempted};
 use crate::state::ServerState;
+use bytes::Bytes;
 use ferrymail_policy::{DeliveryEvent, Reply};
 use ferrymail_proto::client::{RcptResult, Transaction, classify};
-use ferrymail_store::{Incoming, QueueEntry, QueuedRoute, RecipientState, format_id, now_secs};
+use ferrymail_store::schema::{Filing, Incoming, QueueEntry, QueuedRoute, RecipientState};
+use ferrymail_store::{StoreError, format_id, now_secs};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::task::JoinSet;
@@ -27,13 +30,13 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     let queue_id = format_id(entry.id);
     let now = now_secs();
     let policy = state.policy();
-    let content = match state.store.read_blob(entry.blob) {
+    let content = match state.store.read_content(entry.content).await {
         Ok(c) => c,
         Err(e) => {
             // Leave the entry leased: it is retried after the lease, and
             // the operator sees it in `queue list`.
             tracing::error!(queue = %queue_id, error = %e, "cannot read queued content");
-            state.outbound.finish(entry.id, |_| ());
+            state.outbound.finish(entry.id, Ops::default()).await;
             return;
         }
     };
@@ -48,7 +51,7 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     let mut remote = JoinSet::new();
     for (route, indexes) in groups {
         match route {
-            QueuedRoute::Local { account } => results.extend(local(&state, &account, &indexes, &mut file_into)),
+            QueuedRoute::Local { account } => results.extend(local(&state, &account, &indexes, &mut file_into).await),
             route => {
                 let rcpts: Vec<String> = indexes.iter().map(|&i| entry.recipients[i].address.clone()).collect();
                 let txn = Transaction {
@@ -78,47 +81,69 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     }
     let applied = retry::apply(policy.as_ref(), &mut entry, results, now).await;
     let dsns = notify::prepare(&state, policy.as_ref(), &mut entry, &content, &applied.warned, now).await;
-    let mark = state.store.mark();
-    commit(&state, &mut entry, &file_into, &dsns);
-    if let Err(e) = state.store.durable_since(mark).await {
-        tracing::error!(queue = %queue_id, error = %e, "queue update not durable; the attempt may repeat");
-    }
+    commit(&state, &mut entry, &file_into, &dsns).await;
     report(&state, &entry, &applied, &dsns).await;
 }
 
-fn commit(state: &ServerState, entry: &mut QueueEntry, file_into: &[u64], dsns: &[Dsn]) {
-    let incoming: Vec<Incoming<'_>> = dsns
-        .iter()
-        .map(|d| Incoming { id: d.id, content: &d.content, return_path: "", local: &d.local, queue: d.queue.clone() })
-        .collect();
-    let result = state.outbound.finish(entry.id, |ops| {
-        if ops.delete {
-            for r in &mut entry.recipients {
-                r.state = RecipientState::Failed;
-                r.notified = true;
-            }
-            return state.store.queue_commit(entry, &[], &[]);
+/// Applies operator requests to an entry: a delete drops every recipient
+/// without a bounce; a bounce fails the open ones (reported on the next pass).
+fn apply_requests(entry: &mut QueueEntry, ops: Ops) {
+    if ops.delete {
+        for r in &mut entry.recipients {
+            r.state = RecipientState::Failed;
+            r.notified = true;
         }
-        if ops.bounce {
-            // Reported on the next pass (the entry is due at once).
-            for r in entry.recipients.iter_mut().filter(|r| r.is_open()) {
-                r.state = RecipientState::Failed;
-                r.notified = false;
-                r.last_reply = Some(super::admin::operator_bounce().to_string());
-                r.remote_mta = None;
-            }
+    } else if ops.bounce {
+        for r in entry.recipients.iter_mut().filter(|r| r.is_open()) {
+            r.state = RecipientState::Failed;
+            r.notified = false;
+            r.last_reply = Some(super::stored_reply(&super::admin::operator_bounce()));
+            r.remote_mta = None;
         }
-        state.store.queue_commit(entry, file_into, &incoming)
-    });
+    }
+}
+
+/// Commits the outcome durably (an error leaves the entry to repeat the
+/// attempt after its lease: at least once, never lost).
+async fn commit(state: &ServerState, entry: &mut QueueEntry, file_into: &[u64], dsns: &[Dsn]) {
+    let ops = state.outbound.requests(entry.id).await;
+    apply_requests(entry, ops);
+    let result = if ops.delete {
+        state.store.queue_commit(entry, &[], Vec::new()).await
+    } else {
+        let incoming: Vec<Incoming> = dsns
+            .iter()
+            .map(|d| Incoming {
+                id: d.id,
+                content: Bytes::from(d.content.clone()),
+                return_path: String::new(),
+                local: d.local.iter().map(|&a| Filing::inbox(a)).collect(),
+                queue: d.queue.clone(),
+                summary: None,
+            })
+            .collect();
+        state.store.queue_commit(entry, file_into, incoming).await
+    };
+    let late = state.outbound.finish(entry.id, ops).await;
     if let Err(e) = result {
-        tracing::error!(queue = %format_id(entry.id), error = %e, "cannot record the delivery attempt");
+        tracing::error!(queue = %format_id(entry.id), error = %e, "cannot record the delivery attempt; it will repeat");
+        return;
+    }
+    if late.any() {
+        // Requests made while the commit ran: the entry is idle now.
+        entry.lease = None;
+        apply_requests(entry, late);
+        match state.store.queue_update(entry).await {
+            Ok(()) | Err(StoreError::NoSuchQueueEntry(_)) => {}
+            Err(e) => tracing::error!(queue = %format_id(entry.id), error = %e, "cannot apply an operator request"),
+        }
     }
 }
 
 /// Files into a local account (a recipient that could not be filed at
 /// acceptance): the filing itself happens in the commit.
-fn local(state: &ServerState, account: &str, indexes: &[usize], file_into: &mut Vec<u64>) -> Vec<Attempted> {
-    let reply = match state.store.account(account) {
+async fn local(state: &ServerState, account: &str, indexes: &[usize], file_into: &mut Vec<u64>) -> Vec<Attempted> {
+    let reply = match state.store.account(account).await {
         Ok(Some(a)) => {
             if !file_into.contains(&a.id) {
                 file_into.push(a.id);
@@ -177,15 +202,15 @@ async fn report(state: &ServerState, entry: &QueueEntry, applied: &Applied, dsns
     let policy = state.policy();
     for &i in applied.delivered.iter().chain(&applied.deferred).chain(&applied.failed) {
         let r = &entry.recipients[i];
-        let reply = r.last_reply.as_deref().unwrap_or("");
+        let event_reply = r.last_reply.as_ref().map(super::reply_of).unwrap_or_else(|| Reply::plain(0, ""));
+        let reply = event_reply.to_string();
+        let reply = reply.as_str();
         let relay = r.remote_mta.as_deref().unwrap_or("-");
         match r.state {
             RecipientState::Delivered => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, "delivered"),
             RecipientState::Failed => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, "bounced"),
             _ => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, attempts = r.attempts, "deferred"),
         }
-        let event_reply =
-            Reply::plain(reply.get(..3).and_then(|c| c.parse().ok()).unwrap_or(0), reply.get(4..).unwrap_or(""));
         match r.state {
             RecipientState::Delivered => {
                 policy

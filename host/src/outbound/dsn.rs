@@ -5,7 +5,7 @@
 //! answered by another DSN (RFC 5321 6.1, 4.5.5).
 
 use ferrymail_proto::client::reply::enhanced_prefix;
-use ferrymail_store::QueueRecipient;
+use ferrymail_store::schema::{QueueRecipient, StoredReply};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -40,15 +40,18 @@ const MAX_DIAGNOSTIC: usize = 900;
 /// when it has one of the report's class, else the class alone ("5.0.0").
 /// A failure after temporary errors (the retry policy gave up) is 4.4.7,
 /// "delivery time expired" (RFC 3463 3.5).
-pub fn status(reply: Option<&str>, kind: Kind) -> String {
+pub fn status(reply: Option<&StoredReply>, kind: Kind) -> String {
     let class = if kind == Kind::Delay { 4 } else { 5 };
-    let code = reply.and_then(|r| r.get(..3)).and_then(|c| c.parse::<u16>().ok());
-    match (reply, code) {
-        (Some(r), Some(code)) if code / 100 == class => match r.get(4..).and_then(|t| enhanced_prefix(t, code)) {
-            Some(e) => e.to_string(),
-            None => format!("{class}.0.0"),
-        },
-        (Some(_), Some(code)) if kind == Kind::Failure && code / 100 == 4 => "4.4.7".to_string(),
+    match reply {
+        Some(r) if r.code / 100 == class => {
+            // The typed code, else one the server wrote into its text.
+            let enhanced = r.enhanced.as_deref().and_then(|e| enhanced_prefix(e, r.code));
+            match enhanced.or_else(|| enhanced_prefix(&r.text, r.code)) {
+                Some(e) => e.to_string(),
+                None => format!("{class}.0.0"),
+            }
+        }
+        Some(r) if kind == Kind::Failure && r.code / 100 == 4 => "4.4.7".to_string(),
         _ => format!("{class}.0.0"),
     }
 }
@@ -118,8 +121,8 @@ pub fn build(r: &Report<'_>) -> Vec<u8> {
     m += &format!("--{boundary}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n");
     m += &format!("This is the mail system at {}.\r\n\r\n{intro}\r\n\r\n", r.hostname);
     for rcpt in &r.recipients {
-        let reply = rcpt.last_reply.as_deref().unwrap_or("no reply recorded");
-        m += &format!("<{}>: {}\r\n", clean(&rcpt.address, 500), clean(reply, MAX_DIAGNOSTIC));
+        let reply = rcpt.last_reply.as_ref().map_or_else(|| "no reply recorded".to_string(), ToString::to_string);
+        m += &format!("<{}>: {}\r\n", clean(&rcpt.address, 500), clean(&reply, MAX_DIAGNOSTIC));
     }
     m += &format!("\r\n--{boundary}\r\nContent-Type: message/delivery-status\r\n\r\n");
     m += &format!(
@@ -131,14 +134,14 @@ pub fn build(r: &Report<'_>) -> Vec<u8> {
     for rcpt in &r.recipients {
         let address = clean(&rcpt.address, 500);
         m += &format!("\r\nFinal-Recipient: {}; {address}\r\nAction: {action}\r\n", address_type(&address));
-        m += &format!("Status: {}\r\n", status(rcpt.last_reply.as_deref(), r.kind));
+        m += &format!("Status: {}\r\n", status(rcpt.last_reply.as_ref(), r.kind));
         if let Some(host) = &rcpt.remote_mta {
             m += &format!("Remote-MTA: dns; {}\r\n", clean(host, 255));
         }
         if let Some(reply) = &rcpt.last_reply {
             // RFC 3464 2.3.6: "smtp" only for what an SMTP server said.
             let kind = if rcpt.remote_mta.is_some() { "smtp" } else { "X-Ferrymail" };
-            m += &format!("Diagnostic-Code: {kind}; {}\r\n", clean(reply, MAX_DIAGNOSTIC));
+            m += &format!("Diagnostic-Code: {kind}; {}\r\n", clean(&reply.to_string(), MAX_DIAGNOSTIC));
         }
         m += &format!("Last-Attempt-Date: {}\r\n", date(r.now));
     }

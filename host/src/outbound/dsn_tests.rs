@@ -1,11 +1,23 @@
 use super::*;
-use ferrymail_store::{QueuedRoute, RecipientState};
+use ferrymail_store::schema::{QueuedRoute, RecipientState};
+
+/// "550 5.1.1 text" as a typed reply (what the SMTP client records).
+fn reply(line: &str) -> StoredReply {
+    let code = line[..3].parse().unwrap();
+    let rest = line.get(4..).unwrap_or("");
+    match rest.split_once(' ') {
+        Some((e, text)) if enhanced_prefix(e, code).is_some() => {
+            StoredReply { code, enhanced: Some(e.into()), text: text.into() }
+        }
+        _ => StoredReply { code, enhanced: None, text: rest.into() },
+    }
+}
 use mail_parser::{MessageParser, MimeHeaders};
 
 fn rcpt(address: &str, reply: &str, remote: Option<&str>) -> QueueRecipient {
     let mut r = QueueRecipient::new(address, QueuedRoute::Mx { domain: "far.test".into() });
     r.state = RecipientState::Failed;
-    r.last_reply = Some(reply.into());
+    r.last_reply = Some(self::reply(reply));
     r.remote_mta = remote.map(str::to_string);
     r
 }
@@ -68,14 +80,19 @@ fn delay_report_says_delayed_with_a_4xx_status() {
 
 #[test]
 fn status_codes_rfc3464_2_3_4() {
-    assert_eq!(status(Some("550 5.7.1 spam"), Kind::Failure), "5.7.1");
-    assert_eq!(status(Some("550 no enhanced code"), Kind::Failure), "5.0.0");
+    assert_eq!(status(Some(&reply("550 5.7.1 spam")), Kind::Failure), "5.7.1");
+    assert_eq!(status(Some(&reply("550 no enhanced code")), Kind::Failure), "5.0.0");
     // Given up after temporary failures: delivery time expired (RFC 3463 3.5).
-    assert_eq!(status(Some("451 4.4.1 refused"), Kind::Failure), "4.4.7");
-    assert_eq!(status(Some("250 2.0.0 odd"), Kind::Failure), "5.0.0");
-    assert_eq!(status(Some("451 4.4.1 refused"), Kind::Delay), "4.4.1");
+    assert_eq!(status(Some(&reply("451 4.4.1 refused")), Kind::Failure), "4.4.7");
+    assert_eq!(status(Some(&reply("250 2.0.0 odd")), Kind::Failure), "5.0.0");
+    assert_eq!(status(Some(&reply("451 4.4.1 refused")), Kind::Delay), "4.4.1");
     assert_eq!(status(None, Kind::Delay), "4.0.0");
-    assert_eq!(status(Some("garbage"), Kind::Failure), "5.0.0");
+    let garbage = StoredReply { code: 0, enhanced: None, text: "garbage".into() };
+    assert_eq!(status(Some(&garbage), Kind::Failure), "5.0.0");
+    // An enhanced code only in the text (a server that did not offer
+    // ENHANCEDSTATUSCODES but wrote one anyway) still counts.
+    let in_text = StoredReply { code: 550, enhanced: None, text: "5.2.2 mailbox full".into() };
+    assert_eq!(status(Some(&in_text), Kind::Failure), "5.2.2");
 }
 
 #[test]

@@ -29,10 +29,22 @@ pub mod tls;
 
 pub use scheduler::run;
 
+use ferrymail_policy::Reply;
+use ferrymail_store::schema::StoredReply;
 use ferrymail_store::{QueueEntry, Store};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A reply as the queue keeps it.
+pub fn stored_reply(r: &Reply) -> StoredReply {
+    StoredReply { code: r.code, enhanced: r.enhanced.clone(), text: r.text.clone() }
+}
+
+/// A reply the queue kept, for logs, events and plugins.
+pub fn reply_of(r: &StoredReply) -> Reply {
+    Reply { code: r.code, enhanced: r.enhanced.clone(), text: r.text.clone() }
+}
 
 /// Operator requests made while an attempt was in flight, applied by the
 /// attempt when it commits (so neither overwrites the other).
@@ -42,9 +54,19 @@ pub struct Ops {
     pub bounce: bool,
 }
 
+impl Ops {
+    pub fn any(self) -> bool {
+        self.delete || self.bounce
+    }
+}
+
 /// The queue's shared bookkeeping: what is in flight, and the limits.
 pub struct Outbound {
-    in_flight: Mutex<HashMap<u64, Ops>>,
+    /// Held across the store call of a claim or an operator command, so an
+    /// operator command sees an entry either in flight or not claimed.
+    in_flight: tokio::sync::Mutex<HashMap<u64, Ops>>,
+    /// This node's name on the queue's leases.
+    owner: String,
     pub(crate) slots: Arc<Semaphore>,
     connections: Arc<Semaphore>,
     destinations: Mutex<HashMap<String, Arc<Semaphore>>>,
@@ -52,9 +74,10 @@ pub struct Outbound {
 }
 
 impl Outbound {
-    pub fn new(config: &crate::config::DeliveryConfig) -> Self {
+    pub fn new(config: &crate::config::DeliveryConfig, owner: &str) -> Self {
         Outbound {
-            in_flight: Mutex::new(HashMap::new()),
+            in_flight: tokio::sync::Mutex::new(HashMap::new()),
+            owner: owner.to_string(),
             slots: Arc::new(Semaphore::new(config.max_connections.saturating_mul(2))),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             destinations: Mutex::new(HashMap::new()),
@@ -62,45 +85,49 @@ impl Outbound {
         }
     }
 
-    fn registry(&self) -> MutexGuard<'_, HashMap<u64, Ops>> {
-        self.in_flight.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Claims up to `limit` due entries that are not already in flight.
     /// An attempt outliving its lease is re-leased here, not started twice.
-    pub fn claim(
+    pub async fn claim(
         &self,
-        store: &Store,
+        store: &dyn Store,
         now: u64,
         limit: usize,
         lease_until: u64,
     ) -> ferrymail_store::Result<Vec<QueueEntry>> {
-        let mut registry = self.registry();
-        let claimed = store.queue_claim(now, limit, lease_until)?;
+        let mut registry = self.in_flight.lock().await;
+        let claimed = store.queue_claim(&self.owner, now, limit, lease_until).await?;
         Ok(claimed.into_iter().filter(|e| registry.insert(e.id, Ops::default()).is_none()).collect())
     }
 
-    /// Ends an attempt: `commit` runs with the operator requests made
-    /// meanwhile, under the registry lock, so an operator command sees the
-    /// entry either in flight or committed, never in between.
-    pub fn finish<R>(&self, id: u64, commit: impl FnOnce(Ops) -> R) -> R {
-        let mut registry = self.registry();
-        let ops = registry.remove(&id).unwrap_or_default();
-        commit(ops)
+    /// The operator requests made so far for an attempt in flight.
+    pub async fn requests(&self, id: u64) -> Ops {
+        self.in_flight.lock().await.get(&id).copied().unwrap_or_default()
+    }
+
+    /// Ends an attempt that committed with `applied` requests; returns the
+    /// requests that arrived while it committed (for the caller to apply).
+    pub async fn finish(&self, id: u64, applied: Ops) -> Ops {
+        let ops = self.in_flight.lock().await.remove(&id).unwrap_or_default();
+        Ops { delete: ops.delete && !applied.delete, bounce: ops.bounce && !applied.bounce }
     }
 
     /// Runs an operator command: `idle` on the store when no attempt is in
-    /// flight, else `busy` records a request for the attempt to apply.
-    pub fn operate<R>(&self, id: u64, idle: impl FnOnce() -> R, busy: impl FnOnce(&mut Ops) -> R) -> R {
-        let mut registry = self.registry();
+    /// flight (no claim can start one meanwhile), else `busy` records a
+    /// request for the attempt to apply.
+    pub async fn operate<R>(&self, id: u64, idle: impl AsyncFnOnce() -> R, busy: impl FnOnce(&mut Ops) -> R) -> R {
+        let mut registry = self.in_flight.lock().await;
         match registry.get_mut(&id) {
             Some(ops) => busy(ops),
-            None => idle(),
+            None => idle().await,
         }
     }
 
-    pub fn is_in_flight(&self, id: u64) -> bool {
-        self.registry().contains_key(&id)
+    pub async fn is_in_flight(&self, id: u64) -> bool {
+        self.in_flight.lock().await.contains_key(&id)
     }
 
     /// A connection slot at `destination` (a domain, or relay host:port),

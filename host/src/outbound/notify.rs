@@ -8,7 +8,8 @@ use super::dsn::{self, Kind, Report};
 use crate::delivery::routing;
 use crate::state::ServerState;
 use ferrymail_policy::{Envelope, Policy};
-use ferrymail_store::{QueueEntry, RecipientState, format_id};
+use ferrymail_store::format_id;
+use ferrymail_store::schema::{QueueEntry, RecipientState};
 
 /// A report ready to be committed with the attempt.
 pub struct Dsn {
@@ -75,7 +76,7 @@ async fn route(
 ) -> Option<Dsn> {
     let envelope = Envelope { mail_from: String::new(), rcpt_to: vec![entry.sender.clone()] };
     let queue_id = format_id(entry.id);
-    let plan = match routing::plan(policy, &state.store, &envelope, entry.tenant.clone()).await {
+    let plan = match routing::plan(policy, &*state.store, &envelope, entry.tenant.clone()).await {
         Ok(plan) => plan,
         Err(reply) => {
             tracing::error!(queue = %queue_id, reply = %reply, "cannot route a delivery report; it is dropped");
@@ -86,12 +87,13 @@ async fn route(
     let (queue, undeliverable): (Vec<_>, Vec<_>) =
         plan.queue.into_iter().partition(|r| r.state != RecipientState::Failed);
     for r in &undeliverable {
-        tracing::warn!(queue = %queue_id, to = %r.address, reply = r.last_reply.as_deref().unwrap_or(""), "delivery report undeliverable; dropped");
+        let reply = r.last_reply.as_ref().map(ToString::to_string).unwrap_or_default();
+        tracing::warn!(queue = %queue_id, to = %r.address, reply = %reply, "delivery report undeliverable; dropped");
     }
     if plan.local_ids.is_empty() && queue.is_empty() {
         return None;
     }
-    let id = match state.store.new_id() {
+    let id = match state.store.new_id().await {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(queue = %queue_id, error = %e, "cannot store a delivery report; it is dropped");

@@ -5,7 +5,8 @@
 
 use ferrymail_policy::{Policy, RetryContext, RetryDecision};
 use ferrymail_proto::client::{Outcome, RcptResult};
-use ferrymail_store::{QueueEntry, RecipientState, format_id};
+use ferrymail_store::format_id;
+use ferrymail_store::schema::{QueueEntry, RecipientState};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// One recipient's result, and the host that gave it (if a server did).
@@ -44,7 +45,7 @@ pub async fn apply(policy: &dyn Policy, entry: &mut QueueEntry, results: Vec<Att
     for Attempted { index, result, remote } in results {
         let Some(r) = entry.recipients.get_mut(index) else { continue };
         r.attempts = r.attempts.saturating_add(1);
-        r.last_reply = Some(result.reply.to_string());
+        r.last_reply = Some(super::stored_reply(&result.reply));
         r.remote_mta = if result.from_server { remote } else { None };
         match result.outcome {
             Outcome::Delivered => {
@@ -104,7 +105,7 @@ mod tests {
     use super::*;
     use async_trait::async_trait;
     use ferrymail_policy::{AuthOutcome, AuthRequest, Envelope, Reply, Route, RouteContext, SessionInfo, Verdict};
-    use ferrymail_store::{QueueRecipient, QueuedRoute};
+    use ferrymail_store::schema::{QueueRecipient, QueuedRoute};
 
     /// The default schedule in miniature: retry every 10 s, warn after 100 s, give up after 1000 s.
     struct Schedule;

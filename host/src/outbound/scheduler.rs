@@ -18,7 +18,7 @@ const LEASE_SECS: u64 = 3600;
 
 pub async fn run(state: Arc<ServerState>, settings: Arc<Settings>, mut shutdown: watch::Receiver<bool>) {
     // Whatever was in flight when we last stopped is due again now.
-    match state.store.queue_recover() {
+    match state.store.queue_recover(state.outbound.owner()).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(entries = n, "queue: resuming delivery"),
         Err(e) => {
@@ -30,7 +30,7 @@ pub async fn run(state: Arc<ServerState>, settings: Arc<Settings>, mut shutdown:
         let free = state.outbound.slots.available_permits();
         let mut started = 0;
         if free > 0 {
-            match state.outbound.claim(&state.store, now, free, now + LEASE_SECS) {
+            match state.outbound.claim(&*state.store, now, free, now + LEASE_SECS).await {
                 Ok(entries) => {
                     for entry in entries {
                         let Ok(permit) = state.outbound.slots.clone().try_acquire_owned() else { break };
@@ -47,7 +47,7 @@ pub async fn run(state: Arc<ServerState>, settings: Arc<Settings>, mut shutdown:
                 Err(e) => tracing::error!(error = %e, "queue: cannot claim due entries"),
             }
         }
-        let sleep = match state.store.queue_next_due() {
+        let sleep = match state.store.queue_next_due().await {
             // More is due and there is room: go round at once.
             Ok(Some(due)) if due <= now && state.outbound.slots.available_permits() > 0 && started > 0 => continue,
             // Due but no room (or no progress): wait for a finished attempt,

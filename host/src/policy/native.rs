@@ -7,11 +7,11 @@ use crate::config::Config;
 use crate::passwords;
 use async_trait::async_trait;
 use ferrymail_policy::*;
-use ferrymail_store::Store;
+use ferrymail_store::SharedStore;
 use std::time::Duration;
 
 pub struct NativePolicy {
-    store: Store,
+    store: SharedStore,
     config: Config,
     retry_interval: Duration,
     warn_after: Duration,
@@ -19,7 +19,7 @@ pub struct NativePolicy {
 }
 
 impl NativePolicy {
-    pub fn new(store: Store, config: Config) -> Self {
+    pub fn new(store: SharedStore, config: Config) -> Self {
         NativePolicy {
             store,
             config,
@@ -57,7 +57,7 @@ pub fn qualify(address: &str, config: &Config) -> String {
 #[async_trait]
 impl Policy for NativePolicy {
     async fn auth(&self, request: &AuthRequest) -> AuthOutcome {
-        let account = match self.store.account(&request.username) {
+        let account = match self.store.account(&request.username).await {
             Ok(Some(a)) => a,
             Ok(None) => return AuthOutcome::Fail,
             Err(_) => return AuthOutcome::Tempfail,
@@ -71,9 +71,9 @@ impl Policy for NativePolicy {
 
     async fn rcpt(&self, session: &SessionInfo, _envelope: &Envelope, rcpt: &str) -> Verdict {
         if self.is_local(rcpt) {
-            return match self.store.account_exists(&qualify(rcpt, &self.config)) {
-                Ok(true) => Verdict::Accept,
-                Ok(false) => Verdict::Reject(Reply::new(
+            return match self.store.account(&qualify(rcpt, &self.config)).await {
+                Ok(Some(_)) => Verdict::Accept,
+                Ok(None) => Verdict::Reject(Reply::new(
                     550,
                     "5.1.1",
                     format!("<{rcpt}>: Recipient address rejected: User unknown"),

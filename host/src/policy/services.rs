@@ -7,21 +7,21 @@ use crate::dns::Dns;
 use crate::passwords;
 use async_trait::async_trait;
 use ferrymail_plugin_host::{HostServices, ServiceError};
-use ferrymail_store::{Store, StoreError};
+use ferrymail_store::{SharedStore, StoreError};
 use hickory_resolver::ResolveError;
 use std::net::IpAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 pub struct StoreServices {
-    store: Store,
+    store: SharedStore,
     dns: Arc<Dns>,
     // Replaced on reload, so plugins see new local domains and relay networks.
     config: RwLock<Arc<Config>>,
 }
 
 impl StoreServices {
-    pub fn new(store: Store, dns: Arc<Dns>, config: Arc<Config>) -> Self {
+    pub fn new(store: SharedStore, dns: Arc<Dns>, config: Arc<Config>) -> Self {
         StoreServices { store, dns, config: RwLock::new(config) }
     }
 
@@ -31,18 +31,6 @@ impl StoreServices {
 
     fn config(&self) -> Arc<Config> {
         self.config.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
-    /// sled calls are short but synchronous; keep them off the async threads.
-    async fn blocking<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, ServiceError> {
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || f(&store))
-            .await
-            .map_err(|e| ServiceError::Failed(e.to_string()))?
-            .map_err(store_error)
     }
 }
 
@@ -67,13 +55,11 @@ fn dns_result<T>(r: Result<Vec<T>, ResolveError>) -> Result<Vec<T>, ServiceError
 #[async_trait]
 impl HostServices for StoreServices {
     async fn account_exists(&self, address: &str) -> Result<bool, ServiceError> {
-        let address = address.to_string();
-        self.blocking(move |s| s.account_exists(&address)).await
+        Ok(self.store.account(address).await.map_err(store_error)?.is_some())
     }
 
     async fn verify_password(&self, address: &str, password: &str) -> Result<bool, ServiceError> {
-        let address = address.to_string();
-        let Some(account) = self.blocking(move |s| s.account(&address)).await? else {
+        let Some(account) = self.store.account(address).await.map_err(store_error)? else {
             return Ok(false);
         };
         Ok(passwords::verify_async(password.to_string(), account.password_hash).await)
@@ -88,8 +74,7 @@ impl HostServices for StoreServices {
     }
 
     async fn kv_get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, ServiceError> {
-        let (ns, key) = (namespace.to_string(), key.to_string());
-        self.blocking(move |s| s.kv_get(&ns, key.as_bytes())).await
+        self.store.kv_get(namespace, key.as_bytes()).await.map_err(store_error)
     }
 
     async fn kv_set(
@@ -99,8 +84,7 @@ impl HostServices for StoreServices {
         value: &[u8],
         ttl: Option<Duration>,
     ) -> Result<(), ServiceError> {
-        let (ns, key, value) = (namespace.to_string(), key.to_string(), value.to_vec());
-        self.blocking(move |s| s.kv_set(&ns, key.as_bytes(), &value, ttl_secs(ttl))).await
+        self.store.kv_set(namespace, key.as_bytes(), value, ttl_secs(ttl)).await.map_err(store_error)
     }
 
     async fn kv_incr(
@@ -110,13 +94,11 @@ impl HostServices for StoreServices {
         delta: i64,
         ttl: Option<Duration>,
     ) -> Result<i64, ServiceError> {
-        let (ns, key) = (namespace.to_string(), key.to_string());
-        self.blocking(move |s| s.kv_incr(&ns, key.as_bytes(), delta, ttl_secs(ttl))).await
+        self.store.kv_incr(namespace, key.as_bytes(), delta, ttl_secs(ttl)).await.map_err(store_error)
     }
 
     async fn kv_delete(&self, namespace: &str, key: &str) -> Result<(), ServiceError> {
-        let (ns, key) = (namespace.to_string(), key.to_string());
-        self.blocking(move |s| s.kv_delete(&ns, key.as_bytes())).await
+        self.store.kv_delete(namespace, key.as_bytes()).await.map_err(store_error)
     }
 
     async fn dns_txt(&self, name: &str) -> Result<Vec<String>, ServiceError> {

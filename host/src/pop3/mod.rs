@@ -8,7 +8,7 @@ use crate::net::Conn;
 use crate::state::ServerState;
 use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy};
 use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
-use ferrymail_store::{MailEntry, schema::INBOX_ID};
+use ferrymail_store::schema::{INBOX_ID, MailEntry, UidSet};
 use lock::MaildropLock;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -111,11 +111,11 @@ impl Driver {
                     self.session.auth_done(done);
                 }
                 Pop3Event::MessageNeeded { index, .. } => {
-                    let content = self
-                        .maildrop
-                        .as_ref()
-                        .and_then(|m| m.entries.get(index))
-                        .map(|e| self.state.store.read_mail(e));
+                    let entry = self.maildrop.as_ref().and_then(|m| m.entries.get(index));
+                    let content = match entry {
+                        Some(e) => Some(self.state.store.read_message(e).await),
+                        None => None,
+                    };
                     match content {
                         Some(Ok(bytes)) => self.session.message_ready(&bytes),
                         Some(Err(e)) => {
@@ -158,7 +158,7 @@ impl Driver {
             }
             AuthOutcome::Tempfail => return AuthDone::Tempfail,
         };
-        let account = match self.state.store.account(&account_name) {
+        let account = match self.state.store.account(&account_name).await {
             Ok(Some(a)) => a,
             Ok(None) => return AuthDone::Fail,
             Err(_) => return AuthDone::Tempfail,
@@ -167,12 +167,15 @@ impl Driver {
             tracing::info!(session = %self.info.id, user = %account.address, "maildrop in use");
             return AuthDone::InUse;
         };
-        let entries = match self.state.store.mailbox_entries(account.id, INBOX_ID) {
+        let entries = match self.state.store.all_entries(account.id, INBOX_ID).await {
             Ok(e) => e,
             Err(_) => return AuthDone::Tempfail,
         };
-        let uid_validity =
-            self.state.store.mailbox_summary(account.id, "INBOX").ok().flatten().map(|s| s.uid_validity).unwrap_or(0);
+        let uid_validity = match self.state.store.mailbox_by_id(account.id, INBOX_ID).await {
+            Ok(Some(inbox)) => inbox.uid_validity,
+            Ok(None) => return AuthDone::Fail,
+            Err(_) => return AuthDone::Tempfail,
+        };
         let maildrop = entries
             .iter()
             // The unique-id survives sessions and never repeats (RFC 1939 7 UIDL).
@@ -187,18 +190,14 @@ impl Driver {
 
     async fn update(&mut self, delete: &[usize]) -> bool {
         let Some(m) = &self.maildrop else { return false };
-        let uids: Vec<u32> = delete.iter().filter_map(|&i| m.entries.get(i)).map(|e| e.uid).collect();
+        let uids: UidSet = delete.iter().filter_map(|&i| m.entries.get(i)).map(|e| e.uid).collect();
         if uids.is_empty() {
             return true;
         }
-        let mark = self.state.store.mark();
-        let result = match self.state.store.expunge(m.account, INBOX_ID, &uids) {
-            Ok(_) => self.state.store.durable_since(mark).await,
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(()) => {
-                tracing::info!(session = %self.info.id, deleted = uids.len(), "update");
+        // Durable on return; IMAP sessions on the mailbox hear of it as EXPUNGE.
+        match self.state.store.expunge(m.account, INBOX_ID, &uids).await {
+            Ok(removed) => {
+                tracing::info!(session = %self.info.id, deleted = removed.len(), "update");
                 true
             }
             Err(e) => {

@@ -151,7 +151,7 @@ impl Driver {
 
     async fn accept(&mut self, content: Vec<u8>) -> Reply {
         let envelope = self.session.envelope();
-        let id = match self.state.delivery.new_id() {
+        let id = match self.state.delivery.new_id().await {
             Ok(id) => id,
             Err(reply) => return reply,
         };
@@ -172,11 +172,12 @@ impl Driver {
         full.extend_from_slice(trace.as_bytes());
         full.extend_from_slice(&content);
         drop(content);
-        match self.state.delivery.accept(self.policy.as_ref(), &self.info, &envelope, id, &full).await {
+        let size = full.len();
+        match self.state.delivery.accept(self.policy.as_ref(), &self.info, &envelope, id, full.into()).await {
             Ok(receipt) => {
                 tracing::info!(
                     session = %self.info.id, msg = %msg, from = %envelope.mail_from,
-                    rcpts = envelope.rcpt_to.len(), size = full.len(), local = receipt.local, queued = receipt.queued,
+                    rcpts = envelope.rcpt_to.len(), size, local = receipt.local, queued = receipt.queued,
                     "accepted"
                 );
                 Reply::new(250, "2.0.0", format!("Ok: queued as {msg}"))

@@ -1,0 +1,59 @@
+//! The plugins' key-value data.
+
+use crate::StoreError;
+use crate::contract::Store;
+
+pub async fn kv_namespaces_are_isolated(store: &dyn Store) {
+    store.kv_set("tenantA/greylist", b"k", b"1", None).await.unwrap();
+    assert_eq!(store.kv_get("tenantA/greylist", b"k").await.unwrap(), Some(b"1".to_vec()));
+    assert_eq!(store.kv_get("tenantB/greylist", b"k").await.unwrap(), None);
+    // No separator trick reaches another namespace's keys.
+    assert_eq!(store.kv_get("tenantA", b"/greylist\0k").await.unwrap(), None);
+    assert_eq!(store.kv_get("tenantA/greylist\0", b"k").await.unwrap(), None);
+    store.kv_set("a\0b", b"k", b"x", None).await.unwrap();
+    assert_eq!(store.kv_get("a", b"b\0k").await.unwrap(), None);
+    assert_eq!(store.kv_get("a", b"\0bk").await.unwrap(), None);
+    store.kv_delete("tenantA/greylist", b"k").await.unwrap();
+    assert_eq!(store.kv_get("tenantA/greylist", b"k").await.unwrap(), None);
+    // Binary keys and values round-trip.
+    store.kv_set("n", &[0, 255, 10], &[1, 0, 2], Some(3600)).await.unwrap();
+    assert_eq!(store.kv_get("n", &[0, 255, 10]).await.unwrap(), Some(vec![1, 0, 2]));
+}
+
+pub async fn kv_counters(store: &dyn Store) {
+    assert_eq!(store.kv_incr("n", b"c", 1, Some(60)).await.unwrap(), 1);
+    assert_eq!(store.kv_incr("n", b"c", 2, Some(60)).await.unwrap(), 3);
+    assert_eq!(store.kv_get("n", b"c").await.unwrap(), Some(3i64.to_le_bytes().to_vec()));
+    assert_eq!(store.kv_incr("n", b"c", -5, None).await.unwrap(), -2);
+    store.kv_set("n", b"text", b"hello", None).await.unwrap();
+    assert!(matches!(store.kv_incr("n", b"text", 1, None).await, Err(StoreError::NotACounter)));
+    assert_eq!(store.kv_get("n", b"text").await.unwrap(), Some(b"hello".to_vec()), "unchanged");
+    // Concurrent increments never lose one.
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        tasks.push(store.kv_incr("n", b"par", 1, None));
+    }
+    futures_join_all(tasks).await;
+    assert_eq!(store.kv_incr("n", b"par", 0, None).await.unwrap(), 50);
+    assert_eq!(store.kv_sweep().await.unwrap(), 0, "nothing has expired");
+}
+
+/// Polls futures to completion concurrently (no extra dependency).
+pub(crate) async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut pinned: Vec<std::pin::Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, f) in pinned.iter_mut().enumerate() {
+            if out[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => out[i] = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending { std::task::Poll::Pending } else { std::task::Poll::Ready(()) }
+    })
+    .await;
+    out.into_iter().map(|o| o.expect("every future completed")).collect()
+}

@@ -1,0 +1,102 @@
+//! The plugins' key-value data, written straight to its own sled tree:
+//! each operation is atomic on its key, and none waits for a flush (the
+//! next commit group or sled's periodic flush makes it durable).
+
+use super::keys;
+use super::sled_error;
+use super::trees::Trees;
+use crate::{Result, StoreError};
+
+fn split(raw: &[u8]) -> (u64, &[u8]) {
+    match raw.split_first_chunk::<8>() {
+        Some((exp, value)) => (u64::from_be_bytes(*exp), value),
+        None => (0, &[]),
+    }
+}
+
+fn join(expires: u64, value: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + value.len());
+    v.extend_from_slice(&expires.to_be_bytes());
+    v.extend_from_slice(value);
+    v
+}
+
+fn expiry(now: u64, ttl_secs: Option<u64>) -> u64 {
+    ttl_secs.map(|t| now.saturating_add(t.max(1))).unwrap_or(0)
+}
+
+fn live(expires: u64, now: u64) -> bool {
+    expires == 0 || expires > now
+}
+
+pub(crate) fn get(trees: &Trees, namespace: &str, key: &[u8], now: u64) -> Result<Option<Vec<u8>>> {
+    let raw = trees.kv.get(keys::kv_key(namespace, key)).map_err(sled_error)?;
+    Ok(raw.and_then(|raw| {
+        let (exp, v) = split(&raw);
+        live(exp, now).then(|| v.to_vec())
+    }))
+}
+
+pub(crate) fn set(trees: &Trees, namespace: &str, key: &[u8], value: &[u8], ttl: Option<u64>, now: u64) -> Result<()> {
+    trees.kv.insert(keys::kv_key(namespace, key), join(expiry(now, ttl), value)).map_err(sled_error)?;
+    Ok(())
+}
+
+pub(crate) fn delete(trees: &Trees, namespace: &str, key: &[u8]) -> Result<()> {
+    trees.kv.remove(keys::kv_key(namespace, key)).map_err(sled_error)?;
+    Ok(())
+}
+
+pub(crate) fn incr(trees: &Trees, namespace: &str, key: &[u8], delta: i64, ttl: Option<u64>, now: u64) -> Result<i64> {
+    let mut result = Ok(0);
+    trees
+        .kv
+        .fetch_and_update(keys::kv_key(namespace, key), |old| {
+            let (exp, current) = match old.map(split) {
+                Some((exp, v)) if live(exp, now) => match <[u8; 8]>::try_from(v) {
+                    Ok(bytes) => (exp, i64::from_le_bytes(bytes)),
+                    Err(_) => {
+                        result = Err(StoreError::NotACounter);
+                        return old.map(<[u8]>::to_vec);
+                    }
+                },
+                _ => (expiry(now, ttl), 0),
+            };
+            let n = current.saturating_add(delta);
+            result = Ok(n);
+            Some(join(exp, &n.to_le_bytes()))
+        })
+        .map_err(sled_error)?;
+    result
+}
+
+pub(crate) fn sweep(trees: &Trees, now: u64) -> Result<usize> {
+    let mut removed = 0;
+    for item in trees.kv.iter() {
+        let (k, v) = item.map_err(sled_error)?;
+        let (exp, _) = split(&v);
+        // Removed only if still the expired value (a concurrent set wins).
+        if !live(exp, now) && trees.kv.compare_and_swap(&k, Some(v), None::<&[u8]>).map_err(sled_error)?.is_ok() {
+            removed += 1;
+        }
+    }
+    Ok(removed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expired_values_read_as_absent_and_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        set(&trees, "n", b"gone", b"x", Some(10), 100).unwrap();
+        set(&trees, "n", b"kept", b"y", None, 100).unwrap();
+        assert_eq!(get(&trees, "n", b"gone", 105).unwrap(), Some(b"x".to_vec()));
+        assert_eq!(get(&trees, "n", b"gone", 110).unwrap(), None, "expired at its deadline");
+        assert_eq!(incr(&trees, "n", b"gone", 2, Some(60), 110).unwrap(), 2, "an expired counter restarts");
+        assert_eq!(sweep(&trees, 1000).unwrap(), 1);
+        assert_eq!(get(&trees, "n", b"kept", 1000).unwrap(), Some(b"y".to_vec()));
+    }
+}

@@ -1,0 +1,155 @@
+//! The embedded backend: one directory, one process, sled underneath.
+//!
+//! # How it keeps the contract
+//! - Changes run on one writer thread in commit groups ([`writer`]): each
+//!   group is one sled transaction and one flush, then the callers hear back.
+//!   Staging and the transaction helpers live in [`txn`]; the changes
+//!   themselves in the `ops_*` modules, written against a [`txn::Txn`] only.
+//! - Reads run on tokio's blocking pool against the open database; they see
+//!   whole groups only, because sled receives whole groups only.
+//! - The kv tree is written directly (atomic per key, never awaited for a
+//!   flush): durable with the next group or sled's periodic flush.
+//! - A free-space reserve ([`space`]) and a reopen after I/O errors keep a
+//!   full disk a temporary refusal, never a hang.
+//!
+//! # Layout
+//! [`keys`] (trees and keys), [`trees`] (opening), [`migrate`] (older
+//! schema versions), [`uidchunk`] (UID sets on disk), `reads`, `kv`,
+//! `ops_accounts`, `ops_mailboxes`, `ops_mail`, `ops_queue`, `api` (the
+//! trait implementations).
+
+mod api;
+pub(crate) mod keys;
+mod kv;
+pub(crate) mod migrate;
+mod ops_accounts;
+mod ops_mail;
+mod ops_mailboxes;
+mod ops_queue;
+mod reads;
+pub(crate) mod space;
+pub(crate) mod trees;
+pub(crate) mod txn;
+pub(crate) mod uidchunk;
+pub(crate) mod writer;
+
+use crate::contract::ChangeHub;
+use crate::{Result, StoreError};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+use trees::Trees;
+
+/// Tuning of the embedded backend; the defaults suit a small server.
+#[derive(Debug, Clone)]
+pub struct EmbeddedOptions {
+    /// sled's page cache, bytes.
+    pub cache_bytes: u64,
+    /// Free space kept in reserve: new content is refused below it. None:
+    /// 256 MiB, but at most a twentieth of the filesystem; at least 1 MiB.
+    pub reserve_bytes: Option<u64>,
+}
+
+impl Default for EmbeddedOptions {
+    fn default() -> Self {
+        EmbeddedOptions { cache_bytes: 64 << 20, reserve_bytes: None }
+    }
+}
+
+pub(crate) fn sled_error(e: sled::Error) -> StoreError {
+    match e {
+        sled::Error::Io(io) => StoreError::io(io),
+        sled::Error::Corruption { at, .. } => {
+            StoreError::Corrupt { area: "sled", detail: format!("corruption at {at:?}") }
+        }
+        other => StoreError::Corrupt { area: "sled", detail: other.to_string() },
+    }
+}
+
+/// What the writer thread and the readers share.
+pub(crate) struct Shared {
+    pub dir: PathBuf,
+    pub options: EmbeddedOptions,
+    /// None while the writer reopens the database after an I/O error.
+    current: RwLock<Option<Arc<Trees>>>,
+    pub hub: ChangeHub,
+}
+
+impl Shared {
+    pub fn current(&self) -> Option<Arc<Trees>> {
+        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn trees(&self) -> Result<Arc<Trees>> {
+        self.current().ok_or_else(|| StoreError::Unavailable("the store is being reopened after an I/O error".into()))
+    }
+
+    pub fn take(&self) -> Option<Arc<Trees>> {
+        self.current.write().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
+    pub fn put(&self, trees: Arc<Trees>) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(trees);
+    }
+}
+
+/// The embedded store. Dropping it (every clone of its `Arc`) stops the
+/// writer, which flushes on its way out.
+pub struct EmbeddedStore {
+    shared: Arc<Shared>,
+    writer: RwLock<Option<writer::Submitter>>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `dir`, migrating an older
+    /// schema. Blocking: call before serving, or from a blocking context.
+    pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore> {
+        std::fs::create_dir_all(dir)?;
+        let trees = Trees::open_at(dir, &options)?;
+        migrate::run(&trees)?;
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            options,
+            current: RwLock::new(Some(Arc::new(trees))),
+            hub: ChangeHub::default(),
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = writer::spawn(shared.clone(), rx)?;
+        Ok(EmbeddedStore {
+            shared,
+            writer: RwLock::new(Some(writer::Submitter::new(tx))),
+            thread: Mutex::new(Some(thread)),
+        })
+    }
+
+    fn submitter(&self) -> Result<writer::Submitter> {
+        self.writer
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+            .ok_or_else(|| StoreError::Unavailable("the store is closed".into()))
+    }
+
+    /// Runs a change on the writer thread; see [`writer`].
+    async fn change<R: Send + 'static>(
+        &self,
+        grows: bool,
+        change: impl for<'a> FnOnce(&mut txn::Txn<'a>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        self.submitter()?.submit(grows, change).await
+    }
+
+    /// Runs a read on the blocking pool against the open database.
+    async fn read<R: Send + 'static>(&self, f: impl FnOnce(&Trees) -> Result<R> + Send + 'static) -> Result<R> {
+        let trees = self.shared.trees()?;
+        tokio::task::spawn_blocking(move || f(&trees))
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("store read task failed: {e}")))?
+    }
+}
+
+#[cfg(test)]
+mod battery_tests;
+#[cfg(test)]
+#[path = "embedded_tests.rs"]
+mod tests;

@@ -1,0 +1,293 @@
+//! The writer thread: every change of the embedded backend runs here, in
+//! commit groups.
+//!
+//! Callers submit a change (a function of a [`Txn`]) and await its result.
+//! The thread takes every change waiting, runs them one after another
+//! against the staged state ([`super::txn`]), writes the group to sled in
+//! one transaction, makes it durable with one flush, and only then answers
+//! the callers and announces the changes. Under load each flush covers every
+//! change that arrived during the previous one; async workers never block.
+//!
+//! Before running a group that stores content, the thread checks the free
+//! space: below the reserve ([`super::space`]) such changes are refused as
+//! out of space, so sled itself never meets a full disk in normal
+//! operation and deletions still work.
+//!
+//! If sled fails anyway (an I/O error, or a disk filled behind our back),
+//! the failed group's changes may or may not have reached the disk, so the
+//! thread keeps their undo images (the values before the group), refuses
+//! every change, and, once the disk has room, reopens the database and
+//! restores those images before anything reads again: a change whose caller
+//! was told it failed never appears later. Reads keep working meanwhile.
+
+use super::keys::T;
+use super::space;
+use super::trees::Trees;
+use super::txn::{Staged, Txn};
+use super::{Shared, sled_error};
+use crate::{Result, StoreError};
+use sled::{IVec, Transactional};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
+
+/// Most changes in one group: bounds a group's latency and memory.
+const MAX_GROUP: usize = 256;
+/// How often a failed store tries to reopen.
+const RECOVER_EVERY: Duration = Duration::from_millis(500);
+/// How long a reopen waits for readers to let go of the failed instance.
+const RELEASE_WAIT: Duration = Duration::from_secs(10);
+
+/// Called with the group's outcome once it is known.
+pub(crate) type Completion = Box<dyn FnOnce(Result<()>) + Send>;
+type Run = Box<dyn for<'t, 'a> FnOnce(std::result::Result<&'t mut Txn<'a>, StoreError>) -> Option<Completion> + Send>;
+
+pub(crate) struct Job {
+    /// May store content (refused when space is short).
+    grows: bool,
+    run: Run,
+}
+
+impl Job {
+    /// A change whose result `R` goes to `reply` once durable. `grows`:
+    /// it may store content, so it is refused below the free-space reserve.
+    pub fn new<R: Send + 'static>(
+        grows: bool,
+        change: impl for<'a> FnOnce(&mut Txn<'a>) -> Result<R> + Send + 'static,
+        reply: tokio::sync::oneshot::Sender<Result<R>>,
+    ) -> Job {
+        let run: Run = Box::new(move |txn| {
+            let txn = match txn {
+                Ok(txn) => txn,
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    return None;
+                }
+            };
+            match change(txn) {
+                Ok(r) => Some(Box::new(move |durable: Result<()>| {
+                    let _ = reply.send(durable.map(|()| r));
+                })),
+                Err(e) => {
+                    let _ = reply.send(Err(e));
+                    None
+                }
+            }
+        });
+        Job { grows, run }
+    }
+
+    /// Answers without running the change.
+    fn refuse(self, e: StoreError) {
+        (self.run)(Err(e));
+    }
+}
+
+/// Values before a failed group, to restore after the reopen.
+type Undo = Vec<((T, Vec<u8>), Option<IVec>)>;
+
+pub(crate) fn spawn(shared: Arc<Shared>, rx: Receiver<Job>) -> std::io::Result<std::thread::JoinHandle<()>> {
+    std::thread::Builder::new().name("store-writer".into()).spawn(move || Writer { shared, failed: Vec::new() }.run(rx))
+}
+
+struct Writer {
+    shared: Arc<Shared>,
+    /// Undo images of failed groups, oldest first; non-empty while failed.
+    failed: Vec<Undo>,
+}
+
+impl Writer {
+    fn run(mut self, rx: Receiver<Job>) {
+        loop {
+            let first = if self.failed.is_empty() {
+                match rx.recv() {
+                    Ok(job) => Some(job),
+                    Err(_) => break,
+                }
+            } else {
+                match rx.recv_timeout(RECOVER_EVERY) {
+                    Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            if !self.failed.is_empty() {
+                self.recover();
+            }
+            let Some(first) = first else { continue };
+            let mut batch = vec![first];
+            while batch.len() < MAX_GROUP {
+                match rx.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            if !self.failed.is_empty() {
+                for job in batch {
+                    job.refuse(StoreError::Unavailable("the store is recovering from an I/O error".into()));
+                }
+                continue;
+            }
+            self.group(batch);
+        }
+        if let Some(trees) = self.shared.current() {
+            let _ = trees.db.flush();
+        }
+    }
+
+    fn group(&mut self, batch: Vec<Job>) {
+        let Some(trees) = self.shared.current() else {
+            for job in batch {
+                job.refuse(StoreError::Unavailable("the store is closed".into()));
+            }
+            return;
+        };
+        let free = if batch.iter().any(|j| j.grows) { Some(space::available(&self.shared.dir)) } else { None };
+        let mut group = Staged::new();
+        let mut completions = Vec::with_capacity(batch.len());
+        let mut changes = Vec::new();
+        let mut growth = 0u64;
+        for job in batch {
+            let mut txn = Txn::new(&trees, &group);
+            let completion = (job.run)(Ok(&mut txn));
+            let grows = txn.growth();
+            let (own, announced) = txn.into_parts();
+            let Some(completion) = completion else { continue };
+            if grows > 0
+                && let Some(free) = &free
+                && let Err(e) = space::check(free, growth + grows, self.shared.options.reserve_bytes)
+            {
+                // Its staged writes are dropped: nothing of it remains.
+                completion(Err(e));
+                continue;
+            }
+            growth += grows;
+            group.extend(own);
+            changes.extend(announced);
+            completions.push(completion);
+        }
+        let result = if group.is_empty() { Ok(()) } else { self.commit(&trees, &group) };
+        // Announced before the callers hear back, so a caller that changes
+        // something and then watches never hears its own past change.
+        if result.is_ok() {
+            for (account, change) in changes {
+                self.shared.hub.publish(account, [change]);
+            }
+        }
+        for c in completions {
+            c(result.clone());
+        }
+    }
+
+    /// Writes a group to sled and makes it durable; on failure keeps its
+    /// undo images and switches to recovery.
+    fn commit(&mut self, trees: &Trees, group: &Staged) -> Result<()> {
+        let mut undo: Undo = Vec::with_capacity(group.len());
+        for key @ (t, k) in group.keys() {
+            match trees.tree(*t).get(k) {
+                Ok(before) => undo.push((key.clone(), before)),
+                Err(e) => return self.fail(undo, sled_error(e)),
+            }
+        }
+        let applied = trees.all().transaction(|txs| {
+            for ((t, k), v) in group {
+                match v {
+                    Some(v) => txs[*t as usize].insert(k.as_slice(), v.clone())?,
+                    None => txs[*t as usize].remove(k.as_slice())?,
+                };
+            }
+            Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
+        });
+        let result = match applied {
+            Ok(()) => trees.db.flush().map(drop).map_err(sled_error),
+            Err(sled::transaction::TransactionError::Abort(e)) => Err(e),
+            Err(sled::transaction::TransactionError::Storage(e)) => Err(sled_error(e)),
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) => self.fail(undo, e),
+        }
+    }
+
+    fn fail(&mut self, undo: Undo, e: StoreError) -> Result<()> {
+        tracing::error!(error = %e, "store write failed; changes are refused until the store is reopened");
+        self.failed.push(undo);
+        Err(e)
+    }
+
+    /// Reopens the database once the disk has room, and restores the
+    /// values the failed groups overwrote.
+    fn recover(&mut self) {
+        if let Err(e) = space::probe(&self.shared.dir, self.shared.options.reserve_bytes) {
+            tracing::debug!(error = %e, "store not reopened yet");
+            return;
+        }
+        let Some(old) = self.shared.take() else { return };
+        let deadline = std::time::Instant::now() + RELEASE_WAIT;
+        while Arc::strong_count(&old) > 1 {
+            if std::time::Instant::now() > deadline {
+                tracing::warn!("the failed store is still in use; not reopened yet");
+                self.shared.put(old);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        drop(old);
+        let trees = loop {
+            match Trees::open_at(&self.shared.dir, &self.shared.options) {
+                Ok(t) => break t,
+                // sled's own threads may hold the file lock for a moment.
+                Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "store reopen failed; trying again");
+                    return;
+                }
+            }
+        };
+        let restored: Result<()> = (|| {
+            for undo in self.failed.iter().rev() {
+                for ((t, k), before) in undo {
+                    match before {
+                        Some(v) => trees.tree(*t).insert(k, v.clone()).map_err(sled_error)?,
+                        None => trees.tree(*t).remove(k).map_err(sled_error)?,
+                    };
+                }
+            }
+            trees.db.flush().map_err(sled_error)?;
+            Ok(())
+        })();
+        if let Err(e) = restored {
+            tracing::warn!(error = %e, "restoring after a failed write did not complete; trying again");
+            return;
+        }
+        self.failed.clear();
+        self.shared.put(Arc::new(trees));
+        tracing::warn!("store reopened after an I/O error; accepting changes again");
+    }
+}
+
+/// Submits changes to the writer thread.
+#[derive(Clone)]
+pub(crate) struct Submitter {
+    tx: Sender<Job>,
+}
+
+impl Submitter {
+    pub fn new(tx: Sender<Job>) -> Self {
+        Submitter { tx }
+    }
+
+    pub async fn submit<R: Send + 'static>(
+        &self,
+        grows: bool,
+        change: impl for<'a> FnOnce(&mut Txn<'a>) -> Result<R> + Send + 'static,
+    ) -> Result<R> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Job::new(grows, change, reply))
+            .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
+        rx.await.map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
+    }
+}
