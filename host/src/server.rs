@@ -94,8 +94,12 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let _ = shutdown_tx.send(true);
     // Every 250 already sent is on disk; closing flushes what nobody
     // awaited (plugin kv writes) and stops the store's threads.
-    if let Err(e) = state.store.close().await {
-        tracing::warn!(error = %e, "closing the store");
+    // Bounded: a store stuck in I/O must not keep the process from exiting
+    // (everything acknowledged is durable already).
+    match tokio::time::timeout(std::time::Duration::from_secs(10), state.store.close()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "closing the store"),
+        Err(_) => tracing::warn!("the store did not close within 10 s; exiting anyway"),
     }
     let _ = std::fs::remove_file(config.control_socket());
     Ok(())

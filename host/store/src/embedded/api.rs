@@ -231,21 +231,29 @@ impl Kv for EmbeddedStore {
 
     async fn kv_set(&self, namespace: &str, key: &[u8], value: &[u8], ttl_secs: Option<u64>) -> Result<()> {
         let (ns, key, value) = (namespace.to_string(), key.to_vec(), value.to_vec());
-        self.read(move |t| kv::set(t, &ns, &key, &value, ttl_secs, now_secs())).await
+        self.read(move |t| kv::set(t, &ns, &key, &value, ttl_secs, now_secs())).await?;
+        self.kv_written();
+        Ok(())
     }
 
     async fn kv_delete(&self, namespace: &str, key: &[u8]) -> Result<()> {
         let (ns, key) = (namespace.to_string(), key.to_vec());
-        self.read(move |t| kv::delete(t, &ns, &key)).await
+        self.read(move |t| kv::delete(t, &ns, &key)).await?;
+        self.kv_written();
+        Ok(())
     }
 
     async fn kv_incr(&self, namespace: &str, key: &[u8], delta: i64, ttl_secs: Option<u64>) -> Result<i64> {
         let (ns, key) = (namespace.to_string(), key.to_vec());
-        self.read(move |t| kv::incr(t, &ns, &key, delta, ttl_secs, now_secs())).await
+        let n = self.read(move |t| kv::incr(t, &ns, &key, delta, ttl_secs, now_secs())).await?;
+        self.kv_written();
+        Ok(n)
     }
 
     async fn kv_sweep(&self) -> Result<usize> {
-        self.read(|t| kv::sweep(t, now_secs())).await
+        let n = self.read(|t| kv::sweep(t, now_secs())).await?;
+        self.kv_written();
+        Ok(n)
     }
 }
 

@@ -35,8 +35,7 @@ fn version(trees: &Trees) -> Result<Option<u32>> {
 
 fn set_version(trees: &Trees, version: u32) -> Result<()> {
     trees.tree(T::Meta).insert(keys::SCHEMA_VERSION_KEY, &version.to_be_bytes()).map_err(sled_error)?;
-    trees.db.flush().map_err(sled_error)?;
-    Ok(())
+    trees.make_durable()
 }
 
 /// Brings the store to [`SCHEMA_VERSION`]; refuses a newer one.

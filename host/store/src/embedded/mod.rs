@@ -2,7 +2,8 @@
 //!
 //! # How it keeps the contract
 //! - Changes run on one writer thread in commit groups ([`writer`]): each
-//!   group is one sled transaction and one flush, then the callers hear back.
+//!   group is one sled transaction, sled's flush and an `fdatasync` of its
+//!   log ([`durable`]: what survives a power cut), then the callers hear back.
 //!   Staging and the transaction helpers live in [`txn`]; the changes
 //!   themselves in the `ops_*` modules, written against a [`txn::Txn`] only.
 //! - Reads run on tokio's blocking pool against the open database; they see
@@ -19,6 +20,7 @@
 //! trait implementations).
 
 mod api;
+pub(crate) mod durable;
 pub(crate) mod keys;
 mod kv;
 pub(crate) mod migrate;
@@ -72,6 +74,9 @@ pub(crate) struct Shared {
     /// None while the writer reopens the database after an I/O error.
     current: RwLock<Option<Arc<Trees>>>,
     pub hub: ChangeHub,
+    /// Counts kv writes (which bypass the writer) once applied; the writer
+    /// makes them durable within [`writer::KV_FLUSH_EVERY`] when it is idle.
+    pub kv_writes: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -112,6 +117,7 @@ impl EmbeddedStore {
             options,
             current: RwLock::new(Some(Arc::new(trees))),
             hub: ChangeHub::default(),
+            kv_writes: Default::default(),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = writer::spawn(shared.clone(), rx)?;
@@ -137,6 +143,11 @@ impl EmbeddedStore {
         change: impl for<'a> FnOnce(&mut txn::Txn<'a>) -> Result<R> + Send + 'static,
     ) -> Result<R> {
         self.submitter()?.submit(grows, change).await
+    }
+
+    /// A kv write was applied: a flush that starts from now on covers it.
+    fn kv_written(&self) {
+        self.shared.kv_writes.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 
     /// Runs a read on the blocking pool against the open database.

@@ -1,26 +1,35 @@
 //! Opening the sled database and its trees.
 
+use super::durable::{Durability, sync_tree};
 use super::keys::{KV_TREE, T};
 use super::{EmbeddedOptions, sled_error};
 use crate::{Result, StoreError};
 use std::path::Path;
+use std::sync::Mutex;
 
 /// One opening of the database.
 pub(crate) struct Trees {
     pub db: sled::Db,
     trees: Vec<sled::Tree>,
     pub kv: sled::Tree,
+    /// Only the writer thread makes groups durable; the lock is uncontended.
+    pub durability: Mutex<Durability>,
 }
 
 impl Trees {
+    /// Opens sled in `dir`, fsyncing the store's files and directories
+    /// before and after (see [`super::durable`]).
     pub fn open_at(dir: &Path, options: &EmbeddedOptions) -> Result<Trees> {
+        sync_tree(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(options.cache_bytes)
             .mode(sled::Mode::HighThroughput)
-            // Commit groups flush explicitly; the background flush only
-            // bounds the window for kv writes, which nobody awaits.
-            .flush_every_ms(Some(1000))
+            // Only the writer thread flushes (each group, and idle kv
+            // writes within a second): sled's own background flush would
+            // fsync its log behind our back, before the large-value files
+            // it refers to are durable (see super::durable).
+            .flush_every_ms(None)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(io)
@@ -36,7 +45,10 @@ impl Trees {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(sled_error)?;
         let kv = db.open_tree(KV_TREE).map_err(sled_error)?;
-        Ok(Trees { db, trees, kv })
+        db.flush().map_err(sled_error)?;
+        sync_tree(dir)?;
+        let durability = Mutex::new(Durability::new(dir)?);
+        Ok(Trees { db, trees, kv, durability })
     }
 
     pub fn tree(&self, t: T) -> &sled::Tree {
@@ -45,5 +57,11 @@ impl Trees {
 
     pub fn all(&self) -> &[sled::Tree] {
         &self.trees
+    }
+
+    /// sled's flush, then what sled's flush does not do (see [`super::durable`]).
+    pub fn make_durable(&self) -> Result<()> {
+        self.db.flush().map_err(sled_error)?;
+        self.durability.lock().unwrap_or_else(|e| e.into_inner()).sync_group()
     }
 }

@@ -28,6 +28,7 @@ use super::{Shared, sled_error};
 use crate::{Result, StoreError};
 use sled::{IVec, Transactional};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::Duration;
 
@@ -35,6 +36,8 @@ use std::time::Duration;
 const MAX_GROUP: usize = 256;
 /// How often a failed store tries to reopen.
 const RECOVER_EVERY: Duration = Duration::from_millis(500);
+/// How long kv writes (which nobody awaits) may stay not durable.
+pub(crate) const KV_FLUSH_EVERY: Duration = Duration::from_secs(1);
 /// How long a reopen waits for readers to let go of the failed instance.
 const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
@@ -87,22 +90,30 @@ impl Job {
 type Undo = Vec<((T, Vec<u8>), Option<IVec>)>;
 
 pub(crate) fn spawn(shared: Arc<Shared>, rx: Receiver<Job>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new().name("store-writer".into()).spawn(move || Writer { shared, failed: Vec::new() }.run(rx))
+    std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || Writer { shared, failed: Vec::new(), kv_flushed: 0 }.run(rx))
 }
 
 struct Writer {
     shared: Arc<Shared>,
     /// Undo images of failed groups, oldest first; non-empty while failed.
     failed: Vec<Undo>,
+    /// `Shared::kv_writes` as of the last flush that covered them.
+    kv_flushed: u64,
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Job>) {
         loop {
             let first = if self.failed.is_empty() {
-                match rx.recv() {
+                match rx.recv_timeout(KV_FLUSH_EVERY) {
                     Ok(job) => Some(job),
-                    Err(_) => break,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.flush_kv();
+                        None
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
                 }
             } else {
                 match rx.recv_timeout(RECOVER_EVERY) {
@@ -131,7 +142,20 @@ impl Writer {
             self.group(batch);
         }
         if let Some(trees) = self.shared.current() {
-            let _ = trees.db.flush();
+            let _ = trees.make_durable();
+        }
+    }
+
+    /// Makes idle kv writes durable.
+    fn flush_kv(&mut self) {
+        let writes = self.shared.kv_writes.load(Ordering::Acquire);
+        if writes == self.kv_flushed {
+            return;
+        }
+        match self.shared.current().map(|t| t.make_durable()) {
+            Some(Ok(())) => self.kv_flushed = writes,
+            Some(Err(e)) => tracing::warn!(error = %e, "flushing plugin kv writes failed"),
+            None => {}
         }
     }
 
@@ -166,7 +190,12 @@ impl Writer {
             changes.extend(announced);
             completions.push(completion);
         }
+        let kv_writes = self.shared.kv_writes.load(Ordering::Acquire);
         let result = if group.is_empty() { Ok(()) } else { self.commit(&trees, &group) };
+        if result.is_ok() && !group.is_empty() {
+            // This group's flush covered the kv writes applied before it.
+            self.kv_flushed = kv_writes;
+        }
         // Announced before the callers hear back, so a caller that changes
         // something and then watches never hears its own past change.
         if result.is_ok() {
@@ -199,7 +228,7 @@ impl Writer {
             Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
         });
         let result = match applied {
-            Ok(()) => trees.db.flush().map(drop).map_err(sled_error),
+            Ok(()) => trees.make_durable(),
             Err(sled::transaction::TransactionError::Abort(e)) => Err(e),
             Err(sled::transaction::TransactionError::Storage(e)) => Err(sled_error(e)),
         };
@@ -255,8 +284,7 @@ impl Writer {
                     };
                 }
             }
-            trees.db.flush().map_err(sled_error)?;
-            Ok(())
+            trees.make_durable()
         })();
         if let Err(e) = restored {
             tracing::warn!(error = %e, "restoring after a failed write did not complete; trying again");
