@@ -2,7 +2,9 @@
 //! the sans-IO session, per message size.
 
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
+use ferrymail_policy::{Service, SessionInfo};
 use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
+use std::time::Instant;
 
 fn message(size: usize) -> Vec<u8> {
     let mut m = b"Return-Path: <a@client.test>\r\nSubject: bench\r\n\r\n".to_vec();
@@ -20,10 +22,12 @@ fn message(size: usize) -> Vec<u8> {
 }
 
 fn logged_in(size: u64) -> Pop3Session {
-    let mut s = Pop3Session::new(Pop3Config::default());
+    let info = SessionInfo::new("b", Service::Pop3, "127.0.0.1".parse().unwrap(), 1);
+    let mut s = Pop3Session::new(Pop3Config::default(), info);
     s.feed(b"USER u\r\nPASS p\r\n");
-    assert!(matches!(s.next_event(), Pop3Event::AuthRequested { .. }));
-    s.auth_done(AuthDone::Ok { maildrop: vec![MaildropEntry { uid: "u1".into(), size }] });
+    assert!(matches!(s.next_event(Instant::now()), Pop3Event::AuthRequested { .. }));
+    let maildrop = vec![MaildropEntry { uid: "u1".into(), size }];
+    s.auth_done(AuthDone::Ok { maildrop, user: "u@bench.test".into(), tenant: None });
     s.take_output();
     s
 }
@@ -38,7 +42,7 @@ fn retr(c: &mut Criterion) {
                 || logged_in(msg.len() as u64),
                 |mut s| {
                     s.feed(b"RETR 1\r\n");
-                    assert!(matches!(s.next_event(), Pop3Event::MessageNeeded { .. }));
+                    assert!(matches!(s.next_event(Instant::now()), Pop3Event::MessageNeeded { .. }));
                     s.message_ready(&msg);
                     black_box(s.take_output().len())
                 },

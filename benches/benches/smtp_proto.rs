@@ -2,10 +2,11 @@
 //! dot-unstuffing per MB, and one whole transaction through the session.
 
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
-use ferrymail_policy::{Reply, Verdict};
+use ferrymail_policy::{Reply, Service, SessionInfo, Verdict};
 use ferrymail_proto::smtp::command;
 use ferrymail_proto::smtp::data::{DataProgress, DataReceiver};
 use ferrymail_proto::smtp::{SmtpConfig, SmtpEvent, SmtpSession};
+use std::time::Instant;
 
 const LINES: &[&[u8]] = &[
     b"EHLO client.example.org",
@@ -79,12 +80,16 @@ fn transaction(c: &mut Criterion) {
     g.throughput(Throughput::Elements(1));
     g.bench_function("transaction_2KiB", |b| {
         b.iter_batched(
-            || SmtpSession::new(SmtpConfig::default()),
+            || {
+                let info = SessionInfo::new("b", Service::Smtp, "127.0.0.1".parse().unwrap(), 1);
+                SmtpSession::new(SmtpConfig::default(), info)
+            },
             |mut s| {
                 s.feed(&input);
                 let mut out = 0;
+                let now = Instant::now();
                 loop {
-                    match s.next_event() {
+                    match s.next_event(now) {
                         SmtpEvent::NeedInput | SmtpEvent::Close => break,
                         SmtpEvent::Message(content) => {
                             black_box(&content);

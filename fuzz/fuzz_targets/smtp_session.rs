@@ -4,9 +4,10 @@
 //! a 3-digit code).
 #![no_main]
 
-use ferrymail_policy::{Reply, Verdict};
+use ferrymail_policy::{Reply, Service, SessionInfo, Verdict};
 use ferrymail_proto::smtp::{AuthResult, SmtpConfig, SmtpEvent, SmtpSession};
 use libfuzzer_sys::fuzz_target;
+use std::time::{Duration, Instant};
 
 fn check_output(out: &[u8]) {
     if out.is_empty() {
@@ -32,8 +33,11 @@ fuzz_target!(|data: &[u8]| {
         max_message_size: 4096,
         ..SmtpConfig::default()
     };
-    let mut s = SmtpSession::new(cfg);
-    check_output(&s.take_output());
+    let info = SessionInfo::new("f", Service::Smtp, "192.0.2.1".parse().unwrap(), 1);
+    let mut s = SmtpSession::new(cfg, info);
+    // The clock is input too: each decision byte also moves it, so
+    // timeouts, the greeting delay and the tarpit are explored.
+    let mut now = Instant::now();
     let chunk = usize::from(knobs >> 4) * 7 + 1;
     let mut decisions = input.iter().rev().copied().cycle();
     for piece in input.chunks(chunk) {
@@ -41,9 +45,21 @@ fuzz_target!(|data: &[u8]| {
         // Bounded: every event consumes input or a decision.
         for _ in 0..10_000 {
             let d = decisions.next().unwrap_or(0);
-            match s.next_event() {
-                SmtpEvent::NeedInput | SmtpEvent::Close => break,
-                SmtpEvent::Helo { .. } | SmtpEvent::Mail { .. } | SmtpEvent::Rcpt { .. } => s.verdict(match d % 5 {
+            now += Duration::from_secs(u64::from(d % 16) * 30);
+            match s.next_event(now) {
+                SmtpEvent::NeedInput => {
+                    if d % 7 == 0 {
+                        s.handle_timeout(now);
+                        continue;
+                    }
+                    break;
+                }
+                SmtpEvent::Close => break,
+                SmtpEvent::Pause(until) => now = until,
+                SmtpEvent::Connect
+                | SmtpEvent::Helo { .. }
+                | SmtpEvent::Mail { .. }
+                | SmtpEvent::Rcpt { .. } => s.verdict(match d % 5 {
                     0 => Verdict::Continue,
                     1 => Verdict::Reject(Reply::new(550, "5.7.1", "no")),
                     2 => Verdict::Tempfail(Reply::new(451, "4.7.1", "later")),
@@ -57,7 +73,7 @@ fuzz_target!(|data: &[u8]| {
                 }
                 SmtpEvent::StartTls => s.tls_established(),
                 SmtpEvent::Auth { .. } => s.auth_result(match d % 3 {
-                    0 => AuthResult::Ok { user: "u".into() },
+                    0 => AuthResult::Ok { user: "u".into(), tenant: None },
                     1 => AuthResult::Fail,
                     _ => AuthResult::Tempfail,
                 }),

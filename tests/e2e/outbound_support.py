@@ -27,6 +27,8 @@ class Behaviour:
     reject: set = field(default_factory=set)
     delay: float = 0.0
     tls: ssl.SSLContext | None = None
+    # Seconds between the bytes of the greeting: a server that trickles.
+    trickle: float = 0.0
 
 
 @dataclass
@@ -84,7 +86,13 @@ class Sinks:
             await writer.drain()
 
         try:
-            await say(f"220 sink-{ip} ESMTP")
+            if b.trickle:
+                for byte in f"220 sink-{ip} ESMTP\r\n".encode():
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    await asyncio.sleep(b.trickle)
+            else:
+                await say(f"220 sink-{ip} ESMTP")
             while True:
                 raw = await asyncio.wait_for(reader.readline(), 60)
                 if not raw:
@@ -170,7 +178,7 @@ class Sinks:
 
 # --- the world the tests deliver into ---------------------------------------
 
-ACCEPT, TEMPFAIL, MIXED, DOWN1, BACKUP2, DOWN, TLS, SLOW = (f"127.0.0.{i}" for i in range(2, 10))
+ACCEPT, TEMPFAIL, MIXED, DOWN1, BACKUP2, DOWN, TLS, SLOW, TRICKLE = (f"127.0.0.{i}" for i in range(2, 11))
 
 WORLD = {
     "accept.test": {"MX": [(10, "mx.accept.test")]},
@@ -192,6 +200,8 @@ WORLD = {
     "mx.tls.test": {"A": [TLS]},
     "slow.test": {"MX": [(10, "mx.slow.test")]},
     "mx.slow.test": {"A": [SLOW]},
+    "trickle.test": {"MX": [(10, "mx.trickle.test")]},
+    "mx.trickle.test": {"A": [TRICKLE]},
 }
 SERVFAIL_NAMES = {"servfail.test"}
 
@@ -227,6 +237,7 @@ def world(template_data_dir):
         BACKUP2: Behaviour(),
         TLS: Behaviour(tls=tls_context(cert, key)),
         SLOW: Behaviour(delay=0.02),
+        TRICKLE: Behaviour(trickle=2.0),
     }
     dns = DnsServer(WORLD, SERVFAIL_NAMES)
     sinks = Sinks(behaviours)

@@ -201,11 +201,13 @@ def test_plaintext_auth_never_requires_tls(make_server):
         assert s.has_extn("auth")
         s.login(ALICE, PASSWORDS[ALICE])
         s.sendmail(ALICE, [BOB], "Subject: x\r\n\r\ny\r\n")
-    # POP3 follows the same rule: no password in clear ...
+    # POP3 follows the same rule: no password in clear, and CAPA does not
+    # offer a login it would refuse (RFC 2595 2.1) ...
     p = srv.pop3()
-    p.user(BOB)
-    with pytest.raises(poplib.error_proto):
-        p.pass_(PASSWORDS[BOB])
+    capa = p.capa()
+    assert "USER" not in capa and "SASL" not in capa and "STLS" in capa, capa
+    with pytest.raises(poplib.error_proto, match="Plaintext authentication disallowed"):
+        p.user(BOB)
     p.quit()
     # ... but over STLS.
     p = srv.pop3()

@@ -248,13 +248,18 @@ def test_connection_reset_mid_data_delivers_nothing(server):
     assert server.running
 
 
-def test_binary_garbage_does_not_hurt_the_server(server):
+def test_binary_garbage_does_not_hurt_the_server(make_server):
+    # A short tarpit: past the soft error limit each error reply waits
+    # error_delay, which at the default 1 s outlasts the client's timeout.
+    server = make_server(config={"smtp": {"error_delay": "50ms"}})
     rng = random.Random(5321)
     garbage = bytes(rng.randrange(256) for _ in range(200_000))
     with server.raw() as c:
         c.greeting()
         try:
-            c.send(garbage)
+            # Only CRLF ends a command, and random bytes rarely hold one:
+            # end the last line and say goodbye.
+            c.send(garbage + b"\r\nQUIT\r\n")
         except (BrokenPipeError, ConnectionResetError):
             pass  # the server may hang up on a client this broken
         try:
@@ -262,8 +267,9 @@ def test_binary_garbage_does_not_hurt_the_server(server):
         except ConnectionResetError:
             codes = None  # our unread garbage made the kernel reset the closed connection
         if codes is not None:
-            assert codes and codes[-1] == 421, codes  # error limit reached: 421 and close
-            assert all(code in (500, 501, 502, 503, 555, 421) for code in codes), codes
+            # Errors, then the QUIT's 221, or 421 if the error limit came first.
+            assert codes and codes[-1] in (221, 421), codes
+            assert all(code in (500, 501, 502, 503, 555, 221, 421) for code in codes), codes
     assert server.running
     with server.smtp() as s:
         assert s.sendmail("a@example.org", [ALICE], "Subject: after\r\n\r\nok\r\n") == {}
@@ -300,7 +306,10 @@ def test_slow_byte_by_byte_client(server):
 def test_hostile_helo_cannot_inject_headers(server):
     with server.raw() as c:
         c.greeting()
-        c.cmd(b"EHLO evil\rBcc: victim@example.org")
+        # A bare CR (or LF) in a command is refused outright (RFC 5321 2.3.8).
+        code, text = c.cmd(b"EHLO evil\rBcc: victim@example.org")
+        assert (code, text[:6]) == (500, "5.5.2 "), (code, text)
+        c.cmd("EHLO evil(Bcc: victim@example.org)")
         c.cmd("MAIL FROM:<a@example.org>")
         c.cmd(f"RCPT TO:<{ALICE}>")
         c.cmd("DATA")

@@ -1,4 +1,5 @@
 //! SMTP replies (RFC 5321 4.2) with enhanced status codes (RFC 3463).
+//! Their wire form is the protocol crate's (`ferrymail_proto::smtp::replies`).
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -34,27 +35,6 @@ impl Reply {
     pub fn is_permanent(&self) -> bool {
         self.code >= 500
     }
-
-    /// Wire form: `code-text` continuation lines and a final `code text`,
-    /// each line prefixed with the enhanced code when present. Text is
-    /// sanitised: CR, LF inside a line and other control bytes never reach the
-    /// wire, so plugin-provided text cannot inject extra reply lines.
-    pub fn to_wire(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.text.len());
-        let lines: Vec<&str> = if self.text.is_empty() { vec![""] } else { self.text.split('\n').collect() };
-        let code = self.code.clamp(200, 599);
-        for (i, line) in lines.iter().enumerate() {
-            let sep = if i + 1 == lines.len() { ' ' } else { '-' };
-            out.extend_from_slice(format!("{code}{sep}").as_bytes());
-            if let Some(e) = &self.enhanced {
-                out.extend_from_slice(e.as_bytes());
-                out.push(b' ');
-            }
-            out.extend(line.bytes().map(|b| if b.is_ascii_control() && b != b'\t' { b' ' } else { b }));
-            out.extend_from_slice(b"\r\n");
-        }
-        out
-    }
 }
 
 impl fmt::Display for Reply {
@@ -63,27 +43,5 @@ impl fmt::Display for Reply {
             Some(e) => write!(f, "{} {} {}", self.code, e, self.text.replace('\n', " / ")),
             None => write!(f, "{} {}", self.code, self.text.replace('\n', " / ")),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn single_line() {
-        assert_eq!(Reply::new(250, "2.1.0", "Ok").to_wire(), b"250 2.1.0 Ok\r\n");
-    }
-
-    #[test]
-    fn multi_line_rfc5321_4_2_1() {
-        let r = Reply::plain(250, "mx.test\nPIPELINING\nSIZE 100");
-        assert_eq!(r.to_wire(), b"250-mx.test\r\n250-PIPELINING\r\n250 SIZE 100\r\n");
-    }
-
-    #[test]
-    fn control_bytes_cannot_inject_lines() {
-        let r = Reply::new(550, "5.7.1", "no\rway\x00");
-        assert_eq!(r.to_wire(), b"550 5.7.1 no way \r\n");
     }
 }

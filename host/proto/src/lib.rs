@@ -13,9 +13,12 @@
 //! - [`pop3`]: the POP3 server session (RFC 1939, RFC 2449)
 //! - [`line`]: CRLF line splitting with a length limit, shared by both
 //! - [`sasl`]: SASL PLAIN/LOGIN decoding, shared by both
+//! - [`timer`]: whole-phase deadlines; every session takes the clock as
+//!   an input (`next_event(now)`, `poll_timeout()`, `handle_timeout(now)`)
 
 pub mod client;
 pub mod line;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;
+pub mod timer;

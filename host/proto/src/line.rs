@@ -1,8 +1,13 @@
 //! Command-line framing shared by the SMTP and POP3 sessions.
 //!
-//! Commands end at LF; a CR before it is stripped. Accepting a bare LF as a
-//! command terminator is safe (unlike in DATA, where it is the smuggling
-//! vector) and matches what deployed servers do for broken clients.
+//! By default a line ends at LF and a CR before it is stripped, which
+//! POP3 clients and remote SMTP servers' replies get away with. The SMTP
+//! server frames commands with [`LineBuffer::crlf_only`]: only CRLF ends a
+//! command there (RFC 5321 2.3.8), so a bare LF stays inside the line and
+//! the session refuses it, the way Postfix's `smtpd_forbid_bare_newline`
+//! does. A server that let a bare LF end a command would read a different
+//! command stream than one that does not: the desynchronisation that SMTP
+//! smuggling (CVE-2023-51764) exploits in DATA.
 
 /// What one call to [`LineBuffer::next_line`] found.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,13 +26,20 @@ pub struct LineBuffer {
     buf: Vec<u8>,
     /// Scanned prefix of `buf` that holds no LF, so rescans stay linear.
     scanned: usize,
-    /// Inside an over-long line: drop bytes until the next LF.
+    /// Inside an over-long line: drop bytes until the next line end.
     discarding: bool,
+    /// Only CRLF ends a line; a bare LF is part of it.
+    crlf_only: bool,
 }
 
 impl LineBuffer {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A buffer where only CRLF ends a line (RFC 5321 2.3.8).
+    pub fn crlf_only() -> Self {
+        LineBuffer { crlf_only: true, ..Self::default() }
     }
 
     pub fn extend(&mut self, bytes: &[u8]) {
@@ -62,6 +74,19 @@ impl LineBuffer {
         loop {
             let lf = self.buf[self.scanned..].iter().position(|&b| b == b'\n');
             match lf {
+                Some(rel)
+                    if self.crlf_only && (self.scanned + rel == 0 || self.buf[self.scanned + rel - 1] != b'\r') =>
+                {
+                    // A bare LF: not a line end; the line goes on.
+                    self.scanned += rel + 1;
+                    if !self.discarding && self.scanned > max {
+                        self.buf.drain(..self.scanned);
+                        self.scanned = 0;
+                        self.discarding = true;
+                        return Some(Line::TooLong);
+                    }
+                    continue;
+                }
                 Some(rel) => {
                     let end = self.scanned + rel;
                     let rest = self.buf.split_off(end + 1);
@@ -82,13 +107,11 @@ impl LineBuffer {
                 }
                 None => {
                     if self.discarding {
-                        self.buf.clear();
-                        self.scanned = 0;
+                        self.drop_buffered();
                         return None;
                     }
                     if self.buf.len() > max {
-                        self.buf.clear();
-                        self.scanned = 0;
+                        self.drop_buffered();
                         self.discarding = true;
                         return Some(Line::TooLong);
                     }
@@ -97,6 +120,17 @@ impl LineBuffer {
                 }
             }
         }
+    }
+
+    /// Drops the buffered part of a line being discarded, except a final
+    /// CR, which may be the first half of the CRLF that ends it.
+    fn drop_buffered(&mut self) {
+        let keep_cr = self.crlf_only && self.buf.last() == Some(&b'\r');
+        self.buf.clear();
+        if keep_cr {
+            self.buf.push(b'\r');
+        }
+        self.scanned = 0;
     }
 }
 
@@ -126,6 +160,28 @@ mod tests {
         long.extend_from_slice(b"\r\n");
         b.extend(&long);
         assert_eq!(b.next_line(512), Some(Line::TooLong));
+    }
+
+    #[test]
+    fn crlf_only_keeps_a_bare_lf_inside_the_line_rfc5321_2_3_8() {
+        let mut b = LineBuffer::crlf_only();
+        b.extend(b"NOOP\nQUIT\r\n\nRSET\r\nHE");
+        assert_eq!(b.next_line(512), Some(Line::Complete(b"NOOP\nQUIT".to_vec())));
+        assert_eq!(b.next_line(512), Some(Line::Complete(b"\nRSET".to_vec())));
+        assert_eq!(b.next_line(512), None);
+        b.extend(b"LO x\n");
+        assert_eq!(b.next_line(512), None, "a bare LF does not end a command");
+        b.extend(b"\r\n");
+        assert_eq!(b.next_line(512), Some(Line::Complete(b"HELO x\n".to_vec())));
+    }
+
+    #[test]
+    fn crlf_only_limit_still_holds_with_bare_lfs() {
+        let mut b = LineBuffer::crlf_only();
+        b.extend(&b"x\n".repeat(400));
+        assert_eq!(b.next_line(512), Some(Line::TooLong));
+        b.extend(b"tail\r\nNOOP\r\n");
+        assert_eq!(b.next_line(512), Some(Line::Complete(b"NOOP".to_vec())));
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub fn utf8(decoded: Vec<u8>) -> Result<String, SaslError> {
     String::from_utf8(decoded).map_err(|_| SaslError::Credentials)
 }
 
+/// A user name (LOGIN's first response): UTF-8, not empty, and without
+/// control characters, which would forge lines in logs and confuse
+/// directory look-ups.
+pub fn identity(decoded: Vec<u8>) -> Result<String, SaslError> {
+    let name = utf8(decoded)?;
+    if name.is_empty() || name.chars().any(char::is_control) {
+        return Err(SaslError::Credentials);
+    }
+    Ok(name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -94,5 +105,9 @@ mod tests {
     fn control_characters_in_names_refused() {
         assert_eq!(parse_plain(b"\0u\x07\0pw"), Err(SaslError::Credentials));
         assert_eq!(parse_plain(b"\0u\0"), Err(SaslError::Credentials));
+        // Issue 16 item 6: an AUTH LOGIN name with LF forged log lines.
+        assert_eq!(identity(b"mallory\nFAKE auth ok".to_vec()), Err(SaslError::Credentials));
+        assert_eq!(identity(Vec::new()), Err(SaslError::Credentials));
+        assert_eq!(identity(b"alice@a.test".to_vec()).unwrap(), "alice@a.test");
     }
 }

@@ -27,7 +27,9 @@ pub struct DeliveryConfig {
     /// The 354 after DATA (4.5.3.2.4: 2 minutes).
     #[serde(with = "humantime_serde")]
     pub data_init_timeout: Duration,
-    /// Each write of message content (4.5.3.2.5: 3 minutes).
+    /// Sending the message content, per started MiB (4.5.3.2.5: 3 minutes):
+    /// one deadline for the whole content, so a server that reads a byte at
+    /// a time cannot stretch it.
     #[serde(with = "humantime_serde")]
     pub data_block_timeout: Duration,
     /// The reply after the final dot (4.5.3.2.6: 10 minutes).
@@ -59,15 +61,16 @@ pub enum TlsVerify {
 
 impl DeliveryConfig {
     /// Problems as (key, why), for [`super::Config::validate`].
-    pub fn problems(&self) -> Option<(&'static str, &'static str)> {
+    pub fn problems(&self) -> Vec<(&'static str, &'static str)> {
+        let mut out = Vec::new();
         if self.port == 0 {
-            return Some(("delivery.port", "must not be 0"));
+            out.push(("delivery.port", "must not be 0"));
         }
         if self.max_connections == 0 {
-            return Some(("delivery.max_connections", "must be at least 1"));
+            out.push(("delivery.max_connections", "must be at least 1"));
         }
         if self.max_connections_per_domain == 0 {
-            return Some(("delivery.max_connections_per_domain", "must be at least 1"));
+            out.push(("delivery.max_connections_per_domain", "must be at least 1"));
         }
         let timeouts = [
             ("delivery.connect_timeout", self.connect_timeout),
@@ -77,6 +80,9 @@ impl DeliveryConfig {
             ("delivery.data_block_timeout", self.data_block_timeout),
             ("delivery.data_done_timeout", self.data_done_timeout),
         ];
-        timeouts.into_iter().find(|(_, t)| t.is_zero()).map(|(key, _)| (key, "must be greater than zero"))
+        out.extend(
+            timeouts.into_iter().filter(|(_, t)| t.is_zero()).map(|(key, _)| (key, "must be greater than zero")),
+        );
+        out
     }
 }

@@ -37,6 +37,9 @@ pub struct Config {
     /// password guessing.
     #[serde(with = "humantime_serde")]
     pub auth_failure_delay: Duration,
+    /// `Received:` fields a message may carry before it is refused (SMTP)
+    /// or bounced (queue) as a mail loop with 5.4.6 (RFC 5321 6.3).
+    pub max_hops: usize,
     /// Compiled plugins are cached here across restarts; empty:
     /// data_dir/plugin-cache. Several servers may share one.
     pub plugin_cache_dir: PathBuf,
@@ -81,16 +84,27 @@ pub struct SmtpListener {
     pub max_command_line: usize,
     /// Text line limit including CRLF (RFC 5321 4.5.3.1.6: at least 1000).
     pub max_text_line: usize,
-    /// Bad commands before the session is closed with 421.
+    /// Errors (bad commands, failed AUTH, refused MAIL/RCPT) before the
+    /// session is closed with 421.
     pub max_errors: u32,
+    /// Errors after which every further error reply waits `error_delay`.
+    pub soft_error_limit: u32,
+    #[serde(with = "humantime_serde")]
+    pub error_delay: Duration,
     /// Concurrent sessions; more get 421 and are closed.
     pub max_sessions: usize,
-    /// Wait for the next command (RFC 5321 4.5.3.2.7: 5 minutes).
+    /// The whole wait for one command line, from the previous reply
+    /// (RFC 5321 4.5.3.2.7: 5 minutes).
     #[serde(with = "humantime_serde")]
     pub command_timeout: Duration,
-    /// Wait for more message content (RFC 5321 4.5.3.2.5/6).
+    /// The whole DATA content, from 354 to the final dot.
     #[serde(with = "humantime_serde")]
     pub data_timeout: Duration,
+    /// Pregreet test: the greeting is completed after this long, and a
+    /// client that talks first is refused; 0 turns it off. Clients in
+    /// `relay_networks` are never delayed.
+    #[serde(with = "humantime_serde")]
+    pub greet_delay: Duration,
     /// MAIL requires AUTH first (submission).
     pub require_auth: bool,
 }
@@ -102,7 +116,9 @@ pub struct Pop3Listener {
     pub max_sessions: usize,
     /// Command line limit including CRLF (RFC 2449 4: 255).
     pub max_command_line: usize,
-    /// Inactivity autologout (RFC 1939 3: at least 10 minutes).
+    /// Autologout (RFC 1939 3: at least 10 minutes): the whole wait for a
+    /// command, and the whole write of an answer (a RETR the client stops
+    /// reading ends the session and frees the maildrop).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
 }
@@ -144,6 +160,9 @@ pub struct TlsConfig {
     pub key: String,
     /// Whether AUTH/USER-PASS may happen without TLS.
     pub allow_plaintext_auth: PlaintextAuth,
+    /// A TLS handshake (STARTTLS, STLS) must finish within this.
+    #[serde(with = "humantime_serde")]
+    pub handshake_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -164,10 +183,19 @@ pub struct LogConfig {
     pub level: String,
 }
 
-/// A configuration problem, phrased for the operator in one line.
+/// Every configuration problem found, each naming its key; shown to the
+/// operator on one line so a start-up failure is a single log line.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct ConfigError(pub String);
+#[error("{}", .problems.join("; "))]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(problem: String) -> Self {
+        ConfigError { problems: vec![problem] }
+    }
+}
 
 impl Config {
     /// Loads defaults < file < environment.
@@ -176,48 +204,67 @@ impl Config {
             Figment::from(Toml::string(ferrymail_plugin_host::DEFAULT_POLICY_TOML)).merge(Toml::string(DEFAULT_TOML));
         if let Some(path) = file {
             if !path.is_file() {
-                return Err(ConfigError(format!("config file {} does not exist or is not a file", path.display())));
+                return Err(ConfigError::one(format!(
+                    "config file {} does not exist or is not a file",
+                    path.display()
+                )));
             }
             figment = figment.merge(Toml::file(path));
         }
         figment = figment.merge(Env::prefixed("FERRYMAIL_").split("__"));
-        let config: Config = figment.extract().map_err(|e| ConfigError(one_line(e)))?;
+        let config: Config = figment.extract().map_err(|e| ConfigError { problems: figment_problems(e) })?;
         config.validate()?;
         Ok(config)
     }
 
+    /// Checks the rules serde cannot express, reporting all of them.
     fn validate(&self) -> Result<(), ConfigError> {
-        let bad = |key: &str, why: &str| Err(ConfigError(format!("config key {key}: {why}")));
+        let mut problems = Vec::new();
+        let mut bad = |key: &str, why: &str| problems.push(format!("config key {key}: {why}"));
         if self.hostname.trim().is_empty() {
-            return bad("hostname", "must not be empty");
+            bad("hostname", "must not be empty");
+        }
+        if self.max_hops == 0 {
+            bad("max_hops", "must be at least 1 (RFC 5321 6.3 suggests 100; Postfix uses 50)");
         }
         for (name, l) in [("smtp", &self.smtp), ("submission", &self.submission)] {
             if l.max_command_line < 512 {
-                return bad(&format!("{name}.max_command_line"), "RFC 5321 4.5.3.1.4 requires at least 512");
+                bad(&format!("{name}.max_command_line"), "RFC 5321 4.5.3.1.4 requires at least 512");
             }
             if l.max_text_line < 1000 {
-                return bad(&format!("{name}.max_text_line"), "RFC 5321 4.5.3.1.6 requires at least 1000");
+                bad(&format!("{name}.max_text_line"), "RFC 5321 4.5.3.1.6 requires at least 1000");
             }
             if l.max_recipients == 0 {
-                return bad(&format!("{name}.max_recipients"), "must be at least 1 (RFC 5321 asks for 100)");
+                bad(&format!("{name}.max_recipients"), "must be at least 1 (RFC 5321 asks for 100)");
             }
             if l.max_sessions == 0 {
-                return bad(&format!("{name}.max_sessions"), "must be at least 1");
+                bad(&format!("{name}.max_sessions"), "must be at least 1");
+            }
+            for (key, t) in [("command_timeout", l.command_timeout), ("data_timeout", l.data_timeout)] {
+                if t.is_zero() {
+                    bad(&format!("{name}.{key}"), "must be greater than zero");
+                }
             }
         }
         if self.pop3.max_command_line < 255 {
-            return bad("pop3.max_command_line", "RFC 2449 4 requires at least 255");
+            bad("pop3.max_command_line", "RFC 2449 4 requires at least 255");
+        }
+        if self.pop3.idle_timeout.is_zero() {
+            bad("pop3.idle_timeout", "must be greater than zero (RFC 1939 3 asks for 10 minutes)");
+        }
+        if self.tls.handshake_timeout.is_zero() {
+            bad("tls.handshake_timeout", "must be greater than zero");
         }
         if self.retry.interval.is_zero() {
-            return bad("retry.interval", "must be greater than zero");
+            bad("retry.interval", "must be greater than zero");
         }
-        if let Some((key, why)) = self.delivery.problems() {
-            return bad(key, why);
+        for (key, why) in self.delivery.problems() {
+            bad(key, why);
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
-            return bad("tls.cert / tls.key", "set both or neither");
+            bad("tls.cert / tls.key", "set both or neither");
         }
-        Ok(())
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError { problems }) }
     }
 
     /// Listed in `local_domains` or owned by a tenant.
@@ -264,11 +311,10 @@ impl Config {
     }
 }
 
-/// figment errors can span several lines and nest; operators get one.
-/// Every figment error on one line, each naming its key and where the value
-/// came from: the config file's path (a syntax error names nothing else), or
-/// the provider, e.g. the environment.
-fn one_line(e: figment::Error) -> String {
+/// Every figment error, each on one line naming its key and where the
+/// value came from: the config file's path (a syntax error names nothing
+/// else), or the provider, e.g. the environment.
+fn figment_problems(e: figment::Error) -> Vec<String> {
     let mut msgs: Vec<String> = Vec::new();
     for err in e {
         let key = if err.path.is_empty() { String::new() } else { format!("config key {}: ", err.path.join(".")) };
@@ -282,7 +328,7 @@ fn one_line(e: figment::Error) -> String {
         let kind = err.kind.to_string().split_whitespace().collect::<Vec<_>>().join(" ");
         msgs.push(format!("{key}{kind}{source}"));
     }
-    msgs.join("; ")
+    msgs
 }
 
 #[cfg(test)]

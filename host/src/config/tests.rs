@@ -107,3 +107,22 @@ fn missing_file_is_reported() {
         Ok(())
     });
 }
+
+/// Issue 9: `ConfigError` reported only the first problem.
+#[test]
+fn every_problem_is_reported_at_once() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "f.toml",
+            "hostname = \" \"\nmax_hops = 0\n[smtp]\nmax_command_line = 100\n[pop3]\nmax_command_line = 10\n[delivery]\nport = 0\n",
+        )?;
+        let e = Config::load(Some(Path::new("f.toml"))).unwrap_err();
+        let keys = ["hostname", "max_hops", "smtp.max_command_line", "pop3.max_command_line", "delivery.port"];
+        assert_eq!(e.problems.len(), keys.len(), "{e}");
+        for key in keys {
+            assert!(e.to_string().contains(&format!("config key {key}:")), "{key}: {e}");
+        }
+        assert!(!e.to_string().contains('\n'));
+        Ok(())
+    });
+}

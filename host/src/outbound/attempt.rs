@@ -49,17 +49,26 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     let mut results = Vec::new();
     let mut file_into = Vec::new();
     let mut remote = JoinSet::new();
+    // RFC 5321 6.3: mail that has passed more relays than we accept is in a
+    // loop (it got here another way, or the limit was lowered): return it
+    // rather than pass it on once more.
+    let hops = ferrymail_proto::smtp::trace::hops(&content);
+    let looping = (hops > state.config.max_hops).then(|| too_many_hops(hops));
     for (route, indexes) in groups {
-        match route {
-            QueuedRoute::Local { account } => results.extend(local(&state, &account, &indexes, &mut file_into).await),
-            route => {
+        match (route, &looping) {
+            (QueuedRoute::Local { account }, _) => {
+                results.extend(local(&state, &account, &indexes, &mut file_into).await)
+            }
+            (_, Some(result)) => {
+                results.extend(indexes.into_iter().map(|index| Attempted {
+                    index,
+                    result: result.clone(),
+                    remote: None,
+                }));
+            }
+            (route, None) => {
                 let rcpts: Vec<String> = indexes.iter().map(|&i| entry.recipients[i].address.clone()).collect();
-                let txn = Transaction {
-                    from: entry.sender.clone(),
-                    rcpts,
-                    size: content.len(),
-                    eight_bit: content.iter().any(|&b| b >= 0x80),
-                };
+                let txn = Transaction { from: entry.sender.clone(), rcpts };
                 let (state, settings, content) = (state.clone(), settings.clone(), content.clone());
                 remote.spawn(async move {
                     let results = deliver(&state, &settings, &route, &txn, &content).await;
@@ -138,6 +147,11 @@ async fn commit(state: &ServerState, entry: &mut QueueEntry, file_into: &[u64], 
             Err(e) => tracing::error!(queue = %format_id(entry.id), error = %e, "cannot apply an operator request"),
         }
     }
+}
+
+fn too_many_hops(hops: usize) -> RcptResult {
+    let reply = Reply::new(554, "5.4.6", format!("Too many hops ({hops} Received: headers); mail loop suspected"));
+    RcptResult { outcome: classify(&reply), reply, from_server: false }
 }
 
 /// Files into a local account (a recipient that could not be filed at

@@ -1,22 +1,17 @@
 //! Drives the sans-IO client session over TCP (and TLS): connects to each
-//! address in turn until one takes the transaction, applying the RFC 5321
-//! 4.5.3.2 timeouts per phase.
+//! address in turn until one takes the transaction. The session owns the
+//! RFC 5321 4.5.3.2 timeouts, one deadline per phase; every read, write
+//! and handshake here runs under it.
 
 use super::mx::Target;
-use super::stream::ClientStream;
 use crate::config::{DeliveryConfig, StartTlsPolicy, TlsVerify};
+use crate::net::{Conn, Read, WriteError};
 use ferrymail_policy::Reply;
-use ferrymail_proto::client::{
-    ClientEvent, ClientSession, Phase, RcptResult, TlsMode, Transaction, classify, dot_stuff,
-};
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ferrymail_proto::client::{ClientEvent, ClientSession, RcptResult, Timeouts, TlsMode, Transaction, classify};
+use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-/// Content is written in blocks of this size, each under the data block
-/// timeout (RFC 5321 4.5.3.2.5).
-const WRITE_BLOCK: usize = 64 * 1024;
 /// Nothing depends on the reply to QUIT.
 const QUIT_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -45,14 +40,15 @@ impl Settings {
         })
     }
 
-    fn timeout(&self, phase: Phase) -> Duration {
+    fn session_timeouts(&self) -> Timeouts {
         let t = &self.timeouts;
-        match phase {
-            Phase::Greeting => t.greeting_timeout,
-            Phase::Command => t.command_timeout,
-            Phase::DataInit => t.data_init_timeout,
-            Phase::DataDone => t.data_done_timeout,
-            Phase::Quit => QUIT_TIMEOUT.min(t.command_timeout),
+        Timeouts {
+            greeting: t.greeting_timeout,
+            command: t.command_timeout,
+            data_init: t.data_init_timeout,
+            data_block: t.data_block_timeout,
+            data_done: t.data_done_timeout,
+            quit: QUIT_TIMEOUT,
         }
     }
 }
@@ -136,55 +132,47 @@ async fn try_host(
         }
     };
     let _ = tcp.set_nodelay(true);
-    let mut stream = ClientStream::Plain(tcp);
-    let mut session = ClientSession::new(&settings.helo, mode);
+    let mut conn = Conn::Plain(tcp);
+    let mut session = ClientSession::new(&settings.helo, mode, settings.session_timeouts());
     let mut buf = vec![0u8; 16 * 1024];
     let mut sent = false;
     let mut results = None;
     let mut host_failure = None;
     loop {
-        let event = session.next_event();
-        // Recorded before any write, which may fail and end the session.
+        let event = session.next_event(Instant::now());
         match &event {
             ClientEvent::Done(r) => results = Some(r.clone()),
-            ClientEvent::HostFailed(reply) => host_failure = Some(reply.clone()),
+            ClientEvent::HostFailed { reply, from_server } => host_failure = Some((reply.clone(), *from_server)),
             _ => {}
         }
-        let out = session.take_output();
-        if !out.is_empty()
-            && let Err(why) = write(&mut stream, &out, settings.timeouts.command_timeout).await
-        {
-            session.connection_lost(lost(target, &why));
-            continue;
+        // Commands go out before the session waits on the server, under
+        // the deadline of the phase they start.
+        if matches!(event, ClientEvent::NeedInput(_) | ClientEvent::StartTls) {
+            let out = session.take_output();
+            if let Err(why) = conn.write_before(&out, session.poll_timeout()).await {
+                lose(&mut session, target, why);
+                continue;
+            }
         }
         match event {
-            ClientEvent::NeedInput(phase) => {
-                match tokio::time::timeout(settings.timeout(phase), stream.read(&mut buf)).await {
-                    Ok(Ok(n)) if n > 0 => session.feed(&buf[..n]),
-                    Ok(Ok(_)) => session.connection_lost(lost(target, "connection closed by the server")),
-                    Ok(Err(e)) => session.connection_lost(lost(target, &e.to_string())),
-                    Err(_) => session.connection_lost(Reply::new(
-                        451,
-                        "4.4.2",
-                        format!("Timeout waiting for {} ({phase:?})", target.name),
-                    )),
-                }
-            }
+            ClientEvent::NeedInput(_) => match conn.read_before(&mut buf, session.poll_timeout()).await {
+                Read::Data(n) => session.feed(&buf[..n]),
+                Read::Closed => session.connection_lost(lost(target, "connection closed by the server")),
+                Read::TimedOut => session.handle_timeout(crate::net::timed_out_at(session.poll_timeout())),
+                Read::Failed(e) => session.connection_lost(lost(target, &e.to_string())),
+            },
             ClientEvent::StartTls => {
                 let name = super::tls::server_name(&target.name, target.addr.ip());
-                let handshake =
-                    tokio::time::timeout(settings.timeouts.command_timeout, stream.upgrade(&settings.connector, name))
-                        .await;
-                match handshake {
-                    Ok(Ok(())) => session.tls_established(),
-                    Ok(Err(e)) => {
+                match crate::net::before(session.poll_timeout(), conn.connect_tls(&settings.connector, name)).await {
+                    Some(Ok(())) => session.tls_established(),
+                    Some(Err(e)) => {
                         let certificate = super::tls::is_certificate_error(&e);
                         return HostOutcome::TlsFailed {
                             reply: Reply::new(451, "4.7.5", format!("TLS handshake with {} failed: {e}", target.name)),
                             certificate,
                         };
                     }
-                    Err(_) => {
+                    None => {
                         return HostOutcome::TlsFailed {
                             reply: Reply::new(451, "4.4.2", format!("TLS handshake with {} timed out", target.name)),
                             certificate: false,
@@ -194,71 +182,58 @@ async fn try_host(
             }
             ClientEvent::Ready if !sent => {
                 sent = true;
-                session.begin(txn);
+                session.begin(txn, content);
             }
             ClientEvent::Ready => {
                 // The outcome is known: say goodbye in the background, so
                 // the queue records it without waiting for the QUIT reply
                 // (that wait would widen the at-least-once window).
-                tokio::spawn(quit(session, stream));
+                tokio::spawn(quit(session, conn));
                 return match results {
                     Some(r) => HostOutcome::Done(r),
                     None => HostOutcome::Next { reply: lost(target, "no transaction"), server: false },
                 };
             }
             ClientEvent::SendContent => {
-                let data = dot_stuff(content);
-                match write_blocks(&mut stream, &data, settings.timeouts.data_block_timeout).await {
+                let data = session.take_content();
+                match conn.write_before(&data, session.poll_timeout()).await {
                     Ok(()) => session.content_sent(),
-                    Err(why) => session.connection_lost(lost(target, &why)),
+                    Err(why) => lose(&mut session, target, why),
                 }
             }
-            ClientEvent::Done(_) | ClientEvent::HostFailed(_) => {}
+            ClientEvent::Done(_) | ClientEvent::HostFailed { .. } => {}
             ClientEvent::Closed => break,
         }
     }
-    let _ = stream.shutdown().await;
+    // QUIT (after a refusal) is the last thing the session may have queued.
+    conn.farewell(&session.take_output()).await;
     match (results, host_failure) {
         (Some(r), _) => HostOutcome::Done(r),
-        (None, Some(reply)) => {
-            // Our own 4.4.x replies describe the network; the rest came from the server.
-            let server = !reply.enhanced.as_deref().is_some_and(|e| e.starts_with("4.4."));
-            HostOutcome::Next { reply, server }
-        }
+        (None, Some((reply, server))) => HostOutcome::Next { reply, server },
         (None, None) => HostOutcome::Next { reply: lost(target, "session ended early"), server: false },
     }
 }
 
-async fn quit(mut session: ClientSession, mut stream: ClientStream) {
+/// A failed write: a timeout is the session's to report; anything else is
+/// a lost connection.
+fn lose(session: &mut ClientSession, target: &Target, why: WriteError) {
+    match why {
+        WriteError::TimedOut => session.handle_timeout(crate::net::timed_out_at(session.poll_timeout())),
+        WriteError::Failed(e) => session.connection_lost(lost(target, &e.to_string())),
+    }
+}
+
+async fn quit(mut session: ClientSession, mut conn: Conn) {
     session.quit();
     let out = session.take_output();
-    if write(&mut stream, &out, QUIT_TIMEOUT).await.is_ok() {
+    let deadline = Some(Instant::now() + QUIT_TIMEOUT);
+    if conn.write_before(&out, deadline).await.is_ok() {
         let mut buf = [0u8; 512];
-        let _ = tokio::time::timeout(QUIT_TIMEOUT, stream.read(&mut buf)).await;
+        let _ = conn.read_before(&mut buf, deadline).await;
     }
-    let _ = stream.shutdown().await;
+    conn.farewell(&[]).await;
 }
 
 fn lost(target: &Target, why: &str) -> Reply {
     Reply::new(451, "4.4.2", format!("Lost connection with {} [{}]: {why}", target.name, target.addr.ip()))
-}
-
-async fn write(stream: &mut ClientStream, bytes: &[u8], timeout: Duration) -> Result<(), String> {
-    match tokio::time::timeout(timeout, async {
-        stream.write_all(bytes).await?;
-        stream.flush().await
-    })
-    .await
-    {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("write timed out".into()),
-    }
-}
-
-async fn write_blocks(stream: &mut ClientStream, data: &[u8], timeout: Duration) -> Result<(), String> {
-    for block in data.chunks(WRITE_BLOCK) {
-        write(stream, block, timeout).await?;
-    }
-    Ok(())
 }

@@ -8,7 +8,8 @@
 //! - [`notify`]: delay warnings and bounces, routed like any message
 //! - [`dsn`]: the RFC 3464 report format
 //! - [`mx`]: MX / implicit MX / null MX resolution
-//! - [`client`], [`stream`], [`tls`]: the SMTP client over TCP and STARTTLS
+//! - [`client`], [`tls`]: the SMTP client over TCP and STARTTLS (the
+//!   connection type is [`crate::net::Conn`], shared with the listeners)
 //! - [`admin`]: the `ferrymail queue …` commands
 //!
 //! # Concurrency
@@ -24,7 +25,6 @@ pub mod mx;
 pub mod notify;
 pub mod retry;
 pub mod scheduler;
-pub mod stream;
 pub mod tls;
 
 pub use scheduler::run;

@@ -4,7 +4,7 @@
 mod lock;
 
 use crate::config::Pop3Listener;
-use crate::net::Conn;
+use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
 use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy};
 use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
@@ -12,7 +12,7 @@ use ferrymail_store::schema::{INBOX_ID, MailEntry, UidSet};
 use lock::MaildropLock;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use std::time::Instant;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -45,9 +45,7 @@ struct Maildrop {
 
 struct Driver {
     state: Arc<ServerState>,
-    limits: Pop3Listener,
     policy: SharedPolicy,
-    info: SessionInfo,
     conn: Conn,
     session: Pop3Session,
     maildrop: Option<Maildrop>,
@@ -55,56 +53,67 @@ struct Driver {
 
 impl Driver {
     fn new(state: Arc<ServerState>, limits: Pop3Listener, tcp: TcpStream, peer: SocketAddr) -> Self {
+        let info = SessionInfo::new(state.next_session_id(), Service::Pop3, peer.ip(), peer.port());
+        let config = &state.config;
         let cfg = Pop3Config {
-            greeting_host: state.config.hostname.clone(),
+            greeting_host: config.hostname.clone(),
             max_line: limits.max_command_line,
-            stls_available: state.tls.is_some(),
+            stls_available: state.tls.is_some() && !info.tls,
+            plaintext_auth: config.tls.allow_plaintext_auth.allows(info.client_ip),
+            idle_timeout: limits.idle_timeout,
+            tls_timeout: config.tls.handshake_timeout,
             ..Pop3Config::default()
         };
         Driver {
             policy: state.policy(),
-            info: SessionInfo::new(state.next_session_id(), Service::Pop3, peer.ip(), peer.port()),
+            session: Pop3Session::new(cfg, info),
             state,
-            limits,
             conn: Conn::Plain(tcp),
-            session: Pop3Session::new(cfg),
             maildrop: None,
         }
     }
 
     async fn run(mut self) {
-        tracing::info!(session = %self.info.id, service = "pop3", client = %self.info.client_ip, "connect");
+        let info = self.session.info();
+        tracing::info!(session = %info.id, service = "pop3", client = %info.client_ip, "connect");
         let why = match self.serve().await {
+            Ok(()) if self.session.timed_out() => "timeout".to_string(),
             Ok(()) => "closed".to_string(),
             Err(e) => e.to_string(),
         };
-        let _ = self.conn.shutdown().await;
+        self.conn.farewell(&self.session.take_output()).await;
         // Dropping the maildrop releases the lock; nothing was deleted
         // unless QUIT completed the UPDATE state.
-        tracing::info!(session = %self.info.id, reason = %why, "disconnect");
+        tracing::info!(session = %self.session.info().id, reason = %why, "disconnect");
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
         let mut buf = vec![0u8; crate::net::READ_CHUNK];
         loop {
-            let event = self.session.next_event();
-            let out = self.session.take_output();
-            if !out.is_empty() {
-                self.conn.write_all(&out).await?;
+            let event = self.session.next_event(Instant::now());
+            // Output goes out before the session waits on the client, under
+            // the deadline it armed: a client that stops reading a 20 MB
+            // RETR times out like one that stops writing.
+            if matches!(event, Pop3Event::NeedInput | Pop3Event::Flush | Pop3Event::StartTls) {
+                let out = self.session.take_output();
+                match self.conn.write_before(&out, self.session.poll_timeout()).await {
+                    Ok(()) => {}
+                    Err(WriteError::TimedOut) => {
+                        self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()));
+                        continue;
+                    }
+                    Err(WriteError::Failed(e)) => return Err(e),
+                }
             }
             match event {
-                Pop3Event::NeedInput => {
-                    match tokio::time::timeout(self.limits.idle_timeout, self.conn.read(&mut buf)).await {
-                        Err(_) => {
-                            // RFC 1939 3: the autologout timer ends the session without UPDATE.
-                            self.conn.write_all(b"-ERR autologout: idle too long\r\n").await?;
-                            return Ok(());
-                        }
-                        Ok(Ok(0)) => return Ok(()),
-                        Ok(Ok(n)) => self.session.feed(&buf[..n]),
-                        Ok(Err(e)) => return Err(e),
+                Pop3Event::NeedInput => match self.conn.read_before(&mut buf, self.session.poll_timeout()).await {
+                    Read::Data(n) => self.session.feed(&buf[..n]),
+                    Read::Closed => return Ok(()),
+                    Read::TimedOut => {
+                        self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()))
                     }
-                }
+                    Read::Failed(e) => return Err(e),
+                },
                 Pop3Event::Flush => {}
                 Pop3Event::AuthRequested { user, password, mechanism } => {
                     let done = self.login(user, password, mechanism).await;
@@ -119,7 +128,7 @@ impl Driver {
                     match content {
                         Some(Ok(bytes)) => self.session.message_ready(&bytes),
                         Some(Err(e)) => {
-                            tracing::error!(session = %self.info.id, error = %e, "reading message failed");
+                            tracing::error!(session = %self.session.info().id, error = %e, "reading message failed");
                             self.session.message_unavailable();
                         }
                         None => self.session.message_unavailable(),
@@ -131,8 +140,13 @@ impl Driver {
                 }
                 Pop3Event::StartTls => {
                     let Some(acceptor) = self.state.tls.clone() else { return Ok(()) };
-                    self.conn.upgrade(&acceptor).await?;
-                    self.info.tls = true;
+                    match crate::net::before(self.session.poll_timeout(), self.conn.accept_tls(&acceptor)).await {
+                        Some(result) => result?,
+                        None => {
+                            self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()));
+                            continue;
+                        }
+                    }
                     self.session.tls_established();
                 }
                 Pop3Event::Close => return Ok(()),
@@ -142,17 +156,13 @@ impl Driver {
 
     async fn login(&mut self, user: String, password: String, mechanism: String) -> AuthDone {
         let config = &self.state.config;
-        if !self.info.tls && !config.tls.allow_plaintext_auth.allows(self.info.client_ip) {
-            tracing::warn!(session = %self.info.id, user = %user, "plaintext login refused (tls.allow_plaintext_auth)");
-            tokio::time::sleep(config.auth_failure_delay).await;
-            return AuthDone::Fail;
-        }
+        let info = self.session.info();
         let username = crate::policy::native::qualify(&user, config);
-        let request = AuthRequest { session: self.info.clone(), mechanism, username, password };
+        let request = AuthRequest { session: info.clone(), mechanism, username, password };
         let (account_name, tenant) = match self.policy.auth(&request).await {
             AuthOutcome::Ok { user, tenant } => (user, tenant),
             AuthOutcome::Fail => {
-                tracing::warn!(session = %self.info.id, user = %user, client = %self.info.client_ip, "login failed");
+                tracing::warn!(session = %info.id, user = %user, client = %info.client_ip, "login failed");
                 tokio::time::sleep(config.auth_failure_delay).await;
                 return AuthDone::Fail;
             }
@@ -164,7 +174,7 @@ impl Driver {
             Err(_) => return AuthDone::Tempfail,
         };
         let Some(lock) = MaildropLock::acquire(&self.state, account.id) else {
-            tracing::info!(session = %self.info.id, user = %account.address, "maildrop in use");
+            tracing::info!(session = %info.id, user = %account.address, "maildrop in use");
             return AuthDone::InUse;
         };
         let entries = match self.state.store.all_entries(account.id, INBOX_ID).await {
@@ -181,11 +191,9 @@ impl Driver {
             // The unique-id survives sessions and never repeats (RFC 1939 7 UIDL).
             .map(|e| MaildropEntry { uid: format!("{uid_validity:08x}{:08x}", e.uid), size: e.size })
             .collect();
-        tracing::info!(session = %self.info.id, user = %account.address, messages = entries.len(), "login");
-        self.info.auth_user = Some(account.address);
-        self.info.tenant = tenant;
+        tracing::info!(session = %info.id, user = %account.address, messages = entries.len(), "login");
         self.maildrop = Some(Maildrop { account: account.id, entries, _lock: lock });
-        AuthDone::Ok { maildrop }
+        AuthDone::Ok { maildrop, user: account.address, tenant }
     }
 
     async fn update(&mut self, delete: &[usize]) -> bool {
@@ -197,11 +205,11 @@ impl Driver {
         // Durable on return; IMAP sessions on the mailbox hear of it as EXPUNGE.
         match self.state.store.expunge(m.account, INBOX_ID, &uids).await {
             Ok(removed) => {
-                tracing::info!(session = %self.info.id, deleted = removed.len(), "update");
+                tracing::info!(session = %self.session.info().id, deleted = removed.len(), "update");
                 true
             }
             Err(e) => {
-                tracing::error!(session = %self.info.id, error = %e, "update failed");
+                tracing::error!(session = %self.session.info().id, error = %e, "update failed");
                 false
             }
         }

@@ -1,135 +1,145 @@
 //! Drives one SMTP session: moves bytes between the socket and the sans-IO
-//! state machine, and answers its decision events from the policy, the
-//! delivery agent and TLS.
+//! state machine, runs the timer it asks for, and answers its decision
+//! events from the policy, the delivery agent and TLS. Protocol facts
+//! (helo, TLS, the AUTH user) live in the session; nothing is decided here.
 
-use super::received;
 use crate::config::SmtpListener;
-use crate::net::Conn;
+use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
 use ferrymail_policy::{AuthOutcome, AuthRequest, Reply, SessionInfo, SharedPolicy, Verdict};
-use ferrymail_proto::smtp::{AuthResult, SmtpConfig, SmtpEvent, SmtpSession, Waiting};
+use ferrymail_proto::smtp::{AuthResult, Ending, SmtpConfig, SmtpEvent, SmtpSession};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+use std::time::{Duration, Instant};
 
 pub struct Driver {
     state: Arc<ServerState>,
-    limits: SmtpListener,
     policy: SharedPolicy,
-    info: SessionInfo,
     session: SmtpSession,
     conn: Conn,
 }
 
-/// Why a session ended, for the log line.
+/// Why the connection ended, beside the session's own reasons.
 enum End {
-    Quit,
+    Session,
     ClientClosed,
-    Timeout,
     Io(std::io::Error),
     TlsFailed(std::io::Error),
 }
 
+/// The session settings of one listener for one client.
+pub fn session_config(state: &ServerState, limits: &SmtpListener, info: &SessionInfo) -> SmtpConfig {
+    let config = &state.config;
+    // Postfix's postscreen spares mynetworks the same way: clients we
+    // relay for are ours, and need no pregreet test.
+    let greet_delay = if config.may_relay(info.client_ip) { Duration::ZERO } else { limits.greet_delay };
+    SmtpConfig {
+        hostname: config.hostname.clone(),
+        max_command_line: limits.max_command_line,
+        max_text_line: limits.max_text_line,
+        max_message_size: limits.max_message_size,
+        max_recipients: limits.max_recipients,
+        max_errors: limits.max_errors,
+        soft_error_limit: limits.soft_error_limit,
+        error_delay: limits.error_delay,
+        starttls: state.tls.is_some() && !info.tls,
+        auth: true,
+        auth_without_tls: config.tls.allow_plaintext_auth.allows(info.client_ip),
+        require_auth: limits.require_auth,
+        // RFC 5321 4.5.1: bare RCPT TO:<Postmaster> is our first domain's.
+        postmaster: Some(crate::policy::native::qualify("postmaster", config)),
+        max_hops: config.max_hops,
+        command_timeout: limits.command_timeout,
+        data_timeout: limits.data_timeout,
+        tls_timeout: config.tls.handshake_timeout,
+        greet_delay,
+    }
+}
+
 impl Driver {
-    pub fn new(
-        state: Arc<ServerState>,
-        limits: SmtpListener,
-        policy: SharedPolicy,
-        info: SessionInfo,
-        conn: Conn,
-    ) -> Self {
-        let cfg = SmtpConfig {
-            hostname: state.config.hostname.clone(),
-            max_command_line: limits.max_command_line,
-            max_text_line: limits.max_text_line,
-            max_message_size: limits.max_message_size,
-            max_recipients: limits.max_recipients,
-            max_errors: limits.max_errors,
-            starttls: state.tls.is_some(),
-            auth: true,
-            auth_without_tls: state.config.tls.allow_plaintext_auth.allows(info.client_ip),
-            require_auth: limits.require_auth,
-            // RFC 5321 4.5.1: bare RCPT TO:<Postmaster> is our first domain's.
-            postmaster: Some(crate::policy::native::qualify("postmaster", &state.config)),
-        };
-        Driver { session: SmtpSession::new(cfg), state, limits, policy, info, conn }
+    pub fn new(state: Arc<ServerState>, cfg: SmtpConfig, policy: SharedPolicy, info: SessionInfo, conn: Conn) -> Self {
+        Driver { session: SmtpSession::new(cfg, info), state, policy, conn }
     }
 
     pub async fn run(mut self) {
         let end = self.serve().await;
-        let _ = self.conn.write_all(&self.session.take_output()).await;
-        let _ = self.conn.shutdown().await;
-        let id = &self.info.id;
-        match end {
-            End::Quit => tracing::info!(session = %id, "disconnect (QUIT)"),
-            End::ClientClosed => tracing::info!(session = %id, "disconnect (client closed)"),
-            End::Timeout => tracing::info!(session = %id, "disconnect (timeout)"),
-            End::Io(e) => tracing::info!(session = %id, error = %e, "disconnect (I/O error)"),
-            End::TlsFailed(e) => tracing::info!(session = %id, error = %e, "disconnect (TLS handshake failed)"),
+        self.conn.farewell(&self.session.take_output()).await;
+        let id = &self.session.info().id;
+        match (end, self.session.ending()) {
+            (End::Session, Some(Ending::Quit)) => tracing::info!(session = %id, "disconnect (QUIT)"),
+            (End::Session, Some(Ending::Timeout)) => tracing::info!(session = %id, "disconnect (timeout)"),
+            (End::Session, Some(Ending::TlsTimeout)) => {
+                tracing::info!(session = %id, "disconnect (TLS handshake timed out)")
+            }
+            (End::Session, Some(Ending::TooManyErrors)) => {
+                tracing::info!(session = %id, client = %self.session.info().client_ip, "disconnect (too many errors)")
+            }
+            (End::Session, Some(Ending::Pregreet)) => {
+                // One stable line per offender, for fail2ban.
+                tracing::warn!(session = %id, client = %self.session.info().client_ip, "pregreet: client talked before the greeting")
+            }
+            (End::Session, Some(Ending::Refused)) => tracing::info!(session = %id, "disconnect (refused at connect)"),
+            (End::Session, _) => tracing::info!(session = %id, "disconnect (policy)"),
+            (End::ClientClosed, _) => tracing::info!(session = %id, "disconnect (client closed)"),
+            (End::Io(e), _) => tracing::info!(session = %id, error = %e, "disconnect (I/O error)"),
+            (End::TlsFailed(e), _) => tracing::info!(session = %id, error = %e, "disconnect (TLS handshake failed)"),
         }
     }
 
     async fn serve(&mut self) -> End {
         let mut buf = vec![0u8; crate::net::READ_CHUNK];
         loop {
-            if let Some(end) = self.handle_events().await {
-                return end;
-            }
-            let out = self.session.take_output();
-            if !out.is_empty()
-                && let Err(e) = self.conn.write_all(&out).await
+            let event = self.session.next_event(Instant::now());
+            // Output goes out before the session waits on the client (a
+            // read, a pause, a handshake), under the deadline it armed for
+            // that: never unbounded, never behind a policy call.
+            if matches!(event, SmtpEvent::NeedInput | SmtpEvent::Pause(_) | SmtpEvent::StartTls)
+                && let Err(end) = self.flush().await
             {
-                return End::Io(e);
-            }
-            let timeout = match self.session.waiting() {
-                Waiting::Command => self.limits.command_timeout,
-                Waiting::Data => self.limits.data_timeout,
-            };
-            match tokio::time::timeout(timeout, self.conn.read(&mut buf)).await {
-                Err(_) => {
-                    // RFC 5321 4.5.3.2: after the timeout the server closes, with 421.
-                    self.session.shutdown("Timeout waiting for client input");
-                    return End::Timeout;
+                match end {
+                    Some(end) => return end,
+                    None => continue,
                 }
-                Ok(Ok(0)) => return End::ClientClosed,
-                Ok(Ok(n)) => self.session.feed(&buf[..n]),
-                Ok(Err(e)) => return End::Io(e),
             }
-        }
-    }
-
-    /// Processes events until the session needs input; `Some` ends it.
-    async fn handle_events(&mut self) -> Option<End> {
-        loop {
-            match self.session.next_event() {
-                SmtpEvent::NeedInput => return None,
-                SmtpEvent::Close => return Some(End::Quit),
-                SmtpEvent::Helo { name, ehlo } => {
-                    let verdict = self.policy.helo(&self.info, &name, ehlo).await;
-                    if !matches!(verdict, Verdict::Reject(_) | Verdict::Tempfail(_) | Verdict::Disconnect(_)) {
-                        tracing::info!(session = %self.info.id, helo = %name, ehlo, "helo");
-                        self.info.helo = Some(name);
+            match event {
+                SmtpEvent::NeedInput => match self.conn.read_before(&mut buf, self.session.poll_timeout()).await {
+                    Read::Data(n) => self.session.feed(&buf[..n]),
+                    Read::Closed => return End::ClientClosed,
+                    Read::TimedOut => {
+                        self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()))
+                    }
+                    Read::Failed(e) => return End::Io(e),
+                },
+                SmtpEvent::Pause(until) => tokio::time::sleep_until(until.into()).await,
+                SmtpEvent::Close => return End::Session,
+                SmtpEvent::Connect => {
+                    let info = self.session.info();
+                    let verdict = self.policy.connect(info).await;
+                    if let Some(reply) = verdict.reply() {
+                        tracing::info!(session = %info.id, reply = %reply, "refused at connect");
                     }
                     self.session.verdict(verdict);
                 }
+                SmtpEvent::Helo { name, ehlo } => {
+                    let verdict = self.policy.helo(self.session.info(), &name, ehlo).await;
+                    log_verdict(self.session.info(), if ehlo { "ehlo" } else { "helo" }, &name, &verdict);
+                    self.session.verdict(verdict);
+                }
                 SmtpEvent::Mail { from, .. } => {
-                    let verdict = self.policy.mail(&self.info, &from).await;
-                    log_verdict(&self.info, "mail", &from, &verdict);
+                    let verdict = self.policy.mail(self.session.info(), &from).await;
+                    log_verdict(self.session.info(), "mail", &from, &verdict);
                     self.session.verdict(verdict);
                 }
                 SmtpEvent::Rcpt { to } => {
-                    let verdict = self.policy.rcpt(&self.info, &self.session.envelope(), &to).await;
-                    log_verdict(&self.info, "rcpt", &to, &verdict);
+                    let verdict = self.policy.rcpt(self.session.info(), &self.session.envelope(), &to).await;
+                    log_verdict(self.session.info(), "rcpt", &to, &verdict);
                     self.session.verdict(verdict);
                 }
                 SmtpEvent::Vrfy(arg) => {
-                    let reply = self.policy.vrfy(&self.info, &arg).await;
+                    let reply = self.policy.vrfy(self.session.info(), &arg).await;
                     self.session.reply(reply);
                 }
                 SmtpEvent::Expn(arg) => {
-                    let reply = self.policy.expn(&self.info, &arg).await;
+                    let reply = self.policy.expn(self.session.info(), &arg).await;
                     self.session.reply(reply);
                 }
                 SmtpEvent::Message(content) => {
@@ -138,7 +148,7 @@ impl Driver {
                 }
                 SmtpEvent::StartTls => {
                     if let Err(end) = self.starttls().await {
-                        return Some(end);
+                        return end;
                     }
                 }
                 SmtpEvent::Auth { mechanism, username, password } => {
@@ -149,34 +159,44 @@ impl Driver {
         }
     }
 
+    /// Writes the pending output under the session's deadline. `Err(None)`:
+    /// the deadline passed and the session was told; `Err(Some(end))`: the
+    /// connection is gone.
+    async fn flush(&mut self) -> Result<(), Option<End>> {
+        let out = self.session.take_output();
+        match self.conn.write_before(&out, self.session.poll_timeout()).await {
+            Ok(()) => Ok(()),
+            Err(WriteError::TimedOut) => {
+                self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()));
+                Err(None)
+            }
+            Err(WriteError::Failed(e)) => Err(Some(End::Io(e))),
+        }
+    }
+
     async fn accept(&mut self, content: Vec<u8>) -> Reply {
         let envelope = self.session.envelope();
+        let info = self.session.info();
         let id = match self.state.delivery.new_id().await {
             Ok(id) => id,
             Err(reply) => return reply,
         };
         let msg = ferrymail_store::format_id(id);
-        let decision = self.policy.data(&self.info, &envelope, &content).await;
+        let decision = self.policy.data(info, &envelope, &content).await;
         if let Some(reply) = decision.verdict.reply() {
-            tracing::info!(session = %self.info.id, msg = %msg, reply = %reply, "message refused by policy");
+            tracing::info!(session = %info.id, msg = %msg, reply = %reply, "message refused by policy");
             return reply.clone();
         }
-        let trace =
-            received::header(&self.info, &self.state.config.hostname, self.session.is_esmtp(), &msg, &envelope.rcpt_to);
-        let mut full = Vec::with_capacity(content.len() + trace.len() + 256);
-        for (name, value) in &decision.add_headers {
-            if let Some(line) = received::plugin_header(name, value) {
-                full.extend_from_slice(line.as_bytes());
-            }
-        }
-        full.extend_from_slice(trace.as_bytes());
+        let date = chrono::Utc::now().to_rfc2822();
+        let mut full = self.session.trace_headers(&msg, &date, &decision.add_headers);
+        full.reserve(content.len());
         full.extend_from_slice(&content);
         drop(content);
         let size = full.len();
-        match self.state.delivery.accept(self.policy.as_ref(), &self.info, &envelope, id, full.into()).await {
+        match self.state.delivery.accept(self.policy.as_ref(), info, &envelope, id, full.into()).await {
             Ok(receipt) => {
                 tracing::info!(
-                    session = %self.info.id, msg = %msg, from = %envelope.mail_from,
+                    session = %info.id, msg = %msg, from = %envelope.mail_from,
                     rcpts = envelope.rcpt_to.len(), size, local = receipt.local, queued = receipt.queued,
                     "accepted"
                 );
@@ -190,33 +210,30 @@ impl Driver {
         let Some(acceptor) = self.state.tls.clone() else {
             return Err(End::TlsFailed(std::io::Error::other("no TLS acceptor")));
         };
-        self.conn.write_all(&self.session.take_output()).await.map_err(End::Io)?;
-        match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, self.conn.upgrade(&acceptor)).await {
-            Ok(Ok(())) => {
+        match crate::net::before(self.session.poll_timeout(), self.conn.accept_tls(&acceptor)).await {
+            Some(Ok(())) => {
                 self.session.tls_established();
-                self.info.tls = true;
-                self.info.helo = None;
-                self.info.auth_user = None;
-                self.info.tenant = None;
-                tracing::info!(session = %self.info.id, "starttls");
+                tracing::info!(session = %self.session.info().id, "starttls");
                 Ok(())
             }
-            Ok(Err(e)) => Err(End::TlsFailed(e)),
-            Err(_) => Err(End::Timeout),
+            Some(Err(e)) => Err(End::TlsFailed(e)),
+            None => {
+                self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()));
+                Err(End::Session)
+            }
         }
     }
 
     async fn auth(&mut self, mechanism: String, username: String, password: String) -> AuthResult {
-        let request = AuthRequest { session: self.info.clone(), mechanism, username: username.clone(), password };
+        let info = self.session.info();
+        let request = AuthRequest { session: info.clone(), mechanism, username: username.clone(), password };
         match self.policy.auth(&request).await {
             AuthOutcome::Ok { user, tenant } => {
-                tracing::info!(session = %self.info.id, user = %user, "auth ok");
-                self.info.auth_user = Some(user.clone());
-                self.info.tenant = tenant;
-                AuthResult::Ok { user }
+                tracing::info!(session = %info.id, user = %user, "auth ok");
+                AuthResult::Ok { user, tenant }
             }
             AuthOutcome::Fail => {
-                tracing::warn!(session = %self.info.id, user = %username, client = %self.info.client_ip, "auth failed");
+                tracing::warn!(session = %info.id, user = %username, client = %info.client_ip, "auth failed");
                 tokio::time::sleep(self.state.config.auth_failure_delay).await;
                 AuthResult::Fail
             }

@@ -1,15 +1,13 @@
 //! SMTP and submission listeners.
 
 pub mod driver;
-pub mod received;
 
 use crate::config::SmtpListener;
 use crate::net::Conn;
 use crate::state::ServerState;
-use ferrymail_policy::{Service, SessionInfo, Verdict};
+use ferrymail_policy::{Service, SessionInfo};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
@@ -32,26 +30,13 @@ pub async fn serve(
     .await
 }
 
-async fn session(
-    state: Arc<ServerState>,
-    service: Service,
-    limits: SmtpListener,
-    mut tcp: TcpStream,
-    peer: SocketAddr,
-) {
+async fn session(state: Arc<ServerState>, service: Service, limits: SmtpListener, tcp: TcpStream, peer: SocketAddr) {
     let policy = state.policy();
     let mut info = SessionInfo::new(state.next_session_id(), service, peer.ip(), peer.port());
     if state.config.dns.reverse_lookup {
         info.client_name = state.dns.confirmed_name(peer.ip()).await;
     }
     tracing::info!(session = %info.id, service = service.as_str(), client = %peer, name = info.client_name.as_deref().unwrap_or("-"), "connect");
-    let verdict = policy.connect(&info).await;
-    if let Verdict::Reject(reply) | Verdict::Tempfail(reply) | Verdict::Disconnect(reply) = &verdict {
-        // RFC 5321 3.1 allows refusing at the greeting; we then close.
-        tracing::info!(session = %info.id, reply = %reply, "refused at connect");
-        let _ = tcp.write_all(&reply.to_wire()).await;
-        let _ = tcp.shutdown().await;
-        return;
-    }
-    driver::Driver::new(state, limits, policy, info, Conn::Plain(tcp)).run().await;
+    let cfg = driver::session_config(&state, &limits, &info);
+    driver::Driver::new(state, cfg, policy, info, Conn::Plain(tcp)).run().await;
 }

@@ -2,14 +2,17 @@
 //! (RFC 2920) or in lock-step.
 
 use super::{ClientEvent, ClientSession, Expect, State};
-use crate::client::transaction::{RcptResult, Replies, Transaction, classify};
+use crate::client::seven_bit;
+use crate::client::transaction::{RcptResult, Replies, Transaction, classify, dot_stuff};
 use ferrymail_policy::Reply;
 use std::collections::VecDeque;
 
 impl ClientSession {
-    /// Starts a transaction (only on `Ready`). Refusals decided before
-    /// anything is sent (SIZE, SMTPUTF8) come back as `Done` at once.
-    pub fn begin(&mut self, t: &Transaction) {
+    /// Starts a transaction (only on `Ready`) for `content`, the message
+    /// as stored. Refusals decided before anything is sent (SIZE,
+    /// SMTPUTF8, 8-bit content a 7-bit server cannot take) come back as
+    /// `Done` at once.
+    pub fn begin(&mut self, t: &Transaction, content: &[u8]) {
         let n = t.rcpts.len();
         if !matches!(self.state, State::Ready) {
             return self.refuse_all(n, Reply::new(451, "4.3.0", "SMTP session not ready for a transaction"));
@@ -17,13 +20,30 @@ impl ClientSession {
         if t.bad_address().is_some() {
             return self.refuse_all(n, Reply::new(501, "5.1.3", "Bad address syntax"));
         }
-        if self.ext.too_big(t.size) {
+        let eight_bit = seven_bit::has_eight_bit(content);
+        let converted;
+        let content = if eight_bit && !self.ext.eight_bit_mime {
+            // RFC 6152 3: a 7-bit server gets the message converted, or the
+            // sender gets it back.
+            match seven_bit::convert(content) {
+                Ok(c) => {
+                    converted = c;
+                    &converted[..]
+                }
+                Err(why) => {
+                    let text =
+                        format!("The server does not accept 8-bit mail (no 8BITMIME) and {why} cannot be converted");
+                    return self.refuse_all(n, Reply::new(554, "5.6.3", text));
+                }
+            }
+        } else {
+            content
+        };
+        if self.ext.too_big(content.len()) {
             // RFC 1870 6.1: do not send what the server said it will refuse.
             let limit = self.ext.size.unwrap_or(0);
-            return self.refuse_all(
-                n,
-                Reply::new(552, "5.3.4", format!("Message size {} exceeds the server's limit of {limit}", t.size)),
-            );
+            let text = format!("Message size {} exceeds the server's limit of {limit}", content.len());
+            return self.refuse_all(n, Reply::new(552, "5.3.4", text));
         }
         let utf8 = t.needs_smtputf8();
         if utf8 && !self.ext.smtputf8 {
@@ -36,14 +56,15 @@ impl ClientSession {
         }
         let mut mail = format!("MAIL FROM:<{}>", t.from);
         if self.ext.size.is_some() {
-            mail.push_str(&format!(" SIZE={}", t.size));
+            mail.push_str(&format!(" SIZE={}", content.len()));
         }
-        if t.eight_bit && self.ext.eight_bit_mime {
+        if eight_bit && self.ext.eight_bit_mime {
             mail.push_str(" BODY=8BITMIME");
         }
         if utf8 {
             mail.push_str(" SMTPUTF8");
         }
+        self.content = dot_stuff(content);
         let mut cmds: VecDeque<(Expect, Vec<u8>)> = VecDeque::with_capacity(n + 3);
         if std::mem::take(&mut self.needs_rset) {
             // RFC 5321 4.1.1.5: clear what a failed transaction left behind.
@@ -85,6 +106,7 @@ impl ClientSession {
                 prev,
                 Reply::new(451, "4.5.0", format!("unexpected reply from server: {reply}")),
                 true,
+                false,
             );
         };
         match kind {

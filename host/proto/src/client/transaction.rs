@@ -3,16 +3,12 @@
 
 use ferrymail_policy::Reply;
 
-/// The envelope and the facts about the content the session needs.
+/// The envelope of one transaction; the content is handed to `begin`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Transaction {
     /// Reverse-path; "" for `<>`.
     pub from: String,
     pub rcpts: Vec<String>,
-    /// Content octets, for SIZE (RFC 1870).
-    pub size: usize,
-    /// The content has octets above 127 (BODY=8BITMIME, RFC 6152).
-    pub eight_bit: bool,
 }
 
 impl Transaction {
@@ -110,7 +106,8 @@ impl Replies {
     }
 }
 
-/// The content as sent after 354: line ends made CRLF (RFC 5321 2.3.8: no
+/// The content as sent after 354 (what the session hands out on
+/// `SendContent`): line ends made CRLF (RFC 5321 2.3.8: no
 /// bare CR or LF on the wire), leading dots doubled (4.5.2), and the
 /// terminating `.` line.
 pub fn dot_stuff(content: &[u8]) -> Vec<u8> {
@@ -200,8 +197,7 @@ mod tests {
 
     #[test]
     fn addresses_that_would_break_a_command_are_caught() {
-        let t =
-            |from: &str, to: &str| Transaction { from: from.into(), rcpts: vec![to.into()], size: 1, eight_bit: false };
+        let t = |from: &str, to: &str| Transaction { from: from.into(), rcpts: vec![to.into()] };
         assert!(t("", "a@b").bad_address().is_none(), "the null sender is fine");
         assert!(t("a@b", "c@d>\r\nRSET").bad_address().is_some());
         assert!(t("a@b", "").bad_address().is_some());

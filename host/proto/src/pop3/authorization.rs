@@ -16,6 +16,11 @@ impl Pop3Session {
 
     /// `user` is the name from a USER command immediately before this one.
     pub(super) fn authorization(&mut self, cmd: Command, user: Option<String>) -> Option<Pop3Event> {
+        if matches!(cmd, Command::User(_) | Command::Pass(_) | Command::Auth { .. }) && self.login_needs_tls() {
+            // RFC 2595 2.1: credentials only under TLS here; the client
+            // learns it from CAPA too (no USER, no SASL).
+            return self.bad("[AUTH] Plaintext authentication disallowed on non-secure connections; use STLS");
+        }
         let out = &mut self.output;
         match cmd {
             Command::User(name) => {
@@ -41,7 +46,7 @@ impl Pop3Session {
                     self.phase = Phase::SaslResponse;
                 }
             }
-            Command::Stls if self.tls => err(out, "command not permitted when TLS active"),
+            Command::Stls if self.info.tls => err(out, "command not permitted when TLS active"),
             Command::Stls if !self.cfg.stls_available => err(out, "STLS not available"),
             Command::Stls => {
                 ok(out, "Begin TLS negotiation");
@@ -74,14 +79,20 @@ impl Pop3Session {
     /// states as that section requires, except STLS, which RFC 2595 4 allows
     /// only before login and which is gone once TLS is up.
     pub(super) fn capa(&mut self) {
+        let login_offered = !self.login_needs_tls();
         let out = &mut self.output;
         ok(out, "capability list follows");
-        let mut caps = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING", "USER"];
-        if self.cfg.auth_plain {
-            caps.push("SASL PLAIN");
+        let mut caps = vec!["TOP", "UIDL", "RESP-CODES", "AUTH-RESP-CODE", "PIPELINING"];
+        // RFC 2449 6.8 / RFC 2595 2.1: a login this connection would
+        // refuse is not advertised.
+        if login_offered {
+            caps.push("USER");
+            if self.cfg.auth_plain {
+                caps.push("SASL PLAIN");
+            }
         }
         let before_login = matches!(self.phase, Phase::Authorization { .. });
-        if self.cfg.stls_available && !self.tls && before_login {
+        if self.cfg.stls_available && !self.info.tls && before_login {
             caps.push("STLS");
         }
         for cap in caps {

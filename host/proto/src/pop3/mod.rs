@@ -2,26 +2,32 @@
 //! 2449), AUTH PLAIN (RFC 5034, RFC 4616) and STLS (RFC 2595).
 //!
 //! # Driving a session
-//! [`Pop3Session`] does no I/O and reads no clock. The driver feeds it bytes,
-//! asks it for the next [`Pop3Event`] and writes whatever
-//! [`Pop3Session::take_output`] returns:
+//! [`Pop3Session`] does no I/O and reads no clock: the driver passes `now`
+//! in. It feeds the session bytes, asks it for the next [`Pop3Event`] and
+//! writes whatever [`Pop3Session::take_output`] returns before it waits on
+//! the client, every read and write bounded by
+//! [`Pop3Session::poll_timeout`]:
 //!
 //! ```text
-//! let mut s = Pop3Session::new(cfg);              // greeting is already queued
+//! let mut s = Pop3Session::new(cfg, info);          // greeting is already queued
 //! loop {
-//!     let event = s.next_event();
-//!     socket.write_all(&s.take_output()).await?;  // after *every* event
+//!     let event = s.next_event(Instant::now());
+//!     if let NeedInput | Flush | StartTls = event {
+//!         // the output, before waiting on the client, under its deadline
+//!         write_before(s.poll_timeout(), &s.take_output()).await?;
+//!     }
 //!     match event {
-//!         NeedInput => match socket.read(&mut buf).await? {
-//!             0 => break,                         // client vanished: no UPDATE
-//!             n => s.feed(&buf[..n]),
+//!         NeedInput => match read_before(s.poll_timeout()).await {
+//!             Data(bytes) => s.feed(&bytes),
+//!             TimedOut => s.handle_timeout(Instant::now()),  // autologout
+//!             Eof | Error => break,                 // client vanished: no UPDATE
 //!         },
-//!         Flush => {}                             // output written; go on
+//!         Flush => {}                               // output written; go on
 //!         AuthRequested { .. } => s.auth_done(check_and_lock(..)),
 //!         MessageNeeded { index, .. } => s.message_ready(&load(index)?),
 //!         UpdateRequested { delete } => s.update_done(expunge(&delete)),
-//!         StartTls => { upgrade(&mut socket).await?; s.tls_established() }
-//!         Close => break,
+//!         StartTls => { handshake_before(s.poll_timeout()).await?; s.tls_established() }
+//!         Close => { farewell(&s.take_output()).await; break }
 //!     }
 //! }
 //! ```
@@ -37,6 +43,8 @@
 //!   1939 6); the session never asks for it in that case.
 //! - Delaying failed authentications is the driver's job (RFC 1939 13): it
 //!   waits before calling [`Pop3Session::auth_done`] with a failure.
+//! - A timeout (read or write) ends the session like a dropped connection:
+//!   the lock is released and nothing deleted.
 //! - The maildrop handed over in [`AuthDone::Ok`] is the session's view for
 //!   the whole TRANSACTION state: message numbers and sizes never change
 //!   under the client (RFC 1939 5).
@@ -50,6 +58,8 @@ mod transaction;
 
 #[cfg(test)]
 mod tests;
+
+use std::time::Duration;
 
 pub use body::wire_size;
 pub use session::Pop3Session;
@@ -69,6 +79,14 @@ pub struct Pop3Config {
     pub stls_available: bool,
     /// Offer SASL PLAIN via AUTH (RFC 5034).
     pub auth_plain: bool,
+    /// Logins (USER/PASS, AUTH) are allowed without TLS on this connection;
+    /// when not, CAPA does not offer them until STLS.
+    pub plaintext_auth: bool,
+    /// Autologout (RFC 1939 3: at least 10 minutes): the deadline of every
+    /// wait for a command, and of every write of an answer.
+    pub idle_timeout: Duration,
+    /// The STLS handshake.
+    pub tls_timeout: Duration,
     /// Announced as the IMPLEMENTATION capability (RFC 2449 6.9); empty
     /// omits it.
     pub implementation: String,
@@ -82,6 +100,9 @@ impl Default for Pop3Config {
             max_errors: 10,
             stls_available: false,
             auth_plain: true,
+            plaintext_auth: true,
+            idle_timeout: Duration::from_secs(600),
+            tls_timeout: Duration::from_secs(30),
             implementation: "ferrymail".into(),
         }
     }
@@ -101,8 +122,9 @@ pub struct MaildropEntry {
 /// The driver's answer to [`Pop3Event::AuthRequested`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthDone {
-    /// Credentials good and the maildrop is now locked by this session.
-    Ok { maildrop: Vec<MaildropEntry> },
+    /// Credentials good and the maildrop is now locked by this session;
+    /// `user` and `tenant` are the account the policy named.
+    Ok { maildrop: Vec<MaildropEntry>, user: String, tenant: Option<String> },
     /// Bad credentials; answered `-ERR [AUTH]` (RFC 2449 8.1.2).
     Fail,
     /// Credentials good but another session holds the lock; answered

@@ -7,6 +7,9 @@ use super::command::{self, Command};
 use super::transaction::Maildrop;
 use super::{AuthDone, Pop3Config, Pop3Event};
 use crate::line::{Line, LineBuffer};
+use crate::timer::PhaseTimer;
+use ferrymail_policy::SessionInfo;
+use std::time::Instant;
 
 /// A PLAIN response too long for the 255-octet AUTH line is sent on its own
 /// line instead (RFC 5034 4), so that line must be allowed to be longer.
@@ -51,30 +54,78 @@ pub(super) enum Phase {
 /// driver loop.
 pub struct Pop3Session {
     pub(super) cfg: Pop3Config,
+    /// The single source of the session's facts (TLS, the logged-in user
+    /// and tenant) that policy hooks are told.
+    pub(super) info: SessionInfo,
     input: LineBuffer,
     pub(super) output: Vec<u8>,
     pub(super) phase: Phase,
     /// The decision event the driver has not answered yet; nothing else is
     /// processed until it is.
     waiting: Option<Pop3Event>,
-    pub(super) tls: bool,
     errors: u32,
+    timer: PhaseTimer,
+    timed_out: bool,
 }
 
 impl Pop3Session {
-    /// A session in the AUTHORIZATION state with the greeting queued.
-    pub fn new(cfg: Pop3Config) -> Self {
+    /// A session in the AUTHORIZATION state with the greeting queued. On
+    /// an implicit-TLS port (RFC 8314, 995) `info.tls` is already true.
+    pub fn new(cfg: Pop3Config, info: SessionInfo) -> Self {
         let mut output = Vec::new();
         ok(&mut output, &format!("{} POP3 server ready", cfg.greeting_host));
         Self {
             cfg,
+            info,
             input: LineBuffer::new(),
             output,
             phase: Phase::Authorization { user: None },
             waiting: None,
-            tls: false,
             errors: 0,
+            timer: PhaseTimer::default(),
+            timed_out: false,
         }
+    }
+
+    /// What hooks are told about this session.
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
+    /// The autologout timer expired (or a write could not finish in time).
+    pub fn timed_out(&self) -> bool {
+        self.timed_out
+    }
+
+    /// When the driver must call [`Self::handle_timeout`]: the deadline of
+    /// the phase in progress, for reads and writes alike.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer.deadline()
+    }
+
+    /// The clock reached [`Self::poll_timeout`]. RFC 1939 3: the autologout
+    /// timer ends the session without UPDATE; nothing is deleted. A notice
+    /// is queued (Dovecot sends one too); the driver writes it if it can.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.timer.expired(now) || matches!(self.phase, Phase::Closed) {
+            return;
+        }
+        self.timer.stop();
+        self.timed_out = true;
+        if self.waiting == Some(Pop3Event::StartTls) {
+            // Mid-handshake: nothing can be said in plaintext any more.
+            self.output.clear();
+        } else {
+            err(&mut self.output, "autologout: idle too long");
+        }
+        self.waiting = None;
+        self.phase = Phase::Closed;
+    }
+
+    /// Plaintext logins are refused on this connection: no TLS, and the
+    /// configuration allows them only over TLS (RFC 2595 2.1).
+    pub(super) fn login_needs_tls(&self) -> bool {
+        !self.info.tls && !self.cfg.plaintext_auth
     }
 
     /// Buffers bytes read from the client; nothing is processed until
@@ -90,16 +141,21 @@ impl Pop3Session {
         std::mem::take(&mut self.output)
     }
 
-    /// Processes buffered commands until one needs the driver.
-    pub fn next_event(&mut self) -> Pop3Event {
+    /// Processes buffered commands until one needs the driver. `now`
+    /// starts the deadline of the phase that begins when the session waits
+    /// for input or output (the idle timeout, RFC 1939 3).
+    pub fn next_event(&mut self, now: Instant) -> Pop3Event {
         if let Some(event) = &self.waiting {
             return event.clone();
         }
         loop {
             if matches!(self.phase, Phase::Closed) {
+                self.timer.stop();
                 return Pop3Event::Close;
             }
             if self.output.len() >= OUTPUT_HIGH_WATER && !self.input.is_empty() {
+                // The write of a big answer is bounded like any phase.
+                self.timer.arm(now, self.cfg.idle_timeout);
                 return Pop3Event::Flush;
             }
             let max = match self.phase {
@@ -107,9 +163,18 @@ impl Pop3Session {
                 _ => self.cfg.max_line,
             };
             let Some(line) = self.input.next_line(max) else {
+                self.timer.arm(now, self.cfg.idle_timeout);
+                if self.timer.expired(now) {
+                    self.handle_timeout(now);
+                    continue;
+                }
                 return Pop3Event::NeedInput;
             };
+            self.timer.stop();
             if let Some(event) = self.handle(line) {
+                if event == Pop3Event::StartTls {
+                    self.timer.restart(now, self.cfg.tls_timeout);
+                }
                 self.waiting = Some(event.clone());
                 return event;
             }
@@ -124,11 +189,13 @@ impl Pop3Session {
         self.waiting = None;
         let out = &mut self.output;
         match outcome {
-            AuthDone::Ok { maildrop } => {
+            AuthDone::Ok { maildrop, user, tenant } => {
                 let maildrop = Maildrop::new(maildrop);
                 let (n, size) = maildrop.summary();
                 ok(out, &format!("maildrop has {n} messages ({size} octets)"));
                 self.phase = Phase::Transaction(maildrop);
+                self.info.auth_user = Some(user);
+                self.info.tenant = tenant;
             }
             AuthDone::Fail => {
                 self.bad("[AUTH] invalid user name or password");
@@ -190,10 +257,11 @@ impl Pop3Session {
             return;
         }
         self.waiting = None;
+        self.timer.stop();
         // Anything that arrived before the handshake was sent in plaintext
         // and may be an injected command (RFC 2595 4, CVE-2011-0411).
         self.input.clear();
-        self.tls = true;
+        self.info.tls = true;
         self.phase = Phase::Authorization { user: None };
     }
 

@@ -3,18 +3,57 @@
 //! codes from RFC 3463), SMTPUTF8 (RFC 6531), STARTTLS (RFC 3207) and AUTH
 //! (RFC 4954).
 //!
-//! Driver contract: `feed` what the socket gave, call `next_event` until it
-//! says `NeedInput` or `Close`, answering every decision event with the
-//! matching method before calling `next_event` again; write `take_output`
-//! to the socket before waiting for more input.
+//! # Driving a session
+//! The session does no I/O and reads no clock; the driver passes `now` in.
+//!
+//! ```text
+//! let mut s = SmtpSession::new(cfg, info);
+//! loop {
+//!     let event = s.next_event(Instant::now());
+//!     if let NeedInput | Pause(_) | StartTls = event {
+//!         // the output, before waiting on the client, under its deadline
+//!         write_before(s.poll_timeout(), &s.take_output()).await?;
+//!     }
+//!     match event {
+//!         NeedInput => match read_before(s.poll_timeout()).await {
+//!             Data(bytes) => s.feed(&bytes),
+//!             TimedOut => s.handle_timeout(Instant::now()),
+//!             Eof | Error => break,
+//!         },
+//!         Pause(until) => sleep_until(until).await,           // no reading meanwhile
+//!         Connect | Helo { .. } | Mail { .. } | Rcpt { .. } => s.verdict(policy(..).await),
+//!         Vrfy(_) | Expn(_) => s.reply(policy(..).await),
+//!         Message(content) => s.reply(store(s.trace_headers(..) + content).await),
+//!         Auth { .. } => s.auth_result(check(..).await),
+//!         StartTls => match handshake_before(s.poll_timeout()).await {
+//!             Ok => s.tls_established(),
+//!             TimedOut => s.handle_timeout(Instant::now()),
+//!             Err => break,
+//!         },
+//!         Close => { farewell(&s.take_output()).await; break }
+//!     }
+//! }
+//! ```
+//! A write that misses the deadline is a timeout too: the driver calls
+//! `handle_timeout` and carries on, and the session closes. Output is
+//! written only before a wait on the client, never with no deadline and
+//! never held behind a policy call.
+//!
+//! Each decision event is answered before `next_event` is called again;
+//! input that arrives meanwhile is only buffered, so pipelined commands
+//! are answered strictly in order (RFC 2920 3.1).
 
-use super::command::{self, Command, MailParams, ParseError};
-use super::data::{DataError, DataProgress, DataReceiver};
+use super::command::MailParams;
+use super::data::DataReceiver;
+use super::replies::{self, r};
+use super::trace;
 use crate::line::{Line, LineBuffer};
-use crate::sasl::{self, SaslError};
-use ferrymail_policy::{Envelope, Reply, Verdict};
+use crate::sasl;
+use crate::timer::PhaseTimer;
+use ferrymail_policy::{Envelope, Reply, SessionInfo, Verdict};
+use std::time::{Duration, Instant};
 
-/// Limits and offers of one listener.
+/// Limits, offers and timeouts of one listener.
 #[derive(Debug, Clone)]
 pub struct SmtpConfig {
     pub hostname: String,
@@ -26,8 +65,14 @@ pub struct SmtpConfig {
     pub max_message_size: usize,
     /// Recipients per transaction (RFC 5321 4.5.3.1.8: at least 100).
     pub max_recipients: usize,
-    /// Bad commands tolerated before the session is closed with 421.
+    /// Errors tolerated before the session is closed with 421: bad
+    /// commands, failed AUTH, refused MAIL and RCPT.
     pub max_errors: u32,
+    /// Errors after which every further error reply waits `error_delay`
+    /// (Postfix's soft error limit): a client probing for valid recipients
+    /// or passwords gets slower answers.
+    pub soft_error_limit: u32,
+    pub error_delay: Duration,
     /// Offer STARTTLS (a certificate is configured).
     pub starttls: bool,
     /// Offer AUTH PLAIN LOGIN.
@@ -39,6 +84,20 @@ pub struct SmtpConfig {
     /// The address a bare `RCPT TO:<Postmaster>` stands for (RFC 5321
     /// 4.5.1); `postmaster@hostname` when `None`.
     pub postmaster: Option<String>,
+    /// `Received:` fields a message may already carry (RFC 5321 6.3); at
+    /// this many it is refused as a loop with 554 5.4.6.
+    pub max_hops: usize,
+    /// Waiting for a command, from the moment the previous reply is queued
+    /// until the whole line is in (RFC 5321 4.5.3.2.7: 5 minutes).
+    pub command_timeout: Duration,
+    /// The whole DATA content, from 354 to the final dot.
+    pub data_timeout: Duration,
+    /// The STARTTLS handshake.
+    pub tls_timeout: Duration,
+    /// Pregreet test: the greeting is sent as `220-` and completed after
+    /// this long; a client that talks before it is complete is refused
+    /// (Postfix postscreen's greet wait). Zero sends the greeting at once.
+    pub greet_delay: Duration,
 }
 
 impl Default for SmtpConfig {
@@ -50,11 +109,18 @@ impl Default for SmtpConfig {
             max_message_size: 25 * 1024 * 1024,
             max_recipients: 100,
             max_errors: 20,
+            soft_error_limit: 10,
+            error_delay: Duration::from_secs(1),
             starttls: false,
             auth: false,
             auth_without_tls: false,
             require_auth: false,
             postmaster: None,
+            max_hops: 50,
+            command_timeout: Duration::from_secs(300),
+            data_timeout: Duration::from_secs(600),
+            tls_timeout: Duration::from_secs(30),
+            greet_delay: Duration::ZERO,
         }
     }
 }
@@ -62,8 +128,15 @@ impl Default for SmtpConfig {
 /// What the driver must do next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SmtpEvent {
-    /// Write the output, then feed more input.
+    /// Write the output, then read and `feed`, or `handle_timeout` once
+    /// [`SmtpSession::poll_timeout`] passes.
     NeedInput,
+    /// Write the output, then wait until the instant without reading, then
+    /// call `next_event` again (an error reply held back, the tarpit).
+    Pause(Instant),
+    /// A client connected: answer with [`SmtpSession::verdict`]; anything
+    /// but a refusal greets it (RFC 5321 3.1).
+    Connect,
     /// Answer with [`SmtpSession::verdict`].
     Helo { name: String, ehlo: bool },
     /// Answer with [`SmtpSession::verdict`].
@@ -75,11 +148,12 @@ pub enum SmtpEvent {
     /// Answer with [`SmtpSession::reply`].
     Expn(String),
     /// The message content, dot-unstuffed, ending in CRLF. The envelope is
-    /// [`SmtpSession::envelope`]. Make it durable, then answer with
+    /// [`SmtpSession::envelope`], the trace to prepend
+    /// [`SmtpSession::trace_headers`]. Make it durable, then answer with
     /// [`SmtpSession::reply`] (250 only once it is safe on disk).
     Message(Vec<u8>),
-    /// The 220 is queued: write it, run the TLS handshake, then call
-    /// [`SmtpSession::tls_established`] (or close on failure).
+    /// The 220 is queued: write it, run the TLS handshake before
+    /// `poll_timeout`, then call [`SmtpSession::tls_established`] (or close).
     StartTls,
     /// Answer with [`SmtpSession::auth_result`].
     Auth { mechanism: String, username: String, password: String },
@@ -90,26 +164,43 @@ pub enum SmtpEvent {
 /// The outcome of an AUTH attempt, decided by the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthResult {
-    Ok { user: String },
+    Ok {
+        user: String,
+        tenant: Option<String>,
+    },
     Fail,
+    /// The policy could not decide, or the client is refused for now
+    /// (too many failures): 454, the client may retry later.
     Tempfail,
 }
 
-/// Which RFC 5321 4.5.3.2 server timeout applies while waiting for input.
+/// Why the session ended, for the driver's log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Waiting {
-    /// Next command: 5 minutes (4.5.3.2.7).
-    Command,
-    /// More message content: the data block timeout (4.5.3.2.5, 3 minutes
-    /// client side; servers use at least that).
-    Data,
+pub enum Ending {
+    Quit,
+    /// The connect hook refused the client.
+    Refused,
+    /// A policy verdict said disconnect.
+    Disconnected,
+    TooManyErrors,
+    /// A phase passed its deadline (RFC 5321 4.5.3.2).
+    Timeout,
+    /// The TLS handshake did not finish in time.
+    TlsTimeout,
+    /// The client talked before the greeting was complete.
+    Pregreet,
 }
 
 #[derive(Debug)]
-enum Phase {
+pub(super) enum Phase {
+    /// Before the connect verdict.
+    Connecting,
+    /// `220-` sent; the rest of the greeting waits for `greet_delay`.
+    Greeting,
     Command,
     Data(Box<DataReceiver>),
-    /// AUTH LOGIN waiting for the username, or PLAIN for its response.
+    /// AUTH PLAIN waiting for its response, LOGIN for the user name or
+    /// the password.
     SaslPlain,
     SaslLoginUser,
     SaslLoginPass {
@@ -118,7 +209,8 @@ enum Phase {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Pending {
+pub(super) enum Pending {
+    Connect,
     Helo { name: String, ehlo: bool },
     Mail { from: String, params: MailParams },
     Rcpt { to: String },
@@ -129,63 +221,61 @@ enum Pending {
 }
 
 #[derive(Debug, Default, Clone)]
-struct Transaction {
-    from: String,
-    params: MailParams,
-    rcpts: Vec<String>,
+pub(super) struct Transaction {
+    pub(super) from: String,
+    pub(super) params: MailParams,
+    pub(super) rcpts: Vec<String>,
+}
+
+/// An error reply held back by the tarpit.
+#[derive(Debug)]
+enum Held {
+    /// Not yet timed: the pause starts at the next `next_event(now)`.
+    For(Duration, Vec<u8>),
+    Until(Instant, Vec<u8>),
 }
 
 pub struct SmtpSession {
-    cfg: SmtpConfig,
+    pub(super) cfg: SmtpConfig,
+    /// The single source of the session's facts (helo, TLS, AUTH user and
+    /// tenant) that policy hooks are told.
+    pub(super) info: SessionInfo,
     input: LineBuffer,
     out: Vec<u8>,
-    phase: Phase,
-    pending: Option<Pending>,
-    helo: Option<String>,
-    esmtp: bool,
-    tls: bool,
-    auth_user: Option<String>,
-    txn: Option<Transaction>,
+    pub(super) phase: Phase,
+    pub(super) pending: Option<Pending>,
+    pub(super) esmtp: bool,
+    pub(super) txn: Option<Transaction>,
     errors: u32,
-    closed: bool,
-}
-
-fn r(code: u16, enhanced: &str, text: &str) -> Reply {
-    Reply::new(code, enhanced, text)
+    held: Option<Held>,
+    timer: PhaseTimer,
+    ending: Option<Ending>,
 }
 
 impl SmtpSession {
-    /// A session whose 220 greeting is already queued (the connect hook
-    /// accepted the client).
-    pub fn new(cfg: SmtpConfig) -> Self {
-        let greeting = Reply::plain(220, format!("{} ESMTP ferrymail ready", cfg.hostname));
-        let mut s = SmtpSession {
+    /// A new connection; nothing is sent before the connect verdict. On an
+    /// implicit-TLS port (RFC 8314) `info.tls` is already true.
+    pub fn new(cfg: SmtpConfig, info: SessionInfo) -> Self {
+        SmtpSession {
             cfg,
-            input: LineBuffer::new(),
+            info,
+            input: LineBuffer::crlf_only(),
             out: Vec::new(),
-            phase: Phase::Command,
+            phase: Phase::Connecting,
             pending: None,
-            helo: None,
             esmtp: false,
-            tls: false,
-            auth_user: None,
             txn: None,
             errors: 0,
-            closed: false,
-        };
-        s.send(&greeting);
-        s
-    }
-
-    /// A session on an implicit-TLS port (RFC 8314): TLS from the first byte.
-    pub fn new_tls(cfg: SmtpConfig) -> Self {
-        let mut s = Self::new(cfg);
-        s.tls = true;
-        s
+            held: None,
+            timer: PhaseTimer::default(),
+            ending: None,
+        }
     }
 
     pub fn feed(&mut self, bytes: &[u8]) {
-        self.input.extend(bytes);
+        if self.ending.is_none() {
+            self.input.extend(bytes);
+        }
     }
 
     pub fn take_output(&mut self) -> Vec<u8> {
@@ -196,8 +286,13 @@ impl SmtpSession {
         !self.out.is_empty()
     }
 
+    /// What hooks are told about this session.
+    pub fn info(&self) -> &SessionInfo {
+        &self.info
+    }
+
     pub fn helo(&self) -> Option<&str> {
-        self.helo.as_deref()
+        self.info.helo.as_deref()
     }
 
     pub fn is_esmtp(&self) -> bool {
@@ -205,15 +300,20 @@ impl SmtpSession {
     }
 
     pub fn is_tls(&self) -> bool {
-        self.tls
+        self.info.tls
     }
 
     pub fn auth_user(&self) -> Option<&str> {
-        self.auth_user.as_deref()
+        self.info.auth_user.as_deref()
     }
 
     pub fn is_closed(&self) -> bool {
-        self.closed
+        self.ending.is_some()
+    }
+
+    /// Why the session ended, once it has.
+    pub fn ending(&self) -> Option<Ending> {
+        self.ending
     }
 
     /// The transaction's envelope (empty outside a transaction).
@@ -229,65 +329,167 @@ impl SmtpSession {
         self.txn.as_ref().map(|t| &t.params)
     }
 
-    pub fn waiting(&self) -> Waiting {
-        match self.phase {
-            Phase::Data(_) => Waiting::Data,
-            _ => Waiting::Command,
+    /// When the driver must call [`Self::handle_timeout`] if nothing else
+    /// happened: the deadline of the phase in progress. Reads and writes
+    /// alike are bounded by it.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timer.deadline()
+    }
+
+    /// The clock reached [`Self::poll_timeout`] (or a write could not finish
+    /// by then). Ends the greeting delay, or closes the session: 421 4.4.2
+    /// for a command or DATA phase (RFC 5321 4.5.3.2, 3.8), silently in a
+    /// TLS handshake.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if !self.timer.expired(now) || self.ending.is_some() {
+            return;
+        }
+        self.timer.stop();
+        match (&self.phase, &self.pending) {
+            (_, Some(Pending::StartTls)) => {
+                // Mid-handshake: nothing can be said in plaintext any more.
+                self.out.clear();
+                self.close(Ending::TlsTimeout);
+            }
+            (Phase::Greeting, _) => self.greet(),
+            (Phase::Data(_), _) => self.shutdown_with("Timeout waiting for message content", Ending::Timeout),
+            _ => self.shutdown_with("Timeout waiting for client input", Ending::Timeout),
         }
     }
 
-    /// Closes the session with a 421 (RFC 5321 3.8), e.g. on timeout or shutdown.
-    pub fn shutdown(&mut self, text: &str) {
+    fn shutdown_with(&mut self, text: &str, ending: Ending) {
         self.send(&r(421, "4.4.2", &format!("{} {}", self.cfg.hostname, text)));
-        self.closed = true;
+        self.close(ending);
     }
 
-    pub fn next_event(&mut self) -> SmtpEvent {
+    pub(super) fn close(&mut self, ending: Ending) {
+        if self.ending.is_none() {
+            self.ending = Some(ending);
+        }
+        self.timer.stop();
+        self.held = None;
+    }
+
+    pub fn next_event(&mut self, now: Instant) -> SmtpEvent {
         loop {
-            if self.closed {
+            if self.ending.is_some() {
                 return SmtpEvent::Close;
+            }
+            if let Some(until) = self.paused(now) {
+                // What was queued before the pause is written under the
+                // next command phase's deadline.
+                self.timer.arm(now, self.cfg.command_timeout);
+                return SmtpEvent::Pause(until);
             }
             if self.pending.is_some() {
                 // The driver owes a decision; nothing proceeds until it comes.
                 return SmtpEvent::NeedInput;
             }
-            let event = match self.phase {
-                Phase::Data(_) => self.step_data(),
-                Phase::Command => match self.input.next_line(self.cfg.max_command_line) {
-                    None => return SmtpEvent::NeedInput,
-                    Some(Line::TooLong) => {
-                        self.error(r(500, "5.5.2", "Line too long"));
-                        None
+            let event = match &self.phase {
+                Phase::Connecting => self.ask(Pending::Connect, SmtpEvent::Connect),
+                Phase::Greeting => {
+                    if !self.input.is_empty() {
+                        self.pregreet();
+                        continue;
                     }
-                    Some(Line::Complete(line)) => self.command(&line),
+                    return self.wait(now, self.cfg.greet_delay);
+                }
+                Phase::Data(_) => match self.step_data() {
+                    Some(event) => Some(event),
+                    None if matches!(self.phase, Phase::Data(_)) => return self.wait(now, self.cfg.data_timeout),
+                    None => None,
+                },
+                Phase::Command => match self.input.next_line(self.cfg.max_command_line) {
+                    None => return self.wait(now, self.cfg.command_timeout),
+                    Some(line) => {
+                        self.timer.stop();
+                        match line {
+                            Line::TooLong => {
+                                self.error(r(500, "5.5.2", "Line too long"));
+                                None
+                            }
+                            Line::Complete(line) => self.command(&line),
+                        }
+                    }
                 },
                 Phase::SaslPlain | Phase::SaslLoginUser | Phase::SaslLoginPass { .. } => {
                     match self.input.next_line(sasl::MAX_AUTH_LINE) {
-                        None => return SmtpEvent::NeedInput,
-                        Some(Line::TooLong) => {
-                            self.phase = Phase::Command;
-                            self.error(r(500, "5.5.6", "Authentication exchange line too long"));
-                            None
+                        None => return self.wait(now, self.cfg.command_timeout),
+                        Some(line) => {
+                            self.timer.stop();
+                            match line {
+                                Line::TooLong => {
+                                    self.phase = Phase::Command;
+                                    self.error(r(500, "5.5.6", "Authentication exchange line too long"));
+                                    None
+                                }
+                                Line::Complete(line) => self.sasl_line(&line),
+                            }
                         }
-                        Some(Line::Complete(line)) => self.sasl_line(&line),
                     }
                 }
             };
-            match event {
-                Some(SmtpEvent::NeedInput) => return SmtpEvent::NeedInput,
-                Some(e) => return e,
-                None => continue,
+            if let Some(e) = event {
+                if e == SmtpEvent::StartTls {
+                    // The handshake is a phase of its own.
+                    self.timer.restart(now, self.cfg.tls_timeout);
+                }
+                return e;
             }
         }
     }
 
-    /// Answers Helo, Mail and Rcpt events.
+    /// `NeedInput`, with the phase's deadline started (it keeps the one it
+    /// has) — or the timeout, if that deadline has passed already.
+    fn wait(&mut self, now: Instant, limit: Duration) -> SmtpEvent {
+        self.timer.arm(now, limit);
+        if self.timer.expired(now) {
+            self.handle_timeout(now);
+            return self.next_event(now);
+        }
+        SmtpEvent::NeedInput
+    }
+
+    /// While an error reply is held back: the instant it is released.
+    fn paused(&mut self, now: Instant) -> Option<Instant> {
+        let until = match self.held.take()? {
+            Held::For(delay, reply) => match now.checked_add(delay) {
+                Some(until) => {
+                    self.held = Some(Held::Until(until, reply));
+                    return Some(until);
+                }
+                None => {
+                    self.out.extend_from_slice(&reply);
+                    return None;
+                }
+            },
+            Held::Until(until, reply) if now < until => {
+                self.held = Some(Held::Until(until, reply));
+                until
+            }
+            Held::Until(_, reply) => {
+                self.out.extend_from_slice(&reply);
+                return None;
+            }
+        };
+        Some(until)
+    }
+
+    /// Answers Connect, Helo, Mail and Rcpt events.
     pub fn verdict(&mut self, verdict: Verdict) {
         let Some(pending) = self.pending.take() else {
             return;
         };
         let ok = matches!(verdict, Verdict::Accept | Verdict::Continue);
         match pending {
+            Pending::Connect if ok => self.start_greeting(),
+            Pending::Connect => {
+                // RFC 5321 3.1: refuse at the greeting, then close.
+                if let Some(reply) = verdict.reply() {
+                    self.send(reply);
+                }
+                self.close(Ending::Refused);
+            }
             Pending::Helo { name, ehlo } if ok => self.helo_ok(name, ehlo),
             Pending::Mail { from, params } if ok => {
                 self.txn = Some(Transaction { from, params, rcpts: Vec::new() });
@@ -300,7 +502,7 @@ impl SmtpSession {
                 self.send(&r(250, "2.1.5", "Recipient ok"));
             }
             Pending::Rcpt { .. } if verdict == Verdict::Continue => {
-                self.send(&r(554, "5.7.1", "Relay access denied"));
+                self.error(r(554, "5.7.1", "Relay access denied"));
             }
             _ => self.refuse(verdict),
         }
@@ -319,56 +521,74 @@ impl SmtpSession {
         }
     }
 
-    pub fn auth_result(&mut self, result: AuthResult) {
-        if self.pending.take() != Some(Pending::Auth) {
-            return;
-        }
-        match result {
-            AuthResult::Ok { user } => {
-                self.auth_user = Some(user);
-                self.send(&r(235, "2.7.0", "Authentication successful"));
-            }
-            AuthResult::Fail => {
-                self.errors += 1;
-                self.send(&r(535, "5.7.8", "Authentication credentials invalid"));
-            }
-            AuthResult::Tempfail => {
-                self.send(&r(454, "4.7.0", "Temporary authentication failure"));
-            }
-        }
-    }
-
-    /// The TLS handshake completed: forget everything (RFC 3207 4.2) —
+    /// The STARTTLS handshake completed: forget everything (RFC 3207 4.2) —
     /// including input that arrived before the handshake, the command
     /// injection of CVE-2011-0411.
     pub fn tls_established(&mut self) {
         if self.pending.take() != Some(Pending::StartTls) {
             return;
         }
-        self.tls = true;
-        self.helo = None;
+        self.timer.stop();
+        self.info.tls = true;
+        self.info.helo = None;
+        self.info.auth_user = None;
+        self.info.tenant = None;
         self.esmtp = false;
         self.txn = None;
-        self.auth_user = None;
         self.input.clear();
+    }
+
+    /// The header block to prepend to the message of the pending Message
+    /// event: plugin headers (made safe), then our `Received:` (RFC 5321
+    /// 4.4). `date` is RFC 5322 date-time text.
+    pub fn trace_headers(&self, id: &str, date: &str, add: &[(String, String)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, value) in add {
+            if let Some(line) = trace::plugin_header(name, value) {
+                out.extend_from_slice(line.as_bytes());
+            }
+        }
+        let rcpts = self.txn.as_ref().map(|t| t.rcpts.as_slice()).unwrap_or(&[]);
+        let received = trace::received(&self.info, &self.cfg.hostname, self.esmtp, id, rcpts, date);
+        out.extend_from_slice(received.as_bytes());
+        out
+    }
+
+    fn start_greeting(&mut self) {
+        if self.cfg.greet_delay.is_zero() {
+            return self.greet();
+        }
+        // Postfix postscreen's pregreet test: a client must wait for the
+        // last line of a multi-line reply (RFC 5321 4.2.1) before talking.
+        self.out.extend_from_slice(format!("220-{} ESMTP ferrymail\r\n", self.cfg.hostname).as_bytes());
+        self.phase = Phase::Greeting;
+    }
+
+    fn greet(&mut self) {
+        self.send(&Reply::plain(220, format!("{} ESMTP ferrymail ready", self.cfg.hostname)));
+        self.phase = Phase::Command;
+    }
+
+    fn pregreet(&mut self) {
+        self.input.clear();
+        self.send(&r(521, "5.5.1", &format!("{} Protocol error: talking before the greeting", self.cfg.hostname)));
+        self.close(Ending::Pregreet);
     }
 
     fn step_data(&mut self) -> Option<SmtpEvent> {
         let chunk = self.input.take_pending();
         let Phase::Data(receiver) = &mut self.phase else { unreachable!() };
         match receiver.feed(&chunk) {
-            DataProgress::More => Some(SmtpEvent::NeedInput),
-            DataProgress::Done { consumed } => {
+            super::data::DataProgress::More => None,
+            super::data::DataProgress::Done { consumed } => {
+                self.timer.stop();
                 self.input.extend(&chunk[consumed..]);
                 let Phase::Data(receiver) = std::mem::replace(&mut self.phase, Phase::Command) else { unreachable!() };
                 match receiver.finish() {
-                    Ok(content) => {
-                        self.pending = Some(Pending::Message);
-                        Some(SmtpEvent::Message(content))
-                    }
+                    Ok(content) => self.message(content),
                     Err(e) => {
                         self.txn = None;
-                        self.send(&data_error_reply(e, self.cfg.max_text_line));
+                        self.send(&replies::data_error(e, self.cfg.max_text_line));
                         None
                     }
                 }
@@ -376,310 +596,55 @@ impl SmtpSession {
         }
     }
 
-    fn command(&mut self, line: &[u8]) -> Option<SmtpEvent> {
-        match command::parse(line) {
-            Ok(cmd) => self.dispatch(cmd),
-            Err(e) => {
-                self.error(parse_error_reply(e));
-                None
-            }
+    fn message(&mut self, content: Vec<u8>) -> Option<SmtpEvent> {
+        let hops = trace::hops(&content);
+        if hops >= self.cfg.max_hops {
+            // RFC 5321 6.3: a message that has passed this many relays is
+            // in a loop; refuse it rather than pass it on once more.
+            self.txn = None;
+            self.send(&r(554, "5.4.6", &format!("Too many hops ({hops} Received: headers); mail loop suspected")));
+            return None;
         }
+        self.ask(Pending::Message, SmtpEvent::Message(content))
     }
 
-    fn dispatch(&mut self, cmd: Command) -> Option<SmtpEvent> {
-        match cmd {
-            Command::Helo(name) => {
-                self.ask(Pending::Helo { name: name.clone(), ehlo: false }, SmtpEvent::Helo { name, ehlo: false })
-            }
-            Command::Ehlo(name) => {
-                self.ask(Pending::Helo { name: name.clone(), ehlo: true }, SmtpEvent::Helo { name, ehlo: true })
-            }
-            Command::Mail { from, params } => self.mail(from, params),
-            Command::Rcpt { to } => self.rcpt(to),
-            Command::Data => self.data(),
-            Command::Rset => {
-                self.txn = None;
-                self.send(&r(250, "2.0.0", "Reset state"));
-                None
-            }
-            Command::Noop => {
-                self.send(&r(250, "2.0.0", "OK"));
-                None
-            }
-            Command::Quit => {
-                self.send(&r(221, "2.0.0", &format!("{} closing connection", self.cfg.hostname)));
-                self.closed = true;
-                None
-            }
-            Command::Help(_) => {
-                self.send(&Reply::new(
-                    214,
-                    "2.0.0",
-                    "Commands supported:\nHELO EHLO MAIL RCPT DATA RSET NOOP QUIT\nHELP VRFY EXPN VERB STARTTLS AUTH\nEnd of HELP info",
-                ));
-                None
-            }
-            Command::Vrfy(arg) | Command::Expn(arg) if arg.trim().is_empty() => {
-                self.error(r(501, "5.5.4", "Syntax: VRFY/EXPN string"));
-                None
-            }
-            Command::Vrfy(arg) => self.ask(Pending::Reply, SmtpEvent::Vrfy(arg)),
-            Command::Expn(arg) => self.ask(Pending::Reply, SmtpEvent::Expn(arg)),
-            Command::Verb => {
-                // VERB (Sendmail's verbose mode) is answered, not refused:
-                // old clients send it and expect a 2xx.
-                self.send(&r(250, "2.0.0", "Verbose mode not supported; continuing"));
-                None
-            }
-            Command::StartTls => self.starttls(),
-            Command::Auth { mechanism, initial } => self.auth(mechanism, initial),
-            Command::NotImplemented(name) => {
-                self.error(r(502, "5.5.1", &format!("{name} not implemented")));
-                None
-            }
-        }
-    }
-
-    fn ask(&mut self, pending: Pending, event: SmtpEvent) -> Option<SmtpEvent> {
+    pub(super) fn ask(&mut self, pending: Pending, event: SmtpEvent) -> Option<SmtpEvent> {
         self.pending = Some(pending);
         Some(event)
     }
 
-    fn mail(&mut self, from: String, params: MailParams) -> Option<SmtpEvent> {
-        // RFC 5321 4.1.4: a transaction needs a prior HELO/EHLO.
-        let refusal = if self.helo.is_none() {
-            Some(r(503, "5.5.1", "Send HELO/EHLO first"))
-        } else if self.txn.is_some() {
-            Some(r(503, "5.5.1", "Nested MAIL command"))
-        } else if self.cfg.require_auth && self.auth_user.is_none() {
-            Some(r(530, "5.7.0", "Authentication required"))
-        } else if params.size.is_some_and(|s| s > self.cfg.max_message_size) {
-            Some(r(552, "5.3.4", "Message size exceeds fixed maximum message size"))
-        } else if !from.is_ascii() && !params.smtputf8 {
-            Some(r(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"))
-        } else {
-            None
-        };
-        if let Some(reply) = refusal {
-            self.send(&reply);
-            return None;
-        }
-        self.ask(Pending::Mail { from: from.clone(), params: params.clone() }, SmtpEvent::Mail { from, params })
-    }
-
-    fn rcpt(&mut self, to: String) -> Option<SmtpEvent> {
-        // RFC 5321 4.5.1: the parser lets a bare Postmaster through (any
-        // case); the policy and the envelope get it qualified.
-        let to = if to.eq_ignore_ascii_case("postmaster") {
-            match &self.cfg.postmaster {
-                Some(address) => address.clone(),
-                None => format!("postmaster@{}", self.cfg.hostname),
-            }
-        } else {
-            to
-        };
-        let refusal = match &self.txn {
-            None => Some(r(503, "5.5.1", "Need MAIL command")),
-            Some(t) if t.rcpts.len() >= self.cfg.max_recipients => {
-                // RFC 5321 4.5.3.1.10: 452 so the client retries the rest later.
-                Some(r(452, "4.5.3", "Too many recipients"))
-            }
-            Some(_) if to.is_empty() => Some(r(501, "5.1.3", "Bad recipient address syntax")),
-            Some(t) if !to.is_ascii() && !t.params.smtputf8 => {
-                Some(r(553, "5.6.7", "Non-ASCII address requires SMTPUTF8"))
-            }
-            Some(_) => None,
-        };
-        if let Some(reply) = refusal {
-            self.send(&reply);
-            return None;
-        }
-        self.ask(Pending::Rcpt { to: to.clone() }, SmtpEvent::Rcpt { to })
-    }
-
-    fn data(&mut self) -> Option<SmtpEvent> {
-        // RFC 5321 3.3: 503 without MAIL; 554 when no recipient was accepted.
-        match &self.txn {
-            None => self.send(&r(503, "5.5.1", "Need MAIL command")),
-            Some(t) if t.rcpts.is_empty() => self.send(&r(554, "5.5.1", "No valid recipients")),
-            Some(_) => {
-                self.send(&Reply::plain(354, "End data with <CR><LF>.<CR><LF>"));
-                self.phase =
-                    Phase::Data(Box::new(DataReceiver::new(self.cfg.max_message_size, self.cfg.max_text_line)));
-            }
-        }
-        None
-    }
-
-    fn starttls(&mut self) -> Option<SmtpEvent> {
-        if !self.cfg.starttls {
-            self.error(r(502, "5.5.1", "STARTTLS not available"));
-            None
-        } else if self.tls {
-            self.send(&r(503, "5.5.1", "TLS already active"));
-            None
-        } else {
-            self.send(&r(220, "2.0.0", "Ready to start TLS"));
-            self.ask(Pending::StartTls, SmtpEvent::StartTls)
-        }
-    }
-
-    fn auth_offered(&self) -> bool {
-        self.cfg.auth && (self.tls || self.cfg.auth_without_tls)
-    }
-
-    fn auth(&mut self, mechanism: String, initial: Option<String>) -> Option<SmtpEvent> {
-        let refusal = if !self.cfg.auth {
-            Some(r(502, "5.5.1", "AUTH not available"))
-        } else if !self.auth_offered() {
-            Some(r(538, "5.7.11", "Encryption required for requested authentication mechanism"))
-        } else if !self.esmtp {
-            Some(r(503, "5.5.1", "Send EHLO first"))
-        } else if self.auth_user.is_some() {
-            Some(r(503, "5.5.1", "Already authenticated"))
-        } else if self.txn.is_some() {
-            Some(r(503, "5.5.1", "AUTH not allowed during a mail transaction"))
-        } else {
-            None
-        };
-        if let Some(reply) = refusal {
-            self.send(&reply);
-            return None;
-        }
-        match (mechanism.as_str(), initial) {
-            ("PLAIN", Some(resp)) => self.sasl_response(Phase::SaslPlain, &resp),
-            ("PLAIN", None) => {
-                self.send(&Reply::plain(334, ""));
-                self.phase = Phase::SaslPlain;
-                None
-            }
-            ("LOGIN", Some(resp)) => self.sasl_response(Phase::SaslLoginUser, &resp),
-            ("LOGIN", None) => {
-                self.send(&Reply::plain(334, sasl::LOGIN_USER_CHALLENGE));
-                self.phase = Phase::SaslLoginUser;
-                None
-            }
-            _ => {
-                self.error(r(504, "5.5.4", "Unrecognized authentication mechanism"));
-                None
-            }
-        }
-    }
-
-    fn sasl_line(&mut self, line: &[u8]) -> Option<SmtpEvent> {
-        let phase = std::mem::replace(&mut self.phase, Phase::Command);
-        let text = String::from_utf8_lossy(line).into_owned();
-        if text.trim() == "*" {
-            self.send(&r(501, "5.0.0", "Authentication cancelled"));
-            return None;
-        }
-        self.sasl_response(phase, &text)
-    }
-
-    fn sasl_response(&mut self, phase: Phase, response: &str) -> Option<SmtpEvent> {
-        let decoded = sasl::decode(response);
-        let step = decoded.and_then(|bytes| match phase {
-            Phase::SaslPlain => sasl::parse_plain(&bytes).map(|(u, p)| Some(("PLAIN", u, p))),
-            Phase::SaslLoginUser => sasl::utf8(bytes).map(|user| {
-                self.phase = Phase::SaslLoginPass { user };
-                None
-            }),
-            Phase::SaslLoginPass { user } => sasl::utf8(bytes).map(|pass| Some(("LOGIN", user, pass))),
-            _ => Err(SaslError::Credentials),
-        });
-        match step {
-            Ok(Some((mechanism, username, password))) => {
-                self.ask(Pending::Auth, SmtpEvent::Auth { mechanism: mechanism.into(), username, password })
-            }
-            Ok(None) => {
-                self.send(&Reply::plain(334, sasl::LOGIN_PASS_CHALLENGE));
-                None
-            }
-            Err(SaslError::Encoding) => {
-                self.phase = Phase::Command;
-                self.error(r(501, "5.5.2", "Cannot decode response"));
-                None
-            }
-            Err(SaslError::Credentials) => {
-                self.phase = Phase::Command;
-                self.errors += 1;
-                self.send(&r(535, "5.7.8", "Authentication credentials invalid"));
-                None
-            }
-        }
-    }
-
-    fn helo_ok(&mut self, name: String, ehlo: bool) {
-        // RFC 5321 4.1.4: EHLO/HELO also resets any transaction.
-        self.txn = None;
-        self.esmtp = ehlo;
-        let greeting = format!("{} Hello {}", self.cfg.hostname, name);
-        self.helo = Some(name);
-        if !ehlo {
-            self.send(&Reply::plain(250, greeting));
-            return;
-        }
-        let mut lines = vec![
-            greeting,
-            "PIPELINING".into(),
-            format!("SIZE {}", self.cfg.max_message_size),
-            "8BITMIME".into(),
-            "ENHANCEDSTATUSCODES".into(),
-            "SMTPUTF8".into(),
-        ];
-        if self.cfg.starttls && !self.tls {
-            lines.push("STARTTLS".into());
-        }
-        if self.auth_offered() && self.auth_user.is_none() {
-            lines.push("AUTH PLAIN LOGIN".into());
-        }
-        self.send(&Reply::plain(250, lines.join("\n")));
-    }
-
-    fn refuse(&mut self, verdict: Verdict) {
+    pub(super) fn refuse(&mut self, verdict: Verdict) {
         match verdict {
+            Verdict::Reject(reply) if reply.code >= 500 => self.error(reply),
             Verdict::Reject(reply) | Verdict::Tempfail(reply) => self.send(&reply),
             Verdict::Disconnect(reply) => {
                 self.send(&reply);
-                self.closed = true;
+                self.close(Ending::Disconnected);
             }
             Verdict::Continue | Verdict::Accept => {}
         }
     }
 
-    fn error(&mut self, reply: Reply) {
-        self.errors += 1;
-        self.send(&reply);
+    /// A bad command or a refusal that counts against the client: after
+    /// `soft_error_limit` the reply is held back `error_delay`; at
+    /// `max_errors` the session closes with 421.
+    pub(super) fn error(&mut self, reply: Reply) {
+        self.errors = self.errors.saturating_add(1);
         if self.errors >= self.cfg.max_errors {
-            self.send(&r(421, "4.7.0", &format!("{} Too many errors, closing connection", self.cfg.hostname)));
-            self.closed = true;
+            self.send(&reply);
+            let text = format!("{} Too many errors, closing connection", self.cfg.hostname);
+            self.send(&r(421, "4.7.0", &text));
+            self.close(Ending::TooManyErrors);
+        } else if self.errors > self.cfg.soft_error_limit && !self.cfg.error_delay.is_zero() {
+            let mut wire = Vec::new();
+            replies::encode(&reply, &mut wire);
+            self.held = Some(Held::For(self.cfg.error_delay, wire));
+        } else {
+            self.send(&reply);
         }
     }
 
-    fn send(&mut self, reply: &Reply) {
-        self.out.extend_from_slice(&reply.to_wire());
-    }
-}
-
-fn parse_error_reply(e: ParseError) -> Reply {
-    match e {
-        ParseError::Unknown => r(500, "5.5.2", "Command not recognized"),
-        ParseError::Syntax(syntax) => r(501, "5.5.4", &format!("Syntax: {syntax}")),
-        ParseError::BadAddress { sender: true } => r(501, "5.1.7", "Bad sender address syntax"),
-        ParseError::BadAddress { sender: false } => r(501, "5.1.3", "Bad recipient address syntax"),
-        ParseError::Parameter(p) => r(555, "5.5.4", &format!("Unsupported parameter {p}")),
-    }
-}
-
-fn data_error_reply(e: DataError, max_line: usize) -> Reply {
-    match e {
-        DataError::TooBig => r(552, "5.3.4", "Message size exceeds fixed maximum message size"),
-        DataError::LineTooLong => {
-            r(554, "5.6.0", &format!("Message refused: a line is longer than {max_line} octets (RFC 5321 4.5.3.1.6)"))
-        }
-        DataError::BareLineEnding => {
-            r(554, "5.6.0", "Message refused: bare CR or LF in content; lines must end in CRLF (RFC 5321 2.3.8)")
-        }
-        DataError::Nul => r(554, "5.6.0", "Message refused: NUL octets in content"),
+    pub(super) fn send(&mut self, reply: &Reply) {
+        replies::encode(reply, &mut self.out);
     }
 }

@@ -8,7 +8,7 @@ fn plain(authzid: &str, user: &str, password: &str) -> String {
 
 #[test]
 fn greeting_is_ok_rfc1939_4() {
-    let mut s = Pop3Session::new(cfg());
+    let mut s = Pop3Session::new(cfg(), info());
     assert_eq!(step(&mut s), (Pop3Event::NeedInput, "+OK pop.example POP3 server ready\r\n".into()));
 }
 
@@ -23,7 +23,7 @@ fn user_then_pass_requests_auth_rfc1939_7() {
         mechanism: "USER".into(),
     };
     assert_eq!(event, want);
-    s.auth_done(AuthDone::Ok { maildrop: maildrop() });
+    s.auth_done(AuthDone::Ok { maildrop: maildrop(), user: "u@x.test".into(), tenant: None });
     assert_eq!(step(&mut s), (Pop3Event::NeedInput, "+OK maildrop has 3 messages (600 octets)\r\n".into()));
     assert_eq!(send(&mut s, "STAT\r\n").1, "+OK 3 600\r\n");
 }
@@ -111,7 +111,7 @@ fn malformed_or_unsupported_auth_is_err_rfc5034_4() {
         assert_eq!(event, Pop3Event::NeedInput, "{line}");
         assert!(out.starts_with("-ERR "), "{line}: {out}");
     }
-    let mut s = Pop3Session::new(Pop3Config { auth_plain: false, ..cfg() });
+    let mut s = Pop3Session::new(Pop3Config { auth_plain: false, ..cfg() }, info());
     s.take_output();
     assert!(send(&mut s, &format!("AUTH PLAIN {}\r\n", plain("", "u", "p"))).1.starts_with("-ERR"));
     assert!(!send(&mut s, "CAPA\r\n").1.contains("SASL"));
@@ -147,7 +147,7 @@ fn pipelined_commands_wait_for_the_decision_rfc2449_6_6() {
     // Repeated until answered; STAT stays buffered meanwhile.
     assert_eq!(step(&mut s), (event, String::new()));
     s.feed(b"NOOP\r\n");
-    s.auth_done(AuthDone::Ok { maildrop: maildrop() });
+    s.auth_done(AuthDone::Ok { maildrop: maildrop(), user: "u@x.test".into(), tenant: None });
     let want = "+OK maildrop has 3 messages (600 octets)\r\n+OK 3 600\r\n+OK 1 100\r\n+OK\r\n";
     assert_eq!(step(&mut s), (Pop3Event::NeedInput, want.into()));
 }

@@ -3,9 +3,23 @@
 mod authorization;
 mod robustness;
 mod stls;
+mod timers;
 mod transaction;
 
 use super::*;
+use ferrymail_policy::SessionInfo;
+use std::sync::OnceLock;
+use std::time::Instant;
+
+/// The tests' epoch; tests move the clock by adding to it.
+pub(super) fn t0() -> Instant {
+    static T0: OnceLock<Instant> = OnceLock::new();
+    *T0.get_or_init(Instant::now)
+}
+
+pub(super) fn info() -> SessionInfo {
+    SessionInfo::new("p1", ferrymail_policy::Service::Pop3, "192.0.2.9".parse().unwrap(), 40000)
+}
 
 pub(super) fn cfg() -> Pop3Config {
     Pop3Config { greeting_host: "pop.example".into(), stls_available: true, ..Pop3Config::default() }
@@ -18,12 +32,12 @@ pub(super) fn send(s: &mut Pop3Session, input: &str) -> (Pop3Event, String) {
 }
 
 pub(super) fn step(s: &mut Pop3Session) -> (Pop3Event, String) {
-    let event = s.next_event();
+    let event = s.next_event(t0());
     (event, String::from_utf8_lossy(&s.take_output()).into_owned())
 }
 
 pub(super) fn fresh() -> Pop3Session {
-    let mut s = Pop3Session::new(cfg());
+    let mut s = Pop3Session::new(cfg(), info());
     s.take_output();
     s
 }
@@ -38,10 +52,10 @@ pub(super) fn logged_in() -> Pop3Session {
 }
 
 pub(super) fn logged_in_with(cfg: Pop3Config) -> Pop3Session {
-    let mut s = Pop3Session::new(cfg);
+    let mut s = Pop3Session::new(cfg, info());
     let (event, _) = send(&mut s, "USER u\r\nPASS p\r\n");
     assert!(matches!(event, Pop3Event::AuthRequested { .. }));
-    s.auth_done(AuthDone::Ok { maildrop: maildrop() });
+    s.auth_done(AuthDone::Ok { maildrop: maildrop(), user: "u@x.test".into(), tenant: None });
     s.take_output();
     s
 }

@@ -10,7 +10,7 @@ fn line_limit_counts_crlf_rfc2449_4() {
     let long = format!("USER {}\r\nNOOP\r\n", "a".repeat(255 - 6));
     let out = send(&mut s, &long).1;
     assert_eq!(out, "-ERR line too long\r\n-ERR command not valid in this state\r\n");
-    let mut s = Pop3Session::new(Pop3Config { max_line: 1000, ..cfg() });
+    let mut s = Pop3Session::new(Pop3Config { max_line: 1000, ..cfg() }, info());
     s.take_output();
     assert_eq!(send(&mut s, &long).1, "+OK send PASS\r\n-ERR command not valid in this state\r\n");
 }
@@ -24,7 +24,7 @@ fn unknown_command_is_err_rfc1939_3() {
 
 #[test]
 fn too_many_errors_closes_the_session() {
-    let mut s = Pop3Session::new(Pop3Config { max_errors: 3, ..cfg() });
+    let mut s = Pop3Session::new(Pop3Config { max_errors: 3, ..cfg() }, info());
     s.take_output();
     let (event, out) = send(&mut s, "BOGUS\r\nSTAT\r\nNOOP\r\nUSER u\r\n");
     assert_eq!(event, Pop3Event::Close);
@@ -34,7 +34,7 @@ fn too_many_errors_closes_the_session() {
 
 #[test]
 fn failed_logins_count_towards_the_error_limit_rfc1939_13() {
-    let mut s = Pop3Session::new(Pop3Config { max_errors: 2, ..cfg() });
+    let mut s = Pop3Session::new(Pop3Config { max_errors: 2, ..cfg() }, info());
     s.take_output();
     send(&mut s, "USER u\r\nPASS a\r\n");
     s.auth_done(AuthDone::Fail);
@@ -45,7 +45,7 @@ fn failed_logins_count_towards_the_error_limit_rfc1939_13() {
 
 #[test]
 fn error_limit_zero_means_unlimited() {
-    let mut s = Pop3Session::new(Pop3Config { max_errors: 0, ..cfg() });
+    let mut s = Pop3Session::new(Pop3Config { max_errors: 0, ..cfg() }, info());
     s.take_output();
     assert_eq!(send(&mut s, &"X\r\n".repeat(100)).0, Pop3Event::NeedInput);
 }
@@ -145,7 +145,7 @@ fn answer(s: &mut Pop3Session, event: &Pop3Event, rng: &mut Rng) {
             0 => AuthDone::Fail,
             1 => AuthDone::InUse,
             2 => AuthDone::Tempfail,
-            _ => AuthDone::Ok { maildrop: maildrop() },
+            _ => AuthDone::Ok { maildrop: maildrop(), user: "u@x.test".into(), tenant: None },
         }),
         Pop3Event::MessageNeeded { .. } if rng.below(4) == 0 => s.message_unavailable(),
         Pop3Event::MessageNeeded { .. } => s.message_ready(&noise(rng)),
@@ -160,13 +160,13 @@ fn random_input_never_panics_in_any_state() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let mut seen = std::collections::BTreeSet::new();
     for round in 0..4000 {
-        let mut s = Pop3Session::new(Pop3Config { max_errors: (round % 4) as u32 * 5, ..cfg() });
+        let mut s = Pop3Session::new(Pop3Config { max_errors: (round % 4) as u32 * 5, ..cfg() }, info());
         s.feed(STATES[round % STATES.len()]);
         let mut closed = false;
         for _ in 0..rng.below(8) + 1 {
             s.feed(&noise(&mut rng));
             for _ in 0..50 {
-                let event = s.next_event();
+                let event = s.next_event(t0());
                 s.take_output();
                 if closed {
                     assert_eq!(event, Pop3Event::Close);

@@ -42,7 +42,7 @@ fn stls_only_in_authorization_rfc2595_4() {
 
 #[test]
 fn stls_refused_when_not_offered_rfc2595_4() {
-    let mut s = Pop3Session::new(Pop3Config { stls_available: false, ..cfg() });
+    let mut s = Pop3Session::new(Pop3Config { stls_available: false, ..cfg() }, info());
     s.take_output();
     assert!(!send(&mut s, "CAPA\r\n").1.contains("STLS"));
     assert_eq!(send(&mut s, "STLS\r\n"), (Pop3Event::NeedInput, "-ERR STLS not available\r\n".into()));

@@ -133,7 +133,7 @@ fn pipelined_flood_is_flushed_in_bounded_pieces_rfc2449_6_6() {
     let mut s = fresh();
     send(&mut s, "USER u\r\nPASS p\r\n");
     let big = (0..500).map(|i| MaildropEntry { uid: format!("u{i}"), size: 1000 }).collect();
-    s.auth_done(AuthDone::Ok { maildrop: big });
+    s.auth_done(AuthDone::Ok { maildrop: big, user: "u@x.test".into(), tenant: None });
     s.take_output();
     s.feed("LIST\r\n".repeat(1000).as_bytes());
     let (mut flushes, mut total) = (0, 0);

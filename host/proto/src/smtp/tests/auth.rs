@@ -1,0 +1,126 @@
+//! AUTH (RFC 4954) and STARTTLS (RFC 3207) in the session.
+
+use super::*;
+
+#[test]
+fn auth_requires_tls_unless_allowed_rfc4954_4() {
+    let mut s = auth_session(false);
+    let out = talk(&mut s, b"EHLO c\r\nAUTH PLAIN AHUAZ29vZA==\r\n");
+    assert!(out.contains("STARTTLS") && !out.contains("AUTH PLAIN"));
+    assert_eq!(codes(&out)[1], "538");
+}
+
+#[test]
+fn starttls_resets_and_drops_injected_input_rfc3207_4_2() {
+    let mut s = auth_session(false);
+    s.feed(b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<injected@b.test>\r\n");
+    assert!(matches!(s.next_event(t0()), SmtpEvent::Helo { .. }));
+    s.verdict(Verdict::Continue);
+    assert_eq!(s.next_event(t0()), SmtpEvent::StartTls);
+    s.tls_established();
+    assert_eq!(s.next_event(t0()), SmtpEvent::NeedInput, "injected MAIL must be discarded");
+    assert!(s.helo().is_none());
+    s.take_output();
+    let out = talk(&mut s, b"MAIL FROM:<a@b.test>\r\nEHLO c\r\n");
+    assert_eq!(codes(&out).last(), Some(&"250"));
+    assert!(out.contains("AUTH PLAIN LOGIN") && !out.contains("STARTTLS"), "{out}");
+}
+
+#[test]
+fn auth_plain_and_submission_rfc4954_rfc6409() {
+    let mut s = auth_session(true);
+    let out = talk(&mut s, b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nAUTH PLAIN AHUAYmFk\r\nAUTH PLAIN AHUAZ29vZA==\r\nAUTH PLAIN AHUAZ29vZA==\r\nMAIL FROM:<a@b.test>\r\n");
+    assert_eq!(codes(&out), ["250", "530", "535", "235", "503", "250"]);
+    assert_eq!(s.auth_user(), Some("u@x.test"));
+}
+
+#[test]
+fn auth_login_exchange_and_cancel_rfc4954_4() {
+    let mut s = auth_session(true);
+    let out = talk(&mut s, b"EHLO c\r\nAUTH LOGIN\r\ndQ==\r\n*\r\n");
+    assert!(out.contains("334 VXNlcm5hbWU6\r\n") && out.contains("334 UGFzc3dvcmQ6\r\n"));
+    assert!(out.ends_with("501 5.0.0 Authentication cancelled\r\n"));
+    let out = talk(&mut s, b"AUTH LOGIN dQ==\r\nZ29vZA==\r\n");
+    assert!(out.ends_with("235 2.7.0 Authentication successful\r\n"));
+}
+
+#[test]
+fn auth_bad_base64_is_501_rfc4954_4() {
+    let mut s = auth_session(true);
+    let out = talk(&mut s, b"EHLO c\r\nAUTH PLAIN !!!\r\n");
+    assert_eq!(codes(&out).last(), Some(&"501"));
+}
+
+/// Issue 16 item 5, seen on the wire: 30 failures in one session, then the
+/// right password worked. Failures now count towards `max_errors`.
+#[test]
+fn auth_failures_count_towards_max_errors_rfc4954_4() {
+    let cfg = SmtpConfig { auth: true, max_errors: 5, error_delay: Duration::ZERO, ..Default::default() };
+    let mut info = info();
+    info.tls = true;
+    let mut s = open_with(cfg, info);
+    let out = talk(
+        &mut s,
+        &[&b"EHLO c\r\n"[..], &b"AUTH PLAIN AHUAYmFk\r\n".repeat(6), b"AUTH PLAIN AHUAZ29vZA==\r\n"].concat(),
+    );
+    assert_eq!(codes(&out), ["250", "535", "535", "535", "535", "535", "421"], "{out}");
+    assert!(s.is_closed() && s.auth_user().is_none());
+    assert_eq!(s.ending(), Some(Ending::TooManyErrors));
+}
+
+#[test]
+fn auth_failures_are_tarpitted_after_the_soft_limit() {
+    let cfg = SmtpConfig { auth: true, soft_error_limit: 2, error_delay: secs(3), ..Default::default() };
+    let mut info = info();
+    info.tls = true;
+    let mut s = open_with(cfg, info);
+    talk(&mut s, b"EHLO c\r\n");
+    let bad = b"AUTH PLAIN AHUAYmFk\r\n";
+    for _ in 0..2 {
+        s.feed(bad);
+        assert!(matches!(s.next_event(t0()), SmtpEvent::Auth { .. }));
+        s.auth_result(AuthResult::Fail);
+        assert_eq!(s.next_event(t0()), SmtpEvent::NeedInput);
+        assert_eq!(codes(&String::from_utf8(s.take_output()).unwrap()), ["535"]);
+    }
+    // The third failure is answered only after the delay, and nothing the
+    // client pipelined meanwhile is read before then.
+    s.feed(bad);
+    assert!(matches!(s.next_event(t0()), SmtpEvent::Auth { .. }));
+    s.auth_result(AuthResult::Fail);
+    s.feed(b"NOOP\r\n");
+    assert_eq!(s.next_event(t0()), SmtpEvent::Pause(t0() + secs(3)));
+    assert!(!s.has_output());
+    assert_eq!(s.next_event(t0() + secs(2)), SmtpEvent::Pause(t0() + secs(3)), "the pause keeps its end");
+    assert_eq!(s.next_event(t0() + secs(3)), SmtpEvent::NeedInput);
+    assert_eq!(codes(&String::from_utf8(s.take_output()).unwrap()), ["535", "250"]);
+}
+
+#[test]
+fn auth_ok_sets_user_and_tenant_and_starttls_forgets_them_rfc3207_4_2() {
+    let mut s = auth_session(false);
+    let mut cfg = s.cfg.clone();
+    cfg.auth_without_tls = true;
+    s.cfg = cfg;
+    s.feed(b"EHLO c\r\nAUTH PLAIN AHUAZ29vZA==\r\n");
+    assert!(matches!(s.next_event(t0()), SmtpEvent::Helo { .. }));
+    s.verdict(Verdict::Continue);
+    assert!(matches!(s.next_event(t0()), SmtpEvent::Auth { .. }));
+    s.auth_result(AuthResult::Ok { user: "u@a.test".into(), tenant: Some("a".into()) });
+    assert_eq!((s.info().auth_user.as_deref(), s.info().tenant.as_deref()), (Some("u@a.test"), Some("a")));
+    assert_eq!(s.info().helo.as_deref(), Some("c"));
+    s.feed(b"STARTTLS\r\n");
+    assert_eq!(s.next_event(t0()), SmtpEvent::StartTls);
+    s.tls_established();
+    let info = s.info();
+    assert!(info.tls && info.auth_user.is_none() && info.tenant.is_none() && info.helo.is_none());
+}
+
+/// Issue 16 item 6: an AUTH LOGIN name with a line break forged log lines.
+#[test]
+fn auth_login_name_with_control_characters_is_535() {
+    let mut s = auth_session(true);
+    // base64("mallory\nINFO auth ok user=admin")
+    let out = talk(&mut s, b"EHLO c\r\nAUTH LOGIN bWFsbG9yeQpJTkZPIGF1dGggb2sgdXNlcj1hZG1pbg==\r\n");
+    assert_eq!(codes(&out), ["250", "535"], "{out}");
+}
