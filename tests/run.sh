@@ -27,6 +27,8 @@ need cargo "install Rust 1.95 with rustup: https://rustup.rs" command -v cargo
 need python3 "apt-get install -y python3" command -v python3
 need "python module pytest" "python3 -m pip install -r tests/e2e/requirements.txt" python3 -c 'import pytest'
 need swaks "apt-get install -y swaks" command -v swaks
+need "swaks TLS (Net::SSLeay, IO::Socket::SSL)" "apt-get install -y libnet-ssleay-perl libio-socket-ssl-perl" \
+    perl -MNet::SSLeay -MIO::Socket::SSL -e1
 if command -v rustup >/dev/null 2>&1; then
     need "rust target wasm32-wasip2" "rustup target add wasm32-wasip2" \
         sh -c 'rustup target list --installed | grep -qx wasm32-wasip2'
