@@ -192,6 +192,18 @@ class PowerCutFs(fuse.Operations):
             new_parent.entries[new_name] = node
             return 0
 
+    def link(self, target, source):
+        """A hard link `target` to the file at `source` (one node, two names)."""
+        with self.mutex:
+            node = self.lookup(source)
+            if node.is_dir:
+                raise fuse.FuseOSError(errno.EPERM)
+            parent, name = self.parent(target)
+            if name in parent.entries:
+                raise fuse.FuseOSError(errno.EEXIST)
+            parent.entries[name] = node
+            return 0
+
     def chmod(self, path, mode, fh=None):
         with self.mutex:
             node = self.node_of(path, fh)

@@ -5,8 +5,9 @@
 //! directories whose entries it changes (its config file at creation, the
 //! snapshot it renames into place on open, the files of large values). So:
 //! - every commit group is made durable with `fdatasync` of sled's log after
-//!   sled's flush, plus `fsync` of any new large-value file and of their
-//!   directory ([`Durability::sync_group`]);
+//!   sled's flush, preceded by `fsync` of any new large-value file and of
+//!   its directory, whose unlinks sled makes too early are undone from hard
+//!   links ([`Durability`]);
 //! - opening the store fsyncs every file and directory of it before sled
 //!   reads them (what a killed process left in the page cache becomes
 //!   durable before anything is built on it) and again after sled has
@@ -18,6 +19,7 @@
 
 use crate::Result;
 use std::collections::HashSet;
+use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -46,58 +48,155 @@ pub(crate) fn sync_tree(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Mirrors sled's large-value directory by hard links (see [`Durability`]).
+const KEEP: &str = "blob-keep";
+
+fn names(dir: &Path) -> HashSet<OsString> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => entries.flatten().map(|e| e.file_name()).collect(),
+        Err(_) => HashSet::new(),
+    }
+}
+
+fn link(from: &Path, to: &Path) -> std::io::Result<()> {
+    match std::fs::hard_link(from, to) {
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        other => other,
+    }
+}
+
+/// Before sled opens: a large-value file whose unlink became durable
+/// before the log that stopped referring to it (a power cut in between)
+/// comes back from its hard link; after sled opened, the links mirror
+/// exactly what sled keeps.
+pub(crate) fn restore_blobs(dir: &Path) -> std::io::Result<()> {
+    let (blobs, keep) = (dir.join("blobs"), dir.join(KEEP));
+    if !blobs.is_dir() {
+        return Ok(());
+    }
+    let present = names(&blobs);
+    for name in names(&keep).difference(&present) {
+        match link(&keep.join(name), &blobs.join(name)) {
+            Err(e) if links_unsupported(&e) => return Ok(()),
+            other => other?,
+        }
+    }
+    Ok(())
+}
+
+/// Hard links are not everywhere (some network and FUSE filesystems):
+/// without them the store still works, with the window described at
+/// [`Durability`] open.
+fn links_unsupported(e: &std::io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(1 /* EPERM */) | Some(38 /* ENOSYS */) | Some(95 /* EOPNOTSUPP */))
+}
+
+fn mirror_blobs(dir: &Path) -> std::io::Result<()> {
+    let (blobs, keep) = (dir.join("blobs"), dir.join(KEEP));
+    std::fs::create_dir_all(&keep)?;
+    let (present, kept) = (names(&blobs), names(&keep));
+    for name in present.difference(&kept) {
+        link(&blobs.join(name), &keep.join(name))?;
+    }
+    for name in kept.difference(&present) {
+        std::fs::remove_file(keep.join(name))?;
+    }
+    Ok(())
+}
+
 /// The files a commit group must fsync.
+///
+/// sled unlinks a replaced large-value file during its flush, before the
+/// log that stops referring to it is durable; fsyncing the directory for a
+/// new file would make that unlink durable too early. So every large-value
+/// file also has a hard link in `blob-keep/`, removed only after the log
+/// that no longer needs it is durable, and restored from on open.
 pub(crate) struct Durability {
     /// sled's log (`db`), kept open: fdatasync of any descriptor of a file
     /// flushes the file.
     log: File,
-    /// Where sled puts values too large for its log.
+    /// Where sled puts values too large for its log, and our links to them
+    /// (None where the filesystem has no hard links).
     blobs: PathBuf,
-    /// Large-value files already fsynced.
-    synced_blobs: HashSet<std::ffi::OsString>,
+    keep: Option<PathBuf>,
+    /// Large-value files already durable (with their links).
+    synced_blobs: HashSet<OsString>,
 }
 
 impl Durability {
+    /// After sled opened `dir` (which [`sync_tree`] then made durable).
     pub fn new(dir: &Path) -> Result<Durability> {
+        let keep = match mirror_blobs(dir) {
+            Ok(()) => Some(dir.join(KEEP)),
+            Err(e) if links_unsupported(&e) => {
+                tracing::warn!(error = %e, "no hard links on the store's filesystem: large values are not linked");
+                None
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if let Some(keep) = &keep {
+            sync_path(keep)?;
+        }
         let log = File::open(dir.join("db"))?;
         let blobs = dir.join("blobs");
-        let mut synced_blobs = HashSet::new();
-        if let Ok(entries) = std::fs::read_dir(&blobs) {
-            for entry in entries.flatten() {
-                synced_blobs.insert(entry.file_name());
-            }
-        }
-        Ok(Durability { log, blobs, synced_blobs })
+        let synced_blobs = names(&blobs);
+        Ok(Durability { log, blobs, keep, synced_blobs })
     }
 
-    /// After sled's flush: new large-value files and their directory
+    /// After sled's flush: new large-value files, their links and directory
     /// entries first (the log about to be made durable refers to them),
-    /// then the log's data and size. One `fdatasync` in the usual case.
-    ///
-    /// One window remains: sled unlinks a replaced large-value file during
-    /// its flush, and the directory fsync here makes that unlink durable a
-    /// moment before the log that stops referring to it. Only values over
-    /// sled's inline limit (~100 KB pages) are involved; message bodies
-    /// moving out of sled closes it.
+    /// then the log's data and size, then the links of files sled removed.
+    /// One `fdatasync` in the usual case (no large values).
     pub fn sync_group(&mut self) -> Result<()> {
+        let present = names(&self.blobs);
         let mut new = false;
-        if let Ok(entries) = std::fs::read_dir(&self.blobs) {
-            let mut seen = HashSet::with_capacity(self.synced_blobs.len());
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                if !self.synced_blobs.contains(&name) {
-                    sync_path(&entry.path())?;
-                    new = true;
-                }
-                seen.insert(name);
+        for name in present.difference(&self.synced_blobs) {
+            let path = self.blobs.join(name);
+            sync_path(&path)?;
+            if let Some(keep) = &self.keep {
+                link(&path, &keep.join(name))?;
             }
-            // Forget files sled removed, so the set does not grow forever.
-            self.synced_blobs = seen;
+            new = true;
         }
         if new {
             sync_path(&self.blobs)?;
+            if let Some(keep) = &self.keep {
+                sync_path(keep)?;
+            }
         }
         self.log.sync_data()?;
+        if let Some(keep) = &self.keep {
+            for name in self.synced_blobs.difference(&present) {
+                // The durable log no longer needs it; a link that survives
+                // a power cut anyway is dropped on the next open.
+                let _ = std::fs::remove_file(keep.join(name));
+            }
+        }
+        self.synced_blobs = present;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_value_file_unlinked_too_early_comes_back_from_its_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let (blobs, keep) = (dir.path().join("blobs"), dir.path().join(KEEP));
+        std::fs::create_dir_all(&blobs).unwrap();
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(blobs.join("7"), b"still referenced").unwrap();
+        link(&blobs.join("7"), &keep.join("7")).unwrap();
+        // sled's unlink reached the disk, the log that dropped the value did not.
+        std::fs::remove_file(blobs.join("7")).unwrap();
+        restore_blobs(dir.path()).unwrap();
+        assert_eq!(std::fs::read(blobs.join("7")).unwrap(), b"still referenced");
+        // Links of files sled really removed go once mirrored.
+        std::fs::write(keep.join("8"), b"gone").unwrap();
+        std::fs::remove_file(blobs.join("7")).unwrap();
+        mirror_blobs(dir.path()).unwrap();
+        assert!(names(&keep).is_empty());
     }
 }

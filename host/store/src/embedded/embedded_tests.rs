@@ -57,3 +57,24 @@ async fn content_beyond_the_free_space_reserve_is_refused_as_out_of_space() {
     store.set_password("a@x.test", "h2").await.unwrap();
     store.create_mailbox(a.id, "Work", None).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_messages_survive_a_reopen_and_their_files_are_linked() {
+    let dir = tempfile::tempdir().unwrap();
+    let big: Vec<u8> = (0..600_000u32).map(|i| b'a' + (i % 26) as u8).collect();
+    let (account, content) = {
+        let store = crate::open_embedded(dir.path(), EmbeddedOptions::default()).unwrap();
+        let a = battery::account(&*store, "a@x.test").await;
+        let acc = battery::deliver(&*store, &big, &[&a], None).await;
+        store.close().await.unwrap();
+        (a.id, acc.content)
+    };
+    let blobs: Vec<_> = std::fs::read_dir(dir.path().join("blobs")).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert!(!blobs.is_empty(), "a 600 KB value is kept outside sled's log");
+    for name in &blobs {
+        assert!(dir.path().join("blob-keep").join(name).exists(), "{name:?} has its link");
+    }
+    let store = crate::open_embedded(dir.path(), EmbeddedOptions::default()).unwrap();
+    assert_eq!(&store.read_content(content).await.unwrap()[..], &big[..]);
+    assert_eq!(store.all_entries(account, INBOX_ID).await.unwrap().len(), 1);
+}

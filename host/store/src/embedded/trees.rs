@@ -1,6 +1,6 @@
 //! Opening the sled database and its trees.
 
-use super::durable::{Durability, sync_tree};
+use super::durable::{Durability, restore_blobs, sync_tree};
 use super::keys::{KV_TREE, T};
 use super::{EmbeddedOptions, sled_error};
 use crate::{Result, StoreError};
@@ -20,6 +20,7 @@ impl Trees {
     /// Opens sled in `dir`, fsyncing the store's files and directories
     /// before and after (see [`super::durable`]).
     pub fn open_at(dir: &Path, options: &EmbeddedOptions) -> Result<Trees> {
+        restore_blobs(dir)?;
         sync_tree(dir)?;
         let db = sled::Config::new()
             .path(dir)
