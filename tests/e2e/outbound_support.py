@@ -29,6 +29,8 @@ class Behaviour:
     tls: ssl.SSLContext | None = None
     # Seconds between the bytes of the greeting: a server that trickles.
     trickle: float = 0.0
+    # Whether EHLO offers 8BITMIME (RFC 6152); a 7-bit-only server if not.
+    eightbit: bool = True
 
 
 @dataclass
@@ -101,7 +103,9 @@ class Sinks:
                 verb = line[:4].upper()
                 if verb == "EHLO":
                     helo = line[5:]
-                    caps = ["PIPELINING", "SIZE 10000000", "8BITMIME", "ENHANCEDSTATUSCODES"]
+                    caps = ["PIPELINING", "SIZE 10000000", "ENHANCEDSTATUSCODES"]
+                    if b.eightbit:
+                        caps.append("8BITMIME")
                     if b.tls and not tls:
                         caps.append("STARTTLS")
                     writer.write(f"250-sink-{ip}\r\n".encode() + "".join(f"250{'-' if i < len(caps) - 1 else ' '}{c}\r\n" for i, c in enumerate(caps)).encode())
@@ -178,7 +182,7 @@ class Sinks:
 
 # --- the world the tests deliver into ---------------------------------------
 
-ACCEPT, TEMPFAIL, MIXED, DOWN1, BACKUP2, DOWN, TLS, SLOW, TRICKLE = (f"127.0.0.{i}" for i in range(2, 11))
+ACCEPT, TEMPFAIL, MIXED, DOWN1, BACKUP2, DOWN, TLS, SLOW, TRICKLE, SEVENBIT = (f"127.0.0.{i}" for i in range(2, 12))
 
 WORLD = {
     "accept.test": {"MX": [(10, "mx.accept.test")]},
@@ -202,6 +206,8 @@ WORLD = {
     "mx.slow.test": {"A": [SLOW]},
     "trickle.test": {"MX": [(10, "mx.trickle.test")]},
     "mx.trickle.test": {"A": [TRICKLE]},
+    "sevenbit.test": {"MX": [(10, "mx.sevenbit.test")]},
+    "mx.sevenbit.test": {"A": [SEVENBIT]},
 }
 SERVFAIL_NAMES = {"servfail.test"}
 
@@ -238,6 +244,7 @@ def world(template_data_dir):
         TLS: Behaviour(tls=tls_context(cert, key)),
         SLOW: Behaviour(delay=0.02),
         TRICKLE: Behaviour(trickle=2.0),
+        SEVENBIT: Behaviour(eightbit=False),
     }
     dns = DnsServer(WORLD, SERVFAIL_NAMES)
     sinks = Sinks(behaviours)

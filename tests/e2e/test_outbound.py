@@ -8,7 +8,7 @@ import email.policy
 import json
 import time
 
-from outbound_support import ACCEPT, BACKUP2, DOWN1, MIXED, TEMPFAIL, TLS, world  # noqa: F401 - fixture
+from outbound_support import ACCEPT, BACKUP2, DOWN1, MIXED, SEVENBIT, TEMPFAIL, TLS, world  # noqa: F401 - fixture
 
 SENDER = "alice@localhost"
 
@@ -179,3 +179,25 @@ def test_verified_tls_refuses_an_unknown_certificate(world, make_server):
     entry = wait_until(lambda: next((e for e in queue(srv) if e["attempts"] >= 1), None), what="an attempt")
     assert "TLS handshake" in entry["recipients"][0]["last_reply"], entry
     assert not world.sinks.received(TLS), "no plaintext fallback when verification was asked for"
+
+
+def test_8bit_body_is_made_quoted_printable_for_a_7bit_server_rfc6152_3(world, make_server):
+    srv = make_server(config=world.config())
+    text = "Grüße aus Köln, naïve café\r\n"
+    body = f"Subject: 8bit\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}".encode()
+    with srv.raw() as c:
+        c.greeting()
+        c.cmd("EHLO client.test")
+        assert c.cmd(f"MAIL FROM:<{SENDER}> BODY=8BITMIME")[0] == 250
+        assert c.cmd("RCPT TO:<rcpt@sevenbit.test>")[0] == 250
+        assert c.cmd("DATA")[0] == 354
+        c.send(body + b".\r\n")
+        assert c.reply()[0] == 250
+    world.sinks.wait_for(lambda: world.sinks.received(SEVENBIT), what="delivery")
+    (m,) = world.sinks.received(SEVENBIT)
+    assert all(b < 0x80 for b in m.data), "a 7-bit server got 8-bit octets"
+    msg = email.message_from_bytes(m.data, policy=email.policy.default)
+    assert msg["Content-Transfer-Encoding"] == "quoted-printable"
+    assert b"Gr=C3=BC=C3=9Fe aus K=C3=B6ln" in m.data, m.data
+    assert msg.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
+    wait_until(lambda: queue(srv) == [], what="an empty queue")

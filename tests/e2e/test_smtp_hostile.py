@@ -364,3 +364,32 @@ def test_parameters_of_unoffered_extensions_are_555(server, command):
             c.cmd("MAIL FROM:<a@example.org>")
         code, text = c.cmd(command)
         assert code in (501, 555), (code, text)
+
+
+def test_a_bare_lf_does_not_end_a_command_line_rfc5321_2_3_8(server):
+    # "RCPT TO:<alice@localhost>\nDATA" must not be read as two commands.
+    with server.raw() as c:
+        c.greeting()
+        c.cmd("EHLO client.test")
+        assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+        code, text = c.cmd(b"RCPT TO:<alice@localhost>\nDATA")
+        assert (code, text[:6]) == (500, "5.5.2 "), (code, text)
+        # Nothing was taken from the line: no recipient, so DATA has none.
+        assert c.cmd("DATA")[0] == 554
+        assert c.cmd("NOOP")[0] == 250
+
+
+def test_a_client_talking_before_the_greeting_is_521_postscreen_pregreet(make_server):
+    # Loopback is in relay_networks, which skip the test; empty it here.
+    srv = make_server(config={"relay_networks": [], "smtp": {"greet_delay": "1s"}})
+    with srv.raw() as c:
+        first = c.line()
+        assert first.startswith(b"220-"), first
+        c.send("EHLO impatient.test\r\n")
+        code, text = c.reply()
+        assert (code, text[:6]) == (521, "5.5.1 "), (code, text)
+        assert c.closed()
+    # A patient client gets the whole greeting and is served.
+    with srv.raw() as c:
+        c.greeting()
+        assert c.cmd("EHLO patient.test")[0] == 250

@@ -320,3 +320,25 @@ def test_many_connections_do_not_exhaust_the_server(server):
             s.close()
     with server.smtp() as s:
         assert s.noop()[0] == 250
+
+
+@pytest.mark.parametrize(
+    "command, reply",
+    [
+        (f"MAIL FROM:<{'l' * 65}@example.org>", "501 5.1.7"),
+        (f"RCPT TO:<{'l' * 65}@localhost>", "501 5.1.3"),
+        (f"RCPT TO:<r@{('d' * 62 + '.') * 4}dddd>", "501 5.1.3"),
+    ],
+    ids=["local-part-65-in-mail", "local-part-65-in-rcpt", "domain-256"],
+)
+def test_oversized_address_parts_are_501_rfc5321_4_5_3_1(server, command, reply):
+    with server.raw() as c:
+        c.greeting()
+        c.cmd("EHLO client.test")
+        if command.startswith("RCPT"):
+            assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+        code, text = c.cmd(command)
+        assert f"{code} {text}".startswith(reply), (code, text)
+        # At the limit itself the address is fine.
+        assert c.cmd("RSET")[0] == 250
+        assert c.cmd(f"MAIL FROM:<{'l' * 64}@example.org>")[0] == 250
