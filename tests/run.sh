@@ -24,6 +24,8 @@ need() { # need <what> <install hint> <check command...>
     fi
 }
 need cargo "install Rust 1.95 with rustup: https://rustup.rs" command -v cargo
+need rustfmt "rustup component add rustfmt" cargo fmt --version
+need clippy "rustup component add clippy" cargo clippy --version
 need python3 "apt-get install -y python3" command -v python3
 need "python module pytest" "python3 -m pip install -r tests/e2e/requirements.txt" python3 -c 'import pytest'
 need swaks "apt-get install -y swaks" command -v swaks
@@ -37,6 +39,11 @@ if ((missing)); then
     echo "install the missing prerequisites above, then run tests/run.sh again" >&2
     exit 1
 fi
+
+# Style and lints gate what lands: a warning is a failure here, as in review.
+echo "== cargo fmt --check, cargo clippy (warnings are errors)"
+cargo fmt --all --check
+cargo clippy --release --workspace --all-targets -- -D warnings
 
 echo "== cargo build --release (the Rust wasm plugins build with it)"
 cargo build --release
