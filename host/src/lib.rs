@@ -5,7 +5,7 @@
 //! - [`config`]: figment loading of defaults, file and environment
 //! - [`server`]: start-up, signals, reload; [`state`]: what listeners share
 //! - [`listener`]: the shared accept loop; [`net`]: plain/TLS connections
-//! - [`smtp`], [`pop3`]: the protocol drivers over `ferrymail-proto`
+//! - [`smtp`], [`pop3`], [`imap`]: the protocol drivers over `ferrymail-proto`
 //! - [`delivery`]: the delivery agent (routing, mailbox filing, queueing)
 //! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
 //! - [`policy`]: how the `Policy` is built (native test double)
@@ -17,6 +17,7 @@ pub mod config;
 pub mod control;
 pub mod delivery;
 pub mod dns;
+pub mod imap;
 pub mod listener;
 pub mod logging;
 pub mod net;

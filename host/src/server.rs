@@ -31,6 +31,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let smtp = crate::listener::bind("smtp.listen", &config.smtp.listen).await?;
     let submission = crate::listener::bind("submission.listen", &config.submission.listen).await?;
     let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
+    let imap = crate::listener::bind("imap.listen", &config.imap.listen).await?;
     let control_listener = control::server::bind(&config.control_socket())?;
 
     let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
@@ -70,8 +71,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     for l in pop3 {
         tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, shutdown.clone()));
     }
-    if !config.imap.listen.is_empty() {
-        tracing::info!("imap: configured but not served in this version");
+    for l in imap {
+        tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, shutdown.clone()));
     }
     tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);

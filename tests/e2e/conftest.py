@@ -16,6 +16,7 @@ server (and unknown keys are fatal), so the harness never passes any on:
 its own knobs use the FM_TEST_ prefix.
 """
 
+import imaplib
 import os
 import poplib
 import random
@@ -169,6 +170,7 @@ class Server:
         self.config_path = self.workdir / "ferrymail.toml"
         self.log_path = self.workdir / "ferrymail.log"
         self.smtp_port, self.submission_port, self.pop3_port = free_port(), free_port(), free_port()
+        self.imap_port = free_port()
         self.config = deep_merge(
             {
                 "data_dir": str(self.data_dir),
@@ -177,7 +179,7 @@ class Server:
                 "smtp": {"listen": [f"{HOST}:{self.smtp_port}"]},
                 "submission": {"listen": [f"{HOST}:{self.submission_port}"]},
                 "pop3": {"listen": [f"{HOST}:{self.pop3_port}"]},
-                "imap": {"listen": []},
+                "imap": {"listen": [f"{HOST}:{self.imap_port}"]},
                 # Never the system resolver (docs/DEVELOPING.md): a loopback
                 # port where nothing answers.
                 "dns": {"nameservers": [f"{HOST}:{unused_port()}"], "timeout": "1s"},
@@ -207,7 +209,7 @@ class Server:
                 self._repick_ports()
 
     def _repick_ports(self):
-        for name in ("smtp", "submission", "pop3"):
+        for name in ("smtp", "submission", "pop3", "imap"):
             old = getattr(self, f"{name}_port")
             if self.config[name]["listen"] == [f"{HOST}:{old}"]:
                 new = free_port()
@@ -311,6 +313,12 @@ class Server:
             p.user(user)
             p.pass_(password if password is not None else PASSWORDS[user])
         return p
+
+    def imap(self, user: str | None = None, password: str | None = None) -> imaplib.IMAP4:
+        i = imaplib.IMAP4(HOST, self.imap_port, timeout=IO_TIMEOUT)
+        if user:
+            i.login(user, password if password is not None else PASSWORDS[user])
+        return i
 
     def raw(self, port: int | None = None) -> "Raw":
         return Raw(HOST, port or self.smtp_port)

@@ -11,12 +11,14 @@
 //! - [`smtp`]: the SMTP server session (RFC 5321 and extensions)
 //! - [`client`]: the SMTP client session (outbound delivery)
 //! - [`pop3`]: the POP3 server session (RFC 1939, RFC 2449)
+//! - [`imap`]: the IMAP4rev1 server session (RFC 3501 and extensions)
 //! - [`line`]: CRLF line splitting with a length limit, shared by both
 //! - [`sasl`]: SASL PLAIN/LOGIN decoding, shared by both
 //! - [`timer`]: whole-phase deadlines; every session takes the clock as
 //!   an input (`next_event(now)`, `poll_timeout()`, `handle_timeout(now)`)
 
 pub mod client;
+pub mod imap;
 pub mod line;
 pub mod pop3;
 pub mod sasl;

@@ -126,8 +126,20 @@ pub struct Pop3Listener {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapListener {
-    /// Reserved: accepted and validated, served once IMAP lands.
     pub listen: Vec<SocketAddr>,
+    pub max_sessions: usize,
+    /// One line of a command (between literals) including CRLF; over it
+    /// the session ends with `* BYE [TOOBIG]`.
+    pub max_command_line: usize,
+    /// Largest literal, e.g. an APPENDed message (RFC 7888 4: a bigger
+    /// synchronising literal is refused before the client sends it).
+    pub max_literal_size: u32,
+    /// Bad commands (and failed logins) before the session is closed.
+    pub max_errors: u32,
+    /// Autologout (RFC 3501 5.4: at least 30 minutes): the whole wait for a
+    /// command or in IDLE, and the whole write of an answer.
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -248,6 +260,12 @@ impl Config {
         }
         if self.pop3.max_command_line < 255 {
             bad("pop3.max_command_line", "RFC 2449 4 requires at least 255");
+        }
+        if self.imap.max_command_line < 1000 {
+            bad("imap.max_command_line", "must be at least 1000 (RFC 7162 4 suggests 8192)");
+        }
+        if self.imap.idle_timeout.is_zero() {
+            bad("imap.idle_timeout", "must be greater than zero (RFC 3501 5.4 asks for 30 minutes)");
         }
         if self.pop3.idle_timeout.is_zero() {
             bad("pop3.idle_timeout", "must be greater than zero (RFC 1939 3 asks for 10 minutes)");

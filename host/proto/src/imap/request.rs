@@ -1,0 +1,124 @@
+//! The store operations a session asks its driver for, and their answers.
+//! Mailbox names here are UTF-8 with `/` between levels (the session
+//! converts modified UTF-7); mailboxes are addressed by the id the driver
+//! gave at SELECT.
+
+use super::flags::MessageFlags;
+
+/// One store operation for the logged-in account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// SELECT/EXAMINE: the mailbox's state. Answer: [`Answer::Selected`].
+    Select { name: String },
+    /// LIST/LSUB: every mailbox and subscription. Answer: [`Answer::Listed`].
+    List,
+    /// STATUS. Answer: [`Answer::Status`].
+    Status { name: String },
+    /// CREATE (RFC 3501 6.3.3; missing parents are created too). Answer: [`Answer::Done`].
+    Create { name: String },
+    /// DELETE. Answer: [`Answer::Done`].
+    Delete { name: String },
+    /// RENAME, children included. Answer: [`Answer::Done`].
+    Rename { from: String, to: String },
+    /// SUBSCRIBE / UNSUBSCRIBE. Answer: [`Answer::Done`].
+    Subscribe { name: String, subscribe: bool },
+    /// Messages of the selected mailbox, in UID order, those of `uids` that
+    /// still exist; `content` says whether their bytes (as a mail client
+    /// reads them) are needed. Answer: [`Answer::Messages`].
+    Messages { mailbox: u32, uids: Vec<u32>, content: bool },
+    /// STORE. Answer: [`Answer::Flags`].
+    SetFlags { mailbox: u32, uids: Vec<u32>, change: StoreFlags },
+    /// EXPUNGE / UID EXPUNGE / CLOSE: remove these messages. Answer: [`Answer::Expunged`].
+    Expunge { mailbox: u32, uids: Vec<u32> },
+    /// APPEND. Answer: [`Answer::Appended`].
+    Append { name: String, flags: MessageFlags, internal_date: Option<i64>, content: Vec<u8> },
+    /// COPY / MOVE into the mailbox named `to`. Answer: [`Answer::Copied`].
+    Copy { mailbox: u32, uids: Vec<u32>, to: String, remove: bool },
+}
+
+/// How STORE changes flags (RFC 3501 6.4.6).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreFlags {
+    /// `Some(true)` for +FLAGS, `Some(false)` for -FLAGS, `None` to replace.
+    pub add: Option<bool>,
+    pub flags: MessageFlags,
+}
+
+/// Why an operation was refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// `NO [NONEXISTENT]` (RFC 5530), or `[TRYCREATE]` for APPEND/COPY/MOVE.
+    NoSuchMailbox,
+    /// `NO [ALREADYEXISTS]`.
+    Exists,
+    /// Refused as asked (a bad name, deleting INBOX): `NO [CANNOT] text`.
+    Cannot(String),
+    /// The store failed or is full: `NO [UNAVAILABLE]`; nothing changed.
+    Unavailable,
+}
+
+/// A mailbox as LIST shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedMailbox {
+    pub name: String,
+    /// An RFC 6154 attribute such as `\Sent`.
+    pub special_use: Option<&'static str>,
+}
+
+/// STATUS items (RFC 3501 6.3.10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MailboxStatus {
+    pub messages: u32,
+    pub unseen: u32,
+    pub uid_next: u32,
+    pub uid_validity: u32,
+    pub highest_modseq: u64,
+    pub size: u64,
+}
+
+/// A selected mailbox's state (RFC 3501 6.3.1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelectedMailbox {
+    pub id: u32,
+    pub status: MailboxStatus,
+    /// Every message, ascending by UID, with its flags.
+    pub messages: Vec<(u32, MessageFlags)>,
+}
+
+/// One message's attributes, and its bytes when asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageData {
+    pub uid: u32,
+    pub flags: MessageFlags,
+    /// RFC822.SIZE.
+    pub size: u64,
+    /// INTERNALDATE, Unix seconds.
+    pub internal_date: i64,
+    pub modseq: u64,
+    pub content: Option<Vec<u8>>,
+}
+
+/// What COPY/MOVE did: source UID → new UID (RFC 4315 COPYUID).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopyOutcome {
+    pub uid_validity: u32,
+    pub mapping: Vec<(u32, u32)>,
+}
+
+/// The driver's answer to an [`super::ImapEvent::Request`]; the variant
+/// named in the request's docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Selected(Result<SelectedMailbox, Failure>),
+    Listed(Result<(Vec<ListedMailbox>, Vec<String>), Failure>),
+    Status(Result<MailboxStatus, Failure>),
+    Done(Result<(), Failure>),
+    Messages(Result<Vec<MessageData>, Failure>),
+    /// Each message's flags after the change.
+    Flags(Result<Vec<(u32, MessageFlags)>, Failure>),
+    /// The UIDs removed, ascending.
+    Expunged(Result<Vec<u32>, Failure>),
+    /// (UIDVALIDITY, UID) of the new message (RFC 4315 APPENDUID).
+    Appended(Result<(u32, u32), Failure>),
+    Copied(Result<CopyOutcome, Failure>),
+}

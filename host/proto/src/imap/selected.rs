@@ -1,0 +1,538 @@
+//! The selected state (RFC 3501 6.4) and every command that waits for the
+//! store: each is a [`Job`] that asks for one [`Request`] at a time and is
+//! stepped by the answer.
+
+use super::ImapEvent;
+use super::fetch::{self, FetchPlan};
+use super::flags::MessageFlags;
+use super::request::{Answer, CopyOutcome, Failure, Request, StoreFlags};
+use super::search::{self, SearchPlan};
+use super::sequence::resolve;
+use super::session::{ImapSession, State, tagged, untagged};
+use super::view::View;
+use super::{commands, list};
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::flag::{StoreResponse, StoreType};
+use imap_codec::imap_types::status::StatusDataItemName;
+use std::collections::VecDeque;
+
+/// A command in progress, waiting for the answer to its last request.
+pub(crate) enum Job {
+    Login {
+        tag: String,
+    },
+    Select {
+        tag: String,
+        read_only: bool,
+    },
+    List {
+        tag: String,
+        lsub: bool,
+        reference: String,
+        pattern: String,
+    },
+    Status {
+        tag: String,
+        name: String,
+        items: Vec<StatusDataItemName>,
+    },
+    /// CREATE, DELETE, RENAME, (UN)SUBSCRIBE: OK or NO.
+    Simple {
+        tag: String,
+        what: &'static str,
+    },
+    Append {
+        tag: String,
+    },
+    Fetch(FetchJob),
+    Store {
+        tag: String,
+        uid: bool,
+        silent: bool,
+    },
+    Search(SearchJob),
+    Expunge(ExpungeJob),
+    Copy {
+        tag: String,
+        uid: bool,
+        remove: bool,
+    },
+}
+
+pub(crate) struct FetchJob {
+    tag: String,
+    uid: bool,
+    plan: FetchPlan,
+    left: VecDeque<u32>,
+    batch: Vec<u32>,
+    /// Messages that got `\Seen` from this FETCH: their FLAGS are sent.
+    seen_now: Vec<u32>,
+}
+
+pub(crate) struct SearchJob {
+    tag: String,
+    uid: bool,
+    plan: SearchPlan,
+    left: VecDeque<u32>,
+    found: Vec<u32>,
+}
+
+pub(crate) struct ExpungeJob {
+    tag: String,
+    /// UID EXPUNGE's set (RFC 4315 2.1); `None`: every `\Deleted` message.
+    only: Option<Vec<u32>>,
+    /// CLOSE: expunge silently, then leave the selected state.
+    close: bool,
+    /// The messages are known and the removal was asked for.
+    removing: bool,
+}
+
+impl ImapSession {
+    pub(super) fn selected_command(&mut self, tag: String, body: CommandBody<'static>) -> Option<ImapEvent> {
+        let State::Selected(view) = &self.state else {
+            return self.bad(&tag, "no mailbox selected");
+        };
+        let (mailbox, read_only) = (view.id, view.read_only);
+        match body {
+            CommandBody::Check => {
+                self.finish(&tag, "CHECK completed");
+                None
+            }
+            CommandBody::Close | CommandBody::Unselect => {
+                if read_only || matches!(body, CommandBody::Unselect) {
+                    // RFC 3691: UNSELECT never expunges; nor does CLOSE of
+                    // a mailbox opened with EXAMINE (RFC 3501 6.4.2).
+                    self.state = State::Authenticated;
+                    tagged(&mut self.output, &tag, "OK", &format!("{} completed", body.name()));
+                    return None;
+                }
+                let job = ExpungeJob { tag, only: None, close: true, removing: false };
+                self.expunge_start(job, mailbox)
+            }
+            CommandBody::Expunge | CommandBody::ExpungeUid { .. } if read_only => {
+                tagged(&mut self.output, &tag, "NO", "[READ-ONLY] Mailbox is read-only");
+                None
+            }
+            CommandBody::Expunge => {
+                self.expunge_start(ExpungeJob { tag, only: None, close: false, removing: false }, mailbox)
+            }
+            CommandBody::ExpungeUid { sequence_set } => {
+                let only = match resolve(&sequence_set, self.view(), true) {
+                    Ok(uids) => uids,
+                    Err(e) => return self.bad(&tag, e),
+                };
+                self.expunge_start(ExpungeJob { tag, only: Some(only), close: false, removing: false }, mailbox)
+            }
+            CommandBody::Fetch { sequence_set, macro_or_item_names, uid, .. } => {
+                let uids = match resolve(&sequence_set, self.view(), uid) {
+                    Ok(uids) => uids,
+                    Err(e) => return self.bad(&tag, e),
+                };
+                let plan = FetchPlan::new(macro_or_item_names, uid, read_only);
+                let job = FetchJob { tag, uid, plan, left: uids.into(), batch: Vec::new(), seen_now: Vec::new() };
+                self.fetch_next(job)
+            }
+            CommandBody::Store { sequence_set, kind, response, flags, uid } => {
+                let uids = match resolve(&sequence_set, self.view(), uid) {
+                    Ok(uids) => uids,
+                    Err(e) => return self.bad(&tag, e),
+                };
+                if read_only {
+                    tagged(&mut self.output, &tag, "NO", "[READ-ONLY] Mailbox is read-only");
+                    return None;
+                }
+                let add = match kind {
+                    StoreType::Add => Some(true),
+                    StoreType::Remove => Some(false),
+                    StoreType::Replace => None,
+                };
+                let change = StoreFlags { add, flags: MessageFlags::from_list(&flags) };
+                if uids.is_empty() {
+                    self.announce(uid, uid);
+                    tagged(&mut self.output, &tag, "OK", "STORE completed");
+                    return None;
+                }
+                let silent = response == StoreResponse::Silent;
+                self.request(Job::Store { tag, uid, silent }, Request::SetFlags { mailbox, uids, change })
+            }
+            CommandBody::Search { charset, criteria, uid } => {
+                if let Some(charset) = charset {
+                    let c = charset.as_ref();
+                    if !c.eq_ignore_ascii_case("UTF-8") && !c.eq_ignore_ascii_case("US-ASCII") {
+                        tagged(&mut self.output, &tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+                        return None;
+                    }
+                }
+                let plan = match SearchPlan::new(criteria.into_inner(), self.view()) {
+                    Ok(plan) => plan,
+                    Err(e) => return self.bad(&tag, e),
+                };
+                let left = self.view().uids().to_vec().into();
+                self.search_next(SearchJob { tag, uid, plan, left, found: Vec::new() })
+            }
+            CommandBody::Copy { sequence_set, mailbox: target, uid } => {
+                self.copy(tag, &sequence_set, &target, uid, false, mailbox)
+            }
+            CommandBody::Move { sequence_set, mailbox: target, uid } => {
+                if read_only {
+                    tagged(&mut self.output, &tag, "NO", "[READ-ONLY] Mailbox is read-only");
+                    return None;
+                }
+                self.copy(tag, &sequence_set, &target, uid, true, mailbox)
+            }
+            CommandBody::Idle => self.bad(&tag, "IDLE needs an authenticated state"),
+            _ => self.bad(&tag, "command unknown or not supported"),
+        }
+    }
+
+    pub(super) fn view(&self) -> &View {
+        match &self.state {
+            State::Selected(view) => view,
+            _ => unreachable!("only called in the selected state"),
+        }
+    }
+
+    fn view_mut(&mut self) -> Option<&mut View> {
+        match &mut self.state {
+            State::Selected(view) => Some(view),
+            _ => None,
+        }
+    }
+
+    fn copy(
+        &mut self,
+        tag: String,
+        set: &imap_codec::imap_types::sequence::SequenceSet,
+        target: &imap_codec::imap_types::mailbox::Mailbox<'_>,
+        uid: bool,
+        remove: bool,
+        mailbox: u32,
+    ) -> Option<ImapEvent> {
+        let uids = match resolve(set, self.view(), uid) {
+            Ok(uids) => uids,
+            Err(e) => return self.bad(&tag, e),
+        };
+        let Some(to) = commands::mailbox_name(target) else {
+            return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+        };
+        if uids.is_empty() {
+            self.announce(uid, uid);
+            tagged(&mut self.output, &tag, "OK", "Nothing to copy");
+            return None;
+        }
+        self.request(Job::Copy { tag, uid, remove }, Request::Copy { mailbox, uids, to, remove })
+    }
+
+    fn expunge_start(&mut self, job: ExpungeJob, mailbox: u32) -> Option<ImapEvent> {
+        // The flags of record are the store's, not what this session last heard.
+        let uids = match &job.only {
+            Some(only) => only.clone(),
+            None => self.view().uids().to_vec(),
+        };
+        if uids.is_empty() {
+            return self.expunge_done(job, Vec::new());
+        }
+        self.request(Job::Expunge(job), Request::Messages { mailbox, uids, content: false })
+    }
+
+    fn expunge_done(&mut self, job: ExpungeJob, removed: Vec<u32>) -> Option<ImapEvent> {
+        if job.close {
+            self.state = State::Authenticated;
+            tagged(&mut self.output, &job.tag, "OK", "CLOSE completed");
+            return None;
+        }
+        if let State::Selected(view) = &mut self.state {
+            for uid in removed {
+                if let Some(seq) = view.remove(uid) {
+                    untagged(&mut self.output, &format!("{seq} EXPUNGE"));
+                }
+            }
+        }
+        self.finish(&job.tag, "EXPUNGE completed");
+        None
+    }
+
+    fn fetch_next(&mut self, mut job: FetchJob) -> Option<ImapEvent> {
+        let mailbox = self.selected()?;
+        if job.left.is_empty() {
+            // RFC 3501 7.4.1: no EXPUNGE during FETCH; UID FETCH may have them.
+            self.announce(job.uid, job.uid);
+            tagged(&mut self.output, &job.tag, "OK", if job.uid { "UID FETCH completed" } else { "FETCH completed" });
+            return None;
+        }
+        let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
+        job.batch = job.left.drain(..n.min(job.left.len())).collect();
+        if job.plan.sets_seen {
+            let view = self.view();
+            let unseen: Vec<u32> = job
+                .batch
+                .iter()
+                .copied()
+                .filter(|&u| view.flags_of(u).is_some_and(|f| !f.has(MessageFlags::SEEN)))
+                .collect();
+            if !unseen.is_empty() {
+                job.seen_now = unseen.clone();
+                let change = StoreFlags { add: Some(true), flags: MessageFlags::system(MessageFlags::SEEN) };
+                return self.request(Job::Fetch(job), Request::SetFlags { mailbox, uids: unseen, change });
+            }
+        }
+        let uids = job.batch.clone();
+        let content = job.plan.content;
+        self.request(Job::Fetch(job), Request::Messages { mailbox, uids, content })
+    }
+
+    fn search_next(&mut self, mut job: SearchJob) -> Option<ImapEvent> {
+        let mailbox = self.selected()?;
+        if job.left.is_empty() {
+            let view = self.view();
+            let mut line = String::from("SEARCH");
+            for uid in &job.found {
+                let n = if job.uid { Some(*uid) } else { view.seq_of(*uid) };
+                if let Some(n) = n {
+                    line.push_str(&format!(" {n}"));
+                }
+            }
+            untagged(&mut self.output, &line);
+            self.announce(job.uid, job.uid);
+            tagged(&mut self.output, &job.tag, "OK", "SEARCH completed");
+            return None;
+        }
+        let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
+        let uids: Vec<u32> = job.left.drain(..n.min(job.left.len())).collect();
+        let content = job.plan.content;
+        self.request(Job::Search(job), Request::Messages { mailbox, uids, content })
+    }
+
+    /// Continues `job` with the driver's answer.
+    pub(super) fn step(&mut self, job: Job, answer: Answer) -> Option<ImapEvent> {
+        match (job, answer) {
+            (Job::Select { tag, read_only }, Answer::Selected(result)) => match result {
+                Ok(mailbox) => {
+                    let view = View::new(mailbox.id, read_only, mailbox.messages);
+                    let out = &mut self.output;
+                    let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+                    for k in view.keywords() {
+                        flags.push(' ');
+                        flags.push_str(&k);
+                    }
+                    untagged(out, &format!("FLAGS ({flags})"));
+                    untagged(out, &format!("{} EXISTS", view.len()));
+                    untagged(out, "0 RECENT");
+                    if let Some(seq) = view.first_unseen() {
+                        untagged(out, &format!("OK [UNSEEN {seq}] First unseen"));
+                    }
+                    untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.status.uid_validity));
+                    untagged(out, &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.status.uid_next));
+                    if read_only {
+                        untagged(out, "OK [PERMANENTFLAGS ()] Read-only mailbox");
+                        tagged(out, &tag, "OK", "[READ-ONLY] EXAMINE completed");
+                    } else {
+                        untagged(out, &format!("OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"));
+                        tagged(out, &tag, "OK", "[READ-WRITE] SELECT completed");
+                    }
+                    self.state = State::Selected(view);
+                    None
+                }
+                Err(f) => self.no(&tag, f, false),
+            },
+            (Job::List { tag, lsub, reference, pattern }, Answer::Listed(result)) => match result {
+                Ok((mailboxes, subscriptions)) => {
+                    list::write(&mut self.output, lsub, &reference, &pattern, &mailboxes, &subscriptions);
+                    self.finish(&tag, if lsub { "LSUB completed" } else { "LIST completed" });
+                    None
+                }
+                Err(f) => self.no(&tag, f, false),
+            },
+            (Job::Status { tag, name, items }, Answer::Status(result)) => match result {
+                Ok(status) => {
+                    self.write_status(&name, &items, &status);
+                    self.finish(&tag, "STATUS completed");
+                    None
+                }
+                Err(f) => self.no(&tag, f, false),
+            },
+            (Job::Simple { tag, what }, Answer::Done(result)) => match result {
+                Ok(()) => {
+                    self.finish(&tag, &format!("{what} completed"));
+                    None
+                }
+                Err(f) => self.no(&tag, f, false),
+            },
+            (Job::Append { tag }, Answer::Appended(result)) => match result {
+                Ok((validity, uid)) => {
+                    self.finish(&tag, &format!("[APPENDUID {validity} {uid}] APPEND completed"));
+                    None
+                }
+                Err(f) => self.no(&tag, f, true),
+            },
+            (Job::Store { tag, uid, silent }, Answer::Flags(result)) => match result {
+                Ok(updated) => {
+                    if let Some(view) = self.view_mut() {
+                        let mut out = Vec::new();
+                        for (u, flags) in updated {
+                            let Some(seq) = view.seq_of(u) else { continue };
+                            if !silent {
+                                out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
+                                if uid {
+                                    out.extend_from_slice(format!("UID {u} ").as_bytes());
+                                }
+                                out.extend_from_slice(b"FLAGS ");
+                                flags.write_list(&mut out);
+                                out.extend_from_slice(b")\r\n");
+                            }
+                            view.set_flags(u, flags);
+                        }
+                        self.output.extend_from_slice(&out);
+                    }
+                    self.announce(uid, uid);
+                    tagged(&mut self.output, &tag, "OK", "STORE completed");
+                    None
+                }
+                Err(f) => self.no(&tag, f, false),
+            },
+            (Job::Fetch(job), Answer::Flags(result)) => match result {
+                Ok(updated) => {
+                    if let Some(view) = self.view_mut() {
+                        for (u, flags) in updated {
+                            view.set_flags(u, flags);
+                        }
+                    }
+                    let mailbox = self.selected()?;
+                    let uids = job.batch.clone();
+                    let content = job.plan.content;
+                    self.request(Job::Fetch(job), Request::Messages { mailbox, uids, content })
+                }
+                Err(f) => self.no(&job.tag, f, false),
+            },
+            (Job::Fetch(mut job), Answer::Messages(result)) => match result {
+                Ok(messages) => {
+                    let State::Selected(view) = &self.state else { return None };
+                    for m in &messages {
+                        let Some(seq) = view.seq_of(m.uid) else { continue };
+                        let show_flags = job.seen_now.contains(&m.uid);
+                        fetch::write(&mut self.output, seq, m, &job.plan, job.uid, show_flags);
+                    }
+                    job.seen_now.clear();
+                    self.fetch_next(job)
+                }
+                Err(f) => self.no(&job.tag, f, false),
+            },
+            (Job::Search(mut job), Answer::Messages(result)) => match result {
+                Ok(messages) => {
+                    let State::Selected(view) = &self.state else { return None };
+                    for m in &messages {
+                        let seq = view.seq_of(m.uid).unwrap_or(0);
+                        if search::matches(&job.plan, m, seq, view) {
+                            job.found.push(m.uid);
+                        }
+                    }
+                    self.search_next(job)
+                }
+                Err(f) => self.no(&job.tag, f, false),
+            },
+            (Job::Expunge(mut job), Answer::Messages(result)) if !job.removing => match result {
+                Ok(messages) => {
+                    let deleted: Vec<u32> =
+                        messages.iter().filter(|m| m.flags.has(MessageFlags::DELETED)).map(|m| m.uid).collect();
+                    if deleted.is_empty() {
+                        return self.expunge_done(job, Vec::new());
+                    }
+                    job.removing = true;
+                    let mailbox = self.selected()?;
+                    self.request(Job::Expunge(job), Request::Expunge { mailbox, uids: deleted })
+                }
+                Err(f) => self.no(&job.tag, f, false),
+            },
+            (Job::Expunge(job), Answer::Expunged(result)) => match result {
+                Ok(removed) => self.expunge_done(job, removed),
+                Err(f) => self.no(&job.tag, f, false),
+            },
+            (Job::Copy { tag, uid, remove }, Answer::Copied(result)) => match result {
+                Ok(CopyOutcome { uid_validity, mapping }) => {
+                    let from = uid_set(mapping.iter().map(|m| m.0));
+                    let to = uid_set(mapping.iter().map(|m| m.1));
+                    let code = format!("[COPYUID {uid_validity} {from} {to}]");
+                    if !remove {
+                        self.announce(uid, uid);
+                        tagged(&mut self.output, &tag, "OK", &format!("{code} COPY completed"));
+                        return None;
+                    }
+                    // RFC 6851 4.3: COPYUID in an untagged OK, then the EXPUNGEs.
+                    untagged(&mut self.output, &format!("OK {code} Moved"));
+                    if let Some(view) = self.view_mut() {
+                        let mut out = Vec::new();
+                        for (source, _) in mapping {
+                            if let Some(seq) = view.remove(source) {
+                                out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+                            }
+                        }
+                        self.output.extend_from_slice(&out);
+                    }
+                    self.finish(&tag, "MOVE completed");
+                    None
+                }
+                Err(f) => self.no(&tag, f, true),
+            },
+            (job, _) => {
+                // An answer of the wrong kind is the driver's bug; the client
+                // gets a clean NO rather than a stuck command.
+                let tag = job_tag(&job).to_string();
+                self.no(&tag, Failure::Unavailable, false)
+            }
+        }
+    }
+
+    fn no(&mut self, tag: &str, failure: Failure, try_create: bool) -> Option<ImapEvent> {
+        let text = match failure {
+            Failure::NoSuchMailbox if try_create => "[TRYCREATE] No such mailbox".to_string(),
+            Failure::NoSuchMailbox => "[NONEXISTENT] No such mailbox".to_string(),
+            Failure::Exists => "[ALREADYEXISTS] Mailbox already exists".to_string(),
+            Failure::Cannot(why) => format!("[CANNOT] {why}"),
+            Failure::Unavailable => "[UNAVAILABLE] Temporary failure, try again later".to_string(),
+        };
+        tagged(&mut self.output, tag, "NO", &text);
+        None
+    }
+}
+
+fn job_tag(job: &Job) -> &str {
+    match job {
+        Job::Login { tag }
+        | Job::Select { tag, .. }
+        | Job::List { tag, .. }
+        | Job::Status { tag, .. }
+        | Job::Simple { tag, .. }
+        | Job::Append { tag }
+        | Job::Store { tag, .. }
+        | Job::Copy { tag, .. } => tag,
+        Job::Fetch(j) => &j.tag,
+        Job::Search(j) => &j.tag,
+        Job::Expunge(j) => &j.tag,
+    }
+}
+
+/// RFC 4315 `uid-set`: ranges where UIDs are consecutive.
+pub(super) fn uid_set(uids: impl Iterator<Item = u32>) -> String {
+    let mut out = String::new();
+    let mut run: Option<(u32, u32)> = None;
+    let push = |out: &mut String, (a, b): (u32, u32)| {
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if a == b { out.push_str(&a.to_string()) } else { out.push_str(&format!("{a}:{b}")) }
+    };
+    for u in uids {
+        run = match run {
+            Some((a, b)) if u == b + 1 => Some((a, u)),
+            Some(r) => {
+                push(&mut out, r);
+                Some((u, u))
+            }
+            None => Some((u, u)),
+        };
+    }
+    if let Some(r) = run {
+        push(&mut out, r);
+    }
+    out
+}

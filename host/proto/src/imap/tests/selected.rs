@@ -1,0 +1,241 @@
+//! RFC 3501 6.4 and the extensions of the selected state.
+
+use super::*;
+
+fn answer_messages(s: &mut ImapSession, messages: Vec<MessageData>) -> String {
+    s.answer(Answer::Messages(Ok(messages)));
+    step(s).1
+}
+
+#[test]
+fn fetch_metadata_needs_no_content_rfc3501_6_4_5() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "A654 FETCH 2:3 (FLAGS UID RFC822.SIZE INTERNALDATE)\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false }));
+    let out = answer_messages(
+        &mut s,
+        vec![message(20, MessageFlags::system(MessageFlags::SEEN), None), message(30, MessageFlags::default(), None)],
+    );
+    assert_eq!(
+        out,
+        "* 2 FETCH (FLAGS (\\Seen) UID 20 RFC822.SIZE 100 INTERNALDATE \"17-Jul-1996 02:23:25 +0000\")\r\n\
+         * 3 FETCH (FLAGS () UID 30 RFC822.SIZE 100 INTERNALDATE \"17-Jul-1996 02:23:25 +0000\")\r\n\
+         A654 OK FETCH completed\r\n"
+    );
+}
+
+#[test]
+fn uid_fetch_always_includes_uid_rfc3501_6_4_8() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "a UID FETCH 15:* FLAGS\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false }));
+    let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), None)]);
+    assert_eq!(out, "* 3 FETCH (UID 30 FLAGS ())\r\na OK UID FETCH completed\r\n");
+}
+
+#[test]
+fn fetch_body_sets_seen_and_reports_flags_rfc3501_6_4_5() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "a FETCH 3 BODY[]\r\n");
+    let seen = MessageFlags::system(MessageFlags::SEEN);
+    let change = StoreFlags { add: Some(true), flags: seen.clone() };
+    assert_eq!(event, ImapEvent::Request(Request::SetFlags { mailbox: 0, uids: vec![30], change }));
+    s.answer(Answer::Flags(Ok(vec![(30, seen.clone())])));
+    let (event, _) = step(&mut s);
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![30], content: true }));
+    let out = answer_messages(&mut s, vec![message(30, seen, Some(MAIL))]);
+    assert_eq!(
+        out,
+        format!("* 3 FETCH (BODY[] {{{}}}\r\n{MAIL} FLAGS (\\Seen))\r\na OK FETCH completed\r\n", MAIL.len())
+    );
+}
+
+#[test]
+fn body_peek_and_partial_rfc3501_6_4_5() {
+    let mut s = selected();
+    let (event, _) =
+        send(&mut s, "a FETCH 3 (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT]<0.5> BODY.PEEK[]<999.5>)\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![30], content: true }));
+    let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), Some(MAIL))]);
+    assert_eq!(
+        out,
+        "* 3 FETCH (BODY[HEADER.FIELDS (Subject)] {49}\r\nSubject: IMAP4rev1 WG mtg summary and minutes\r\n\r\n \
+         BODY[TEXT]<0> {5}\r\nHello BODY[]<999> {0}\r\n)\r\na OK FETCH completed\r\n"
+    );
+}
+
+#[test]
+fn fetch_envelope_rfc3501_7_4_2() {
+    let mut s = selected();
+    send(&mut s, "a FETCH 1 ENVELOPE\r\n");
+    let out = answer_messages(&mut s, vec![message(10, MessageFlags::default(), Some(MAIL))]);
+    assert!(out.starts_with("* 1 FETCH (ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "), "{out}");
+}
+
+#[test]
+fn fetch_of_a_sequence_number_beyond_the_mailbox_is_bad_rfc3501_9() {
+    let mut s = selected();
+    assert_eq!(send(&mut s, "a FETCH 4 FLAGS\r\n").1, "a BAD invalid message sequence number\r\n");
+}
+
+#[test]
+fn store_reports_new_flags_unless_silent_rfc3501_6_4_6() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "A003 STORE 2:3 +FLAGS (\\Deleted)\r\n");
+    let change = StoreFlags { add: Some(true), flags: MessageFlags::system(MessageFlags::DELETED) };
+    assert_eq!(event, ImapEvent::Request(Request::SetFlags { mailbox: 0, uids: vec![20, 30], change }));
+    let del_seen = MessageFlags::system(MessageFlags::DELETED | MessageFlags::SEEN);
+    s.answer(Answer::Flags(Ok(vec![(20, del_seen.clone()), (30, MessageFlags::system(MessageFlags::DELETED))])));
+    assert_eq!(
+        step(&mut s).1,
+        "* 2 FETCH (FLAGS (\\Seen \\Deleted))\r\n* 3 FETCH (FLAGS (\\Deleted))\r\nA003 OK STORE completed\r\n"
+    );
+    send(&mut s, "b UID STORE 10 FLAGS.SILENT ($Work)\r\n");
+    s.answer(Answer::Flags(Ok(vec![(10, MessageFlags::default())])));
+    assert_eq!(step(&mut s).1, "b OK STORE completed\r\n");
+}
+
+#[test]
+fn expunge_removes_deleted_messages_per_the_store_rfc3501_6_4_3() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "A202 EXPUNGE\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false }));
+    let del = MessageFlags::system(MessageFlags::DELETED);
+    s.answer(Answer::Messages(Ok(vec![
+        message(10, del.clone(), None),
+        message(20, MessageFlags::default(), None),
+        message(30, del, None),
+    ])));
+    let (event, _) = step(&mut s);
+    assert_eq!(event, ImapEvent::Request(Request::Expunge { mailbox: 0, uids: vec![10, 30] }));
+    s.answer(Answer::Expunged(Ok(vec![10, 30])));
+    assert_eq!(step(&mut s).1, "* 1 EXPUNGE\r\n* 2 EXPUNGE\r\nA202 OK EXPUNGE completed\r\n");
+}
+
+#[test]
+fn uid_expunge_only_touches_its_set_rfc4315_2_1() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "a UID EXPUNGE 20:25\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20], content: false }));
+}
+
+#[test]
+fn close_expunges_silently_unselect_does_not_rfc3501_6_4_2_rfc3691() {
+    let mut s = selected();
+    send(&mut s, "a CLOSE\r\n");
+    s.answer(Answer::Messages(Ok(vec![message(20, MessageFlags::system(MessageFlags::DELETED), None)])));
+    step(&mut s);
+    s.answer(Answer::Expunged(Ok(vec![20])));
+    assert_eq!(step(&mut s).1, "a OK CLOSE completed\r\n");
+    assert_eq!(s.selected(), None);
+    let mut s = selected();
+    assert_eq!(send(&mut s, "b UNSELECT\r\n"), (ImapEvent::NeedInput, "b OK UNSELECT completed\r\n".into()));
+    assert_eq!(s.selected(), None);
+}
+
+#[test]
+fn search_rfc3501_6_4_4() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: true }));
+    let flagged = MessageFlags::system(MessageFlags::FLAGGED);
+    let out = answer_messages(
+        &mut s,
+        vec![
+            message(10, flagged.clone(), Some(MAIL)),
+            message(20, flagged, Some("From: Smith <s@x.org>\r\n\r\nx\r\n")),
+            message(30, MessageFlags::default(), Some(MAIL)),
+        ],
+    );
+    assert_eq!(out, "* SEARCH 1\r\nA282 OK SEARCH completed\r\n");
+    let (event, _) = send(&mut s, "b UID SEARCH UNSEEN\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false }));
+    let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), None)]);
+    assert_eq!(out, "* SEARCH 30\r\nb OK SEARCH completed\r\n");
+    assert_eq!(
+        send(&mut s, "c SEARCH CHARSET KOI8-R BODY x\r\n").1,
+        "c NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
+    );
+}
+
+#[test]
+fn search_body_and_header_keys_rfc3501_6_4_4() {
+    let mut s = selected();
+    send(&mut s, "a SEARCH OR BODY \"hello WORLD\" HEADER Message-Id nosuch\r\n");
+    let out = answer_messages(
+        &mut s,
+        vec![
+            message(10, MessageFlags::default(), Some(MAIL)),
+            message(20, MessageFlags::default(), Some("\r\nbye\r\n")),
+        ],
+    );
+    assert_eq!(out, "* SEARCH 1\r\na OK SEARCH completed\r\n");
+}
+
+#[test]
+fn copy_reports_copyuid_rfc4315_3() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "A003 COPY 2:3 MEETING\r\n");
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Copy { mailbox: 0, uids: vec![20, 30], to: "MEETING".into(), remove: false })
+    );
+    s.answer(Answer::Copied(Ok(CopyOutcome { uid_validity: 38505, mapping: vec![(20, 3956), (30, 3957)] })));
+    assert_eq!(step(&mut s).1, "A003 OK [COPYUID 38505 20,30 3956:3957] COPY completed\r\n");
+    send(&mut s, "b COPY 1 nosuch\r\n");
+    s.answer(Answer::Copied(Err(Failure::NoSuchMailbox)));
+    assert_eq!(step(&mut s).1, "b NO [TRYCREATE] No such mailbox\r\n");
+}
+
+#[test]
+fn move_sends_copyuid_then_expunges_rfc6851_4_3() {
+    let mut s = selected();
+    send(&mut s, "a UID MOVE 20:30 Trash\r\n");
+    s.answer(Answer::Copied(Ok(CopyOutcome { uid_validity: 7, mapping: vec![(20, 1), (30, 2)] })));
+    assert_eq!(
+        step(&mut s).1,
+        "* OK [COPYUID 7 20,30 1:2] Moved\r\n* 2 EXPUNGE\r\n* 2 EXPUNGE\r\na OK MOVE completed\r\n"
+    );
+}
+
+#[test]
+fn changes_elsewhere_are_announced_at_the_end_of_a_command_rfc3501_7_4_1() {
+    let mut s = selected();
+    s.mailbox_changed(MailboxChange::Appended { uid: 41 });
+    s.mailbox_changed(MailboxChange::Expunged { uids: vec![10] });
+    // Not during FETCH: only EXISTS.
+    send(&mut s, "a FETCH 1 UID\r\n");
+    let out = answer_messages(&mut s, vec![message(10, MessageFlags::default(), None)]);
+    assert_eq!(out, "* 1 FETCH (UID 10)\r\n* 4 EXISTS\r\na OK FETCH completed\r\n");
+    assert_eq!(send(&mut s, "b NOOP\r\n").1, "* 1 EXPUNGE\r\nb OK NOOP completed\r\n");
+}
+
+#[test]
+fn idle_announces_changes_at_once_rfc2177_3() {
+    let mut s = selected();
+    assert_eq!(send(&mut s, "A002 IDLE\r\n"), (ImapEvent::NeedInput, "+ idling\r\n".into()));
+    s.mailbox_changed(MailboxChange::Appended { uid: 50 });
+    assert_eq!(step(&mut s), (ImapEvent::NeedInput, "* 4 EXISTS\r\n".into()));
+    s.mailbox_changed(MailboxChange::Expunged { uids: vec![20] });
+    assert_eq!(step(&mut s).1, "* 2 EXPUNGE\r\n");
+    assert_eq!(send(&mut s, "DONE\r\n").1, "A002 OK IDLE terminated\r\n");
+    assert_eq!(send(&mut s, "b IDLE\r\n").1, "+ idling\r\n");
+    assert_eq!(send(&mut s, "c NOOP\r\n").1, "b BAD expected DONE\r\n");
+}
+
+#[test]
+fn read_only_mailbox_refuses_changes_rfc3501_6_3_2() {
+    let mut s = logged_in();
+    send(&mut s, "a EXAMINE INBOX\r\n");
+    s.answer(Answer::Selected(Ok(SelectedMailbox {
+        id: 0,
+        status: status(),
+        messages: vec![(10, MessageFlags::default())],
+    })));
+    step(&mut s);
+    assert_eq!(send(&mut s, "b STORE 1 +FLAGS (\\Seen)\r\n").1, "b NO [READ-ONLY] Mailbox is read-only\r\n");
+    assert_eq!(send(&mut s, "c EXPUNGE\r\n").1, "c NO [READ-ONLY] Mailbox is read-only\r\n");
+    // FETCH BODY[] of an examined mailbox does not set \Seen.
+    let (event, _) = send(&mut s, "d FETCH 1 BODY[]\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10], content: true }));
+}

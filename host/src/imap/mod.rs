@@ -1,0 +1,224 @@
+//! The IMAP listener (RFC 3501): drives the sans-IO session, runs its store
+//! requests (`store_ops`) and feeds it the selected mailbox's changes.
+
+mod store_ops;
+
+use crate::config::ImapListener;
+use crate::net::{Conn, Read, WriteError};
+use crate::state::ServerState;
+use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy};
+use ferrymail_proto::imap::{ImapConfig, ImapEvent, ImapSession, LoginDone, MailboxChange};
+use ferrymail_store::ChangeFeed;
+use ferrymail_store::schema::ChangeKind;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+pub async fn serve(
+    state: Arc<ServerState>,
+    limits: ImapListener,
+    listener: TcpListener,
+    shutdown: watch::Receiver<bool>,
+) {
+    crate::listener::serve(
+        "imap",
+        listener,
+        limits.max_sessions,
+        b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+        shutdown,
+        move |tcp, peer| {
+            let driver = Driver::new(state.clone(), limits.clone(), tcp, peer);
+            driver.run()
+        },
+    )
+    .await
+}
+
+/// The logged-in account and its change feed.
+struct Account {
+    id: u64,
+    feed: ChangeFeed,
+}
+
+struct Driver {
+    state: Arc<ServerState>,
+    policy: SharedPolicy,
+    conn: Conn,
+    session: ImapSession,
+    account: Option<Account>,
+}
+
+impl Driver {
+    fn new(state: Arc<ServerState>, limits: ImapListener, tcp: TcpStream, peer: SocketAddr) -> Self {
+        let info = SessionInfo::new(state.next_session_id(), Service::Imap, peer.ip(), peer.port());
+        let config = &state.config;
+        let cfg = ImapConfig {
+            greeting_host: config.hostname.clone(),
+            max_line: limits.max_command_line,
+            max_literal: limits.max_literal_size,
+            max_errors: limits.max_errors,
+            starttls_available: state.tls.is_some() && !info.tls,
+            plaintext_auth: config.tls.allow_plaintext_auth.allows(info.client_ip),
+            idle_timeout: limits.idle_timeout,
+            tls_timeout: config.tls.handshake_timeout,
+            ..ImapConfig::default()
+        };
+        Driver {
+            policy: state.policy(),
+            session: ImapSession::new(cfg, info),
+            state,
+            conn: Conn::Plain(tcp),
+            account: None,
+        }
+    }
+
+    async fn run(mut self) {
+        let info = self.session.info().clone();
+        tracing::info!(session = %info.id, service = "imap", client = %info.client_ip, "connect");
+        // The connect hook decides before the greeting, as for SMTP.
+        let verdict = self.policy.connect(&info).await;
+        if let Some(reply) = verdict.reply() {
+            tracing::info!(session = %info.id, reply = %reply, "refused at connect");
+            let text = reply.text.replace(['\r', '\n'], " ");
+            self.session.take_output();
+            self.conn.farewell(format!("* BYE {text}\r\n").as_bytes()).await;
+            return;
+        }
+        let why = match self.serve().await {
+            Ok(()) if self.session.timed_out() => "timeout".to_string(),
+            Ok(()) => "closed".to_string(),
+            Err(e) => e.to_string(),
+        };
+        self.conn.farewell(&self.session.take_output()).await;
+        tracing::info!(session = %self.session.info().id, reason = %why, "disconnect");
+    }
+
+    async fn serve(&mut self) -> std::io::Result<()> {
+        let mut buf = vec![0u8; crate::net::READ_CHUNK];
+        loop {
+            let event = self.session.next_event(Instant::now());
+            if matches!(event, ImapEvent::NeedInput | ImapEvent::Flush | ImapEvent::StartTls) {
+                let out = self.session.take_output();
+                match self.conn.write_before(&out, self.session.poll_timeout()).await {
+                    Ok(()) => {}
+                    Err(WriteError::TimedOut) => {
+                        self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()));
+                        continue;
+                    }
+                    Err(WriteError::Failed(e)) => return Err(e),
+                }
+            }
+            match event {
+                ImapEvent::NeedInput => {
+                    let deadline = self.session.poll_timeout();
+                    let selected = self.session.selected();
+                    let read = match (&mut self.account, selected) {
+                        // With a mailbox selected, a change wakes the session
+                        // too (IDLE hears of new mail at once).
+                        (Some(account), Some(_)) => tokio::select! {
+                            r = self.conn.read_before(&mut buf, deadline) => r,
+                            change = account.feed.next() => {
+                                let change = change.map_err(|_| ());
+                                self.apply_change(change).await;
+                                continue;
+                            }
+                        },
+                        _ => self.conn.read_before(&mut buf, deadline).await,
+                    };
+                    match read {
+                        Read::Data(n) => self.session.feed(&buf[..n]),
+                        Read::Closed => return Ok(()),
+                        Read::TimedOut => self.session.handle_timeout(crate::net::timed_out_at(deadline)),
+                        Read::Failed(e) => return Err(e),
+                    }
+                }
+                ImapEvent::Flush => {}
+                ImapEvent::Login { user, password, mechanism } => {
+                    let done = self.login(user, password, mechanism).await;
+                    self.session.login_done(done);
+                }
+                ImapEvent::Request(request) => {
+                    let Some(account) = self.account.as_ref().map(|a| a.id) else { return Ok(()) };
+                    let answer = store_ops::run(&self.state, account, request, self.session.info()).await;
+                    // Changes the request made (an APPEND or COPY into the
+                    // selected mailbox) are known before the command ends.
+                    self.drain_changes().await;
+                    self.session.answer(answer);
+                }
+                ImapEvent::StartTls => {
+                    let Some(acceptor) = self.state.tls.clone() else { return Ok(()) };
+                    match crate::net::before(self.session.poll_timeout(), self.conn.accept_tls(&acceptor)).await {
+                        Some(result) => result?,
+                        None => {
+                            self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()));
+                            continue;
+                        }
+                    }
+                    self.session.tls_established();
+                }
+                ImapEvent::Close => return Ok(()),
+            }
+        }
+    }
+
+    /// Every change already announced, without waiting.
+    async fn drain_changes(&mut self) {
+        loop {
+            let Some(account) = self.account.as_mut() else { return };
+            let Some(change) = account.feed.try_next() else { return };
+            self.apply_change(change.map_err(|_| ())).await;
+        }
+    }
+
+    /// Tells the session of a change to its selected mailbox; after a lag,
+    /// of the mailbox's whole UID list.
+    async fn apply_change(&mut self, change: Result<ferrymail_store::schema::Change, ()>) {
+        let (Some(selected), Some(account)) = (self.session.selected(), self.account.as_ref()) else { return };
+        let change = match change {
+            Ok(c) if c.mailbox != selected => return,
+            Ok(c) => match c.kind {
+                ChangeKind::Appended { uid, .. } => MailboxChange::Appended { uid },
+                ChangeKind::Expunged { uids, .. } => MailboxChange::Expunged { uids },
+                ChangeKind::Flags(update) => {
+                    MailboxChange::Flags { uid: update.uid, flags: store_ops::flags_of(update.flags, update.keywords) }
+                }
+                ChangeKind::Mailboxes => return,
+            },
+            Err(()) => match self.state.store.uids(account.id, selected).await {
+                Ok(uids) => MailboxChange::Resync { uids: uids.iter().collect() },
+                Err(e) => {
+                    tracing::warn!(session = %self.session.info().id, error = %e, "re-reading the mailbox failed");
+                    return;
+                }
+            },
+        };
+        self.session.mailbox_changed(change);
+    }
+
+    async fn login(&mut self, user: String, password: String, mechanism: String) -> LoginDone {
+        let config = &self.state.config;
+        let info = self.session.info();
+        let username = crate::policy::native::qualify(&user, config);
+        let request = AuthRequest { session: info.clone(), mechanism, username, password };
+        let (account_name, tenant) = match self.policy.auth(&request).await {
+            AuthOutcome::Ok { user, tenant } => (user, tenant),
+            AuthOutcome::Fail => {
+                tracing::warn!(session = %info.id, user = %user.escape_debug(), client = %info.client_ip, "login failed");
+                tokio::time::sleep(config.auth_failure_delay).await;
+                return LoginDone::Fail;
+            }
+            AuthOutcome::Tempfail => return LoginDone::Tempfail,
+        };
+        let account = match self.state.store.account(&account_name).await {
+            Ok(Some(a)) => a,
+            Ok(None) => return LoginDone::Fail,
+            Err(_) => return LoginDone::Tempfail,
+        };
+        tracing::info!(session = %info.id, user = %account.address, "login");
+        let feed = self.state.store.watch(account.id);
+        self.account = Some(Account { id: account.id, feed });
+        LoginDone::Ok { user: account.address, tenant }
+    }
+}

@@ -1,0 +1,184 @@
+//! An IMAP session's store requests, run against the account's mailboxes.
+
+use crate::state::ServerState;
+use ferrymail_policy::SessionInfo;
+use ferrymail_proto::imap::{
+    Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, MessageFlags, Request, SelectedMailbox,
+};
+use ferrymail_store::schema::{Append, FlagChange, FlagOp, Flags, HIERARCHY_SEPARATOR, MailboxInfo, UidSet};
+use ferrymail_store::{StoreError, now_secs};
+use std::sync::Arc;
+
+pub fn flags_of(flags: Flags, keywords: Vec<String>) -> MessageFlags {
+    MessageFlags { system: flags.known().0, keywords }
+}
+
+fn status_of(m: &MailboxInfo) -> MailboxStatus {
+    MailboxStatus {
+        messages: m.messages,
+        unseen: m.unseen,
+        uid_next: m.uid_next,
+        uid_validity: m.uid_validity,
+        highest_modseq: m.highest_modseq,
+        size: m.bytes,
+    }
+}
+
+/// A store error as the client hears of it; the unexpected ones are logged.
+fn failure(e: StoreError, info: &SessionInfo) -> Failure {
+    match e {
+        StoreError::NoSuchMailbox(_) => Failure::NoSuchMailbox,
+        StoreError::MailboxExists(_) => Failure::Exists,
+        StoreError::MailboxRefused(why) => Failure::Cannot(why),
+        e => {
+            tracing::error!(session = %info.id, error = %e, "store request failed");
+            Failure::Unavailable
+        }
+    }
+}
+
+/// The mailbox named `name`, or `NoSuchMailbox`.
+async fn mailbox(state: &Arc<ServerState>, account: u64, name: &str) -> Result<MailboxInfo, StoreError> {
+    state.store.mailbox(account, name).await?.ok_or_else(|| StoreError::NoSuchMailbox(name.to_string()))
+}
+
+pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info: &SessionInfo) -> Answer {
+    let store = &state.store;
+    let fail = |e| failure(e, info);
+    match request {
+        Request::Select { name } => Answer::Selected(
+            async {
+                let m = mailbox(state, account, &name).await?;
+                let entries = store.all_entries(account, m.id).await?;
+                let messages = entries.into_iter().map(|e| (e.uid, flags_of(e.flags, e.keywords))).collect();
+                Ok(SelectedMailbox { id: m.id, status: status_of(&m), messages })
+            }
+            .await
+            .map_err(fail),
+        ),
+        Request::List => Answer::Listed(
+            async {
+                let boxes = store.mailboxes(account).await?;
+                let subscriptions = store.subscriptions(account).await?;
+                let listed = boxes
+                    .into_iter()
+                    .map(|m| ListedMailbox { name: m.name, special_use: m.special_use.map(|s| s.attribute()) })
+                    .collect();
+                Ok((listed, subscriptions))
+            }
+            .await
+            .map_err(fail),
+        ),
+        Request::Status { name } => {
+            Answer::Status(mailbox(state, account, &name).await.map(|m| status_of(&m)).map_err(fail))
+        }
+        Request::Create { name } => Answer::Done(create(state, account, &name).await.map_err(fail)),
+        Request::Delete { name } => Answer::Done(store.delete_mailbox(account, &name).await.map_err(fail)),
+        Request::Rename { from, to } => Answer::Done(store.rename_mailbox(account, &from, &to).await.map_err(fail)),
+        Request::Subscribe { name, subscribe } => {
+            Answer::Done(store.set_subscribed(account, &name, subscribe).await.map_err(fail))
+        }
+        Request::Messages { mailbox, uids, content } => Answer::Messages(
+            async {
+                let set: UidSet = uids.into_iter().collect();
+                let entries = store.entries(account, mailbox, &set).await?;
+                let mut out = Vec::with_capacity(entries.len());
+                for e in entries {
+                    let bytes = match content {
+                        true => match store.read_message(&e).await {
+                            Ok(b) => Some(b.to_vec()),
+                            // Expunged meanwhile: it is simply not there.
+                            Err(StoreError::NoSuchMessage(_)) => continue,
+                            Err(e) => return Err(e),
+                        },
+                        false => None,
+                    };
+                    out.push(MessageData {
+                        uid: e.uid,
+                        size: e.size,
+                        internal_date: i64::try_from(e.internal_date).unwrap_or(i64::MAX),
+                        modseq: e.modseq,
+                        flags: flags_of(e.flags, e.keywords),
+                        content: bytes,
+                    });
+                }
+                Ok(out)
+            }
+            .await
+            .map_err(fail),
+        ),
+        Request::SetFlags { mailbox, uids, change } => Answer::Flags(
+            async {
+                let op = match change.add {
+                    Some(true) => FlagOp::Add,
+                    Some(false) => FlagOp::Remove,
+                    None => FlagOp::Replace,
+                };
+                let change = FlagChange {
+                    op,
+                    flags: Flags(change.flags.system),
+                    keywords: change.flags.keywords,
+                    unchanged_since: None,
+                };
+                let set: UidSet = uids.into_iter().collect();
+                let outcome = store.set_flags(account, mailbox, &set, &change).await?;
+                Ok(outcome.updated.into_iter().map(|u| (u.uid, flags_of(u.flags, u.keywords))).collect())
+            }
+            .await
+            .map_err(fail),
+        ),
+        Request::Expunge { mailbox, uids } => {
+            Answer::Expunged(store.expunge(account, mailbox, &uids.into_iter().collect()).await.map_err(fail))
+        }
+        Request::Append { name, flags, internal_date, content } => Answer::Appended(
+            async {
+                let m = mailbox(state, account, &name).await?;
+                let append = Append {
+                    content: content.into(),
+                    flags: Flags(flags.system),
+                    keywords: flags.keywords,
+                    internal_date: internal_date.and_then(|d| u64::try_from(d).ok()).unwrap_or_else(now_secs),
+                    summary: None,
+                };
+                let done = store.append(account, m.id, append).await?;
+                Ok((done.uid_validity, done.uid))
+            }
+            .await
+            .map_err(fail),
+        ),
+        Request::Copy { mailbox: from, uids, to, remove } => Answer::Copied(
+            async {
+                let target = mailbox(state, account, &to).await?;
+                let set: UidSet = uids.into_iter().collect();
+                let result = match remove {
+                    true => store.move_messages(account, from, &set, target.id).await?,
+                    false => store.copy(account, from, &set, target.id).await?,
+                };
+                Ok(CopyOutcome { uid_validity: result.uid_validity, mapping: result.mapping })
+            }
+            .await
+            .map_err(fail),
+        ),
+    }
+}
+
+/// CREATE (RFC 3501 6.3.3): a trailing separator only says the name will
+/// have children; missing parents are created too.
+async fn create(state: &Arc<ServerState>, account: u64, name: &str) -> Result<(), StoreError> {
+    let name = name.trim_end_matches(HIERARCHY_SEPARATOR);
+    let mut parent = String::new();
+    for (i, level) in name.split(HIERARCHY_SEPARATOR).enumerate() {
+        if i > 0 {
+            parent.push(HIERARCHY_SEPARATOR);
+        }
+        parent.push_str(level);
+        if parent.len() == name.len() {
+            break;
+        }
+        match state.store.create_mailbox(account, &parent, None).await {
+            Ok(_) | Err(StoreError::MailboxExists(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    state.store.create_mailbox(account, name, None).await.map(drop)
+}
