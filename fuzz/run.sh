@@ -13,7 +13,7 @@ export RUSTC_BOOTSTRAP=1 CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-/work/target-fuzz
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 SECS=${SECS:-600}
 targets=("$@")
-((${#targets[@]})) || targets=(smtp_command smtp_session smtp_data smtp_reply pop3_session)
+((${#targets[@]})) || targets=(smtp_command smtp_session smtp_data smtp_reply pop3_session imap_session)
 cargo fuzz build -O
 status=0
 for t in "${targets[@]}"; do

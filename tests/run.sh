@@ -29,6 +29,8 @@ need clippy "rustup component add clippy" cargo clippy --version
 need python3 "apt-get install -y python3" command -v python3
 need "python module pytest" "python3 -m pip install -r tests/e2e/requirements.txt" python3 -c 'import pytest'
 need swaks "apt-get install -y swaks" command -v swaks
+need curl "apt-get install -y curl" command -v curl
+need mbsync "apt-get install -y --no-install-recommends isync" command -v mbsync
 need "swaks TLS (Net::SSLeay, IO::Socket::SSL)" "apt-get install -y libnet-ssleay-perl libio-socket-ssl-perl" \
     perl -MNet::SSLeay -MIO::Socket::SSL -e1
 if command -v rustup >/dev/null 2>&1; then
