@@ -4,15 +4,19 @@
 //!
 //! Which tenant's chain runs:
 //! - auth: the tenant owning the username's domain;
-//! - rcpt: the authenticated user's tenant for submission, else the tenant
-//!   owning the recipient's domain;
-//! - route: the tenant owning the recipient's domain, else the one given;
-//! - retry: the given tenant, else the sender's domain's, else the recipient's;
-//! - data: the session's tenant when authenticated, else every distinct
-//!   tenant among the recipients (each chain once, first refusal wins);
+//! - rcpt, data: the authenticated user's tenant for submission, else the
+//!   tenant owning the recipients' domain — one tenant per transaction: a
+//!   recipient of another gets 452 4.5.3 and comes in a transaction of its own;
+//! - route: the tenant owning a local recipient's domain (the global chain
+//!   for local domains of no tenant), the sending tenant for remote ones;
+//! - retry: the given (sending) tenant, else the recipient's — never the
+//!   sender's domain's, which anyone can write;
 //! - connect, helo, mail: the session's tenant (none before AUTH);
 //! - vrfy, expn: the tenant owning the argument's domain;
 //! - events: the tenant owning the recipient's domain.
+//!
+//! Answers that name users, accounts or local addresses are then checked
+//! against the tenant that ran (`isolation`).
 //!
 //! A tenant's chain is its own plugins spliced into the global chain at
 //! `@tenant` (first when absent), so tenant policy (greylisting, filters)

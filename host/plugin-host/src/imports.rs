@@ -143,6 +143,9 @@ impl directory::Host for Ctx {
         password: String,
     ) -> wasmtime::Result<Result<bool, HostError>> {
         let s = self.scope.clone();
+        if !s.snapshot.upgrade().is_some_and(|snap| snap.may_verify(s.tenant.as_deref(), &address)) {
+            return Ok(Err(HostError::Denied));
+        }
         Ok(self.host_call(s.caps.directory, s.host.verify_password(&address, &password)).await)
     }
 
@@ -163,6 +166,11 @@ impl directory::Host for Ctx {
         let Some(snapshot) = s.snapshot.upgrade() else {
             return Ok(Err(HostError::Failed("configuration reloaded".into())));
         };
+        // Another tenant's routing (its aliases, its accounts) is not this
+        // plugin's to see.
+        if !snapshot.in_scope(s.tenant.as_deref(), &address) {
+            return Ok(Err(HostError::Denied));
+        }
         let fut = async move {
             let route = snapshot.resolve(s.tenant.as_deref(), &address).await;
             Ok(crate::convert::route_to(&route))

@@ -15,6 +15,7 @@
 //! - `plugin`: loaded components, per-(tenant, plugin) bindings and warm instances
 //! - `sandbox`: a store's WASI context, memory cap and deadline
 //! - `chain`, `walk`, `policy`: tenant selection, chain walking, `impl Policy` for a snapshot
+//! - `isolation`: answers checked against the tenant they ran for
 //! - `imports`: the host side of the capability imports; `message`: the message resource
 //! - `bindings` + `convert`: the one `bindgen!` site and type conversions
 //! - [`services`]: [`HostServices`], what the server provides
@@ -28,6 +29,7 @@ pub mod config;
 mod convert;
 mod imports;
 mod inspect;
+mod isolation;
 mod message;
 mod plan;
 mod plugin;

@@ -4,9 +4,10 @@
 use crate::chain::Snapshot;
 use crate::config::FailurePolicy;
 use crate::convert::*;
+use crate::isolation::violation;
 use crate::message::MessageData;
 use crate::plugin::Warm;
-use crate::walk::{call, default_retry};
+use crate::walk::{call, default_retry, temp_reply};
 use async_trait::async_trait;
 use ferrymail_policy::*;
 
@@ -42,8 +43,15 @@ impl Policy for Snapshot {
             match call!(b, auth, call_on_auth(wr)).await {
                 Some(AuthResult::Continue) => {}
                 Some(AuthResult::Ok(ok)) => {
-                    let tenant = ok.tenant.or_else(|| self.tenant_of_address(&ok.user));
-                    return AuthOutcome::Ok { user: ok.user, tenant };
+                    match self.login_tenant(tenant.as_deref(), &request.username, &ok.user, ok.tenant.as_deref()) {
+                        Ok(tenant) => return AuthOutcome::Ok { user: ok.user, tenant },
+                        Err(why) => {
+                            violation(b, "auth", &why);
+                            if b.failure() == FailurePolicy::Tempfail {
+                                return AuthOutcome::Tempfail;
+                            }
+                        }
+                    }
                 }
                 Some(AuthResult::Fail) => return AuthOutcome::Fail,
                 Some(AuthResult::Tempfail) => return AuthOutcome::Tempfail,
@@ -66,10 +74,22 @@ impl Policy for Snapshot {
     }
 
     async fn rcpt(&self, session: &SessionInfo, envelope: &Envelope, rcpt: &str) -> Verdict {
-        let tenant = match session.auth_user {
-            Some(_) => self.session_tenant(session),
-            None => self.tenant_of_address(rcpt),
-        };
+        let tenant = self.rcpt_tenant(session, rcpt);
+        // One tenant per transaction: after DATA there is one reply for all
+        // recipients, and each tenant's data hook must be free to give its
+        // own without seeing the others' recipients. 452 4.5.3 makes the
+        // client send this recipient in a transaction of its own (RFC 5321
+        // 4.5.3.1.10, RFC 3463 X.5.3: "the remainder of the recipients to be
+        // delivered on a subsequent delivery attempt").
+        if let Some(first) = envelope.rcpt_to.first()
+            && self.rcpt_tenant(session, first) != tenant
+        {
+            return Verdict::Tempfail(Reply::new(
+                452,
+                "4.5.3",
+                "Too many recipients, send this one in a new transaction",
+            ));
+        }
         let (ws, we) = (&session_to(session), &envelope_to(envelope));
         self.verdict_chain(
             tenant.as_deref(),
@@ -80,35 +100,23 @@ impl Policy for Snapshot {
     }
 
     async fn data(&self, session: &SessionInfo, envelope: &Envelope, message: &[u8]) -> DataVerdict {
-        let mut tenants: Vec<Option<String>> = Vec::new();
-        if session.auth_user.is_some() {
-            tenants.push(self.session_tenant(session));
-        } else {
-            for r in &envelope.rcpt_to {
-                let t = self.tenant_of_address(r);
-                if !tenants.contains(&t) {
-                    tenants.push(t);
-                }
+        let mut tenants: Vec<Option<String>> = envelope.rcpt_to.iter().map(|r| self.rcpt_tenant(session, r)).collect();
+        tenants.dedup();
+        let tenant = match tenants.as_slice() {
+            [] => self.rcpt_tenant(session, ""),
+            [one] => one.clone(),
+            // rcpt keeps a transaction to one tenant; a caller that mixed
+            // them anyway gets no decision that one tenant could make for
+            // another.
+            _ => {
+                tracing::error!(session = %session.id, "data hook asked for recipients of several tenants; refused");
+                return DataVerdict { verdict: Verdict::Tempfail(temp_reply()), add_headers: Vec::new() };
             }
-        }
-        if tenants.is_empty() {
-            tenants.push(None);
-        }
+        };
         let (ws, we) = (session_to(session), envelope_to(envelope));
         let msg = MessageData::new(message);
         let mut out = DataVerdict::default();
-        for t in &tenants {
-            let mut part = DataVerdict::default();
-            self.data_in(t.as_deref(), &ws, &we, &msg, &mut part).await;
-            out.add_headers.extend(part.add_headers);
-            if part.verdict.reply().is_some() {
-                out.verdict = part.verdict;
-                return out;
-            }
-            if part.verdict == Verdict::Accept {
-                out.verdict = Verdict::Accept;
-            }
-        }
+        self.data_in(tenant.as_deref(), &ws, &we, &msg, &mut out).await;
         out
     }
 
@@ -127,16 +135,14 @@ impl Policy for Snapshot {
     }
 
     async fn route(&self, ctx: &RouteContext) -> Route {
-        let tenant = self.tenant_of_address(&ctx.recipient).or_else(|| ctx.tenant.clone());
+        let tenant = self.route_tenant(&ctx.recipient, ctx.tenant.as_deref());
         self.route_in(tenant.as_deref(), ctx).await
     }
 
     async fn retry(&self, ctx: &RetryContext) -> RetryDecision {
-        let tenant = ctx
-            .tenant
-            .clone()
-            .or_else(|| self.tenant_of_address(&ctx.sender))
-            .or_else(|| self.tenant_of_address(&ctx.recipient));
+        // Never the sender's domain: anyone may write any sender, and its
+        // tenant's plugins would then decide about mail that is not theirs.
+        let tenant = ctx.tenant.clone().or_else(|| self.tenant_of_address(&ctx.recipient));
         let wctx = &retry_context_to(ctx, tenant.as_deref());
         for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.retry.is_some()) {
             match call!(b, retry, call_on_retry(wctx)).await {

@@ -6,6 +6,7 @@
 use crate::chain::{Snapshot, domain_of};
 use crate::config::FailurePolicy;
 use crate::convert::*;
+use crate::isolation::violation;
 use crate::message::MessageData;
 use crate::plugin::{Binding, Warm};
 use ferrymail_policy::*;
@@ -42,6 +43,16 @@ impl Snapshot {
         s.tenant.clone().or_else(|| s.auth_user.as_deref().and_then(|u| self.tenant_of_address(u)))
     }
 
+    /// Whose rcpt and data hooks decide about `rcpt`: the authenticated
+    /// user's tenant for the whole transaction (its user wrote to these
+    /// recipients), else the tenant owning the recipient's domain.
+    pub(crate) fn rcpt_tenant(&self, s: &SessionInfo, rcpt: &str) -> Option<String> {
+        match s.auth_user {
+            Some(_) => self.session_tenant(s),
+            None => self.tenant_of_address(rcpt),
+        }
+    }
+
     pub(crate) async fn verdict_chain<'a, F, Fut>(
         &'a self,
         tenant: Option<&str>,
@@ -69,7 +80,18 @@ impl Snapshot {
         let wctx = &route_context_to(ctx, tenant);
         for b in self.chain(tenant).iter().filter(|b| b.plugin.indices.route.is_some()) {
             match call!(b, route, call_on_route(wctx)).await {
-                Some(Some(d)) => return route_from(d),
+                Some(Some(d)) => {
+                    let route = route_from(d);
+                    match self.check_route(tenant, &route) {
+                        Ok(()) => return route,
+                        Err(why) => {
+                            violation(b, "route", &why);
+                            if b.failure() == FailurePolicy::Tempfail {
+                                return Route::Reject(temp_reply());
+                            }
+                        }
+                    }
+                }
                 Some(None) => {}
                 None if b.failure() == FailurePolicy::Skip => {}
                 None => return Route::Reject(temp_reply()),
@@ -87,8 +109,19 @@ impl Snapshot {
     /// `directory.resolve`: one routing step for `address` in `tenant`'s chain.
     pub(crate) async fn resolve(&self, tenant: Option<&str>, address: &str) -> Route {
         let ctx = RouteContext { sender: String::new(), recipient: address.to_string(), tenant: None, depth: 0 };
-        let tenant = self.tenant_of_address(address).or(tenant.map(str::to_string));
+        let tenant = self.route_tenant(address, tenant);
         self.route_in(tenant.as_deref(), &ctx).await
+    }
+
+    /// Whose route chain decides for `recipient`: the owner of a local
+    /// address (the global chain for local domains of no tenant), the
+    /// sending tenant's for mail that leaves (its smarthost, say).
+    pub(crate) fn route_tenant(&self, recipient: &str, sender_tenant: Option<&str>) -> Option<String> {
+        match self.tenant_of_address(recipient) {
+            Some(t) => Some(t),
+            None if self.is_local(recipient) => None,
+            None => sender_tenant.map(str::to_string),
+        }
     }
 
     pub(crate) async fn disclose(&self, session: &SessionInfo, arg: &str, vrfy: bool) -> Option<Reply> {
