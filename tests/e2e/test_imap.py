@@ -59,6 +59,12 @@ def test_list_shows_special_use_folders(server):
     names = {l.rsplit(" ", 1)[1]: l for l in lines}
     assert set(names) >= {"INBOX", "Sent", "Drafts", "Trash", "Junk"}, lines
     assert "\\Sent" in names["Sent"] and "\\Trash" in names["Trash"]
+    # What MailKit sends once SPECIAL-USE is advertised (RFC 6154 5.1).
+    typ, data = i._simple_command("LIST", "(SPECIAL-USE)", '""', '"*"')
+    assert typ == "OK", data
+    typ, data = i._untagged_response(typ, data, "LIST")
+    special = sorted(l.decode().rsplit(" ", 1)[1] for l in data)
+    assert special == ["Drafts", "Junk", "Sent", "Trash"], data
 
 
 def test_select_fetch_flags_persist(server):

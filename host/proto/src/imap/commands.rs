@@ -176,11 +176,12 @@ impl ImapSession {
             ListMailbox::String(s) => String::from_utf8_lossy(s.as_ref()).into_owned(),
         };
         if pattern.is_empty() {
-            list::write(&mut self.output, lsub, &reference, "", &[], &[]);
+            list::write(&mut self.output, lsub, &reference, "", &[], &[], Default::default());
             self.finish(&tag, if lsub { "LSUB completed" } else { "LIST completed" });
             return None;
         }
-        self.request(Job::List { tag, lsub, reference, pattern }, Request::List)
+        let selection = self.list_selection;
+        self.request(Job::List { tag, lsub, reference, pattern, selection }, Request::List)
     }
 
     /// Writes the STATUS response (RFC 3501 7.2.4).

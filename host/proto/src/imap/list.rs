@@ -1,6 +1,7 @@
 //! LIST and LSUB (RFC 3501 6.3.8, 6.3.9) with CHILDREN (RFC 3348) and
 //! SPECIAL-USE (RFC 6154) attributes: pattern matching over the names.
 
+use super::list_extended::Selection;
 use super::mutf7;
 use super::request::ListedMailbox;
 use super::wire;
@@ -56,6 +57,7 @@ pub fn write(
     pattern: &str,
     mailboxes: &[ListedMailbox],
     subscriptions: &[String],
+    selection: Selection,
 ) {
     let word = if lsub { "LSUB" } else { "LIST" };
     if pattern.is_empty() {
@@ -86,12 +88,14 @@ pub fn write(
         }
     }
     for (name, e) in &all {
-        if !matches(&full, name) || (lsub && !e.subscribed) || (!lsub && !e.exists && !e.children) {
+        let shown = if lsub || selection.subscribed { e.subscribed } else { e.exists || e.children };
+        if !matches(&full, name) || !shown || (selection.special_use && e.special_use.is_none()) {
             continue;
         }
         let mut attrs: Vec<&str> = Vec::new();
         if !e.exists {
-            attrs.push("\\Noselect");
+            // RFC 5258 3.4: a subscribed name that does not exist.
+            attrs.push(if selection.subscribed && !e.children { "\\NonExistent" } else { "\\Noselect" });
         }
         if !lsub {
             attrs.push(if e.children { "\\HasChildren" } else { "\\HasNoChildren" });
@@ -130,7 +134,15 @@ mod tests {
             })
             .collect::<Vec<_>>();
         let mut out = Vec::new();
-        write(&mut out, lsub, reference, pattern, &boxes, &["Sent".to_string(), "Gone".to_string()]);
+        write(
+            &mut out,
+            lsub,
+            reference,
+            pattern,
+            &boxes,
+            &["Sent".to_string(), "Gone".to_string()],
+            Default::default(),
+        );
         String::from_utf8(out).unwrap()
     }
 

@@ -49,6 +49,7 @@ mod commands;
 mod fetch;
 mod flags;
 mod list;
+mod list_extended;
 mod mutf7;
 mod request;
 mod search;

@@ -5,6 +5,7 @@
 use super::ImapEvent;
 use super::fetch::{self, FetchPlan};
 use super::flags::MessageFlags;
+use super::list_extended::Selection;
 use super::request::{Answer, CopyOutcome, Failure, Request, StoreFlags};
 use super::search::{self, SearchPlan};
 use super::sequence::resolve;
@@ -30,6 +31,7 @@ pub(crate) enum Job {
         lsub: bool,
         reference: String,
         pattern: String,
+        selection: Selection,
     },
     Status {
         tag: String,
@@ -335,9 +337,9 @@ impl ImapSession {
                 }
                 Err(f) => self.no(&tag, f, false),
             },
-            (Job::List { tag, lsub, reference, pattern }, Answer::Listed(result)) => match result {
+            (Job::List { tag, lsub, reference, pattern, selection }, Answer::Listed(result)) => match result {
                 Ok((mailboxes, subscriptions)) => {
-                    list::write(&mut self.output, lsub, &reference, &pattern, &mailboxes, &subscriptions);
+                    list::write(&mut self.output, lsub, &reference, &pattern, &mailboxes, &subscriptions, selection);
                     self.finish(&tag, if lsub { "LSUB completed" } else { "LIST completed" });
                     None
                 }

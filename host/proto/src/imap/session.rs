@@ -3,6 +3,7 @@
 //! to the driver. Commands run in `commands` (any state, not authenticated,
 //! authenticated) and `selected`.
 
+use super::list_extended::{self, Selection};
 use super::request::{Answer, Request};
 use super::selected::Job;
 use super::view::{MailboxChange, View};
@@ -57,6 +58,8 @@ pub struct ImapSession {
     /// The command waiting for a store answer, and its next request.
     pub(super) job: Option<Job>,
     pub(super) next_request: Option<Request>,
+    /// The LIST-EXTENDED selection of the command being run.
+    pub(super) list_selection: Selection,
     errors: u32,
     timer: PhaseTimer,
     timed_out: bool,
@@ -93,6 +96,7 @@ impl ImapSession {
             waiting: None,
             job: None,
             next_request: None,
+            list_selection: Selection::default(),
             errors: 0,
             timer: PhaseTimer::default(),
             timed_out: false,
@@ -293,16 +297,12 @@ impl ImapSession {
 
     fn handle(&mut self, bytes: &[u8]) -> Option<ImapEvent> {
         match self.mode.clone() {
-            Mode::Command => match CommandCodec::default().decode(bytes) {
-                Ok((b"", command)) => {
-                    let tag = command.tag.inner().to_string();
-                    self.command(tag, command.body.into_static())
-                }
-                _ => {
-                    let tag = tag_of(bytes).unwrap_or_else(|| "*".into());
-                    self.bad(&tag, "syntax error in command")
-                }
-            },
+            Mode::Command => {
+                let rewritten = list_extended::rewrite(bytes);
+                self.list_selection = rewritten.as_ref().map(|r| r.1).unwrap_or_default();
+                let bytes = rewritten.as_ref().map_or(bytes, |r| r.0.as_slice());
+                self.command_bytes(bytes)
+            }
             Mode::AuthResponse { tag } => {
                 self.mode = Mode::Command;
                 match AuthenticateDataCodec::default().decode(bytes) {
@@ -318,6 +318,19 @@ impl ImapSession {
                 } else {
                     self.bad(&tag, "expected DONE")
                 }
+            }
+        }
+    }
+
+    fn command_bytes(&mut self, bytes: &[u8]) -> Option<ImapEvent> {
+        match CommandCodec::default().decode(bytes) {
+            Ok((b"", command)) => {
+                let tag = command.tag.inner().to_string();
+                self.command(tag, command.body.into_static())
+            }
+            _ => {
+                let tag = tag_of(bytes).unwrap_or_else(|| "*".into());
+                self.bad(&tag, "syntax error in command")
             }
         }
     }

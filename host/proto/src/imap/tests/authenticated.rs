@@ -142,3 +142,26 @@ fn namespace_id_enable_rfc2342_rfc2971_rfc5161() {
     );
     assert_eq!(send(&mut s, "c ENABLE CONDSTORE\r\n").1, "* ENABLED\r\nc OK ENABLE completed\r\n");
 }
+
+#[test]
+fn list_special_use_selection_rfc6154_5_1() {
+    let mut s = logged_in();
+    let (event, _) = send(&mut s, "t1 LIST (SPECIAL-USE) \"\" \"*\"\r\n");
+    assert_eq!(event, ImapEvent::Request(Request::List));
+    let boxes = vec![
+        ListedMailbox { name: "INBOX".into(), special_use: None },
+        ListedMailbox { name: "Sent".into(), special_use: Some("\\Sent") },
+    ];
+    s.answer(Answer::Listed(Ok((boxes.clone(), vec![]))));
+    assert_eq!(step(&mut s).1, "* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\nt1 OK LIST completed\r\n");
+    send(&mut s, "t2 LIST \"\" \"%\" RETURN (SPECIAL-USE)\r\n");
+    s.answer(Answer::Listed(Ok((boxes, vec![]))));
+    assert_eq!(
+        step(&mut s).1,
+        "* LIST (\\HasNoChildren) \"/\" INBOX\r\n* LIST (\\HasNoChildren \\Sent) \"/\" Sent\r\nt2 OK LIST completed\r\n"
+    );
+    // The next plain LIST is not narrowed.
+    send(&mut s, "t3 LIST \"\" Sent\r\n");
+    s.answer(Answer::Listed(Ok((vec![ListedMailbox { name: "Sent".into(), special_use: None }], vec![]))));
+    assert_eq!(step(&mut s).1, "* LIST (\\HasNoChildren) \"/\" Sent\r\nt3 OK LIST completed\r\n");
+}
