@@ -91,6 +91,7 @@ fuzz_target!(|data: &[u8]| {
                                 internal_date: d as i64 - 1000,
                                 modseq: 1,
                                 content: content.then(|| stored.clone()),
+                                summary: None,
                             })
                             .collect())),
                         Request::SetFlags { uids, change, .. } => {

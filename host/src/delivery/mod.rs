@@ -59,13 +59,19 @@ impl Delivery {
         let queued = plan.queue.len();
         let queue =
             (!plan.queue.is_empty()).then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
+        // What IMAP FETCH ENVELOPE/BODYSTRUCTURE answer, parsed once now
+        // rather than at every fetch.
+        let summary = match plan.local_ids.is_empty() {
+            true => None,
+            false => Some(crate::imap::summarize(content.clone()).await),
+        };
         let incoming = Incoming {
             id,
             content,
             return_path: envelope.mail_from.clone(),
             local: plan.local_ids.iter().map(|&a| Filing::inbox(a)).collect(),
             queue,
-            summary: None,
+            summary,
         };
         // Durable on return; on an error nothing was kept and the client
         // keeps the message and retries.

@@ -3,6 +3,8 @@
 
 mod store_ops;
 
+pub use store_ops::summarize;
+
 use crate::config::ImapListener;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;

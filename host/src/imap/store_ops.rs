@@ -1,9 +1,11 @@
 //! An IMAP session's store requests, run against the account's mailboxes.
 
 use crate::state::ServerState;
+use bytes::Bytes;
 use ferrymail_policy::SessionInfo;
 use ferrymail_proto::imap::{
     Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, MessageFlags, Request, SelectedMailbox,
+    Summary,
 };
 use ferrymail_store::schema::{Append, FlagChange, FlagOp, Flags, HIERARCHY_SEPARATOR, MailboxInfo, UidSet};
 use ferrymail_store::{StoreError, now_secs};
@@ -78,35 +80,9 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
         Request::Subscribe { name, subscribe } => {
             Answer::Done(store.set_subscribed(account, &name, subscribe).await.map_err(fail))
         }
-        Request::Messages { mailbox, uids, content } => Answer::Messages(
-            async {
-                let set: UidSet = uids.into_iter().collect();
-                let entries = store.entries(account, mailbox, &set).await?;
-                let mut out = Vec::with_capacity(entries.len());
-                for e in entries {
-                    let bytes = match content {
-                        true => match store.read_message(&e).await {
-                            Ok(b) => Some(b.to_vec()),
-                            // Expunged meanwhile: it is simply not there.
-                            Err(StoreError::NoSuchMessage(_)) => continue,
-                            Err(e) => return Err(e),
-                        },
-                        false => None,
-                    };
-                    out.push(MessageData {
-                        uid: e.uid,
-                        size: e.size,
-                        internal_date: i64::try_from(e.internal_date).unwrap_or(i64::MAX),
-                        modseq: e.modseq,
-                        flags: flags_of(e.flags, e.keywords),
-                        content: bytes,
-                    });
-                }
-                Ok(out)
-            }
-            .await
-            .map_err(fail),
-        ),
+        Request::Messages { mailbox, uids, content, summary } => {
+            Answer::Messages(messages(state, account, mailbox, uids, content, summary).await.map_err(fail))
+        }
         Request::SetFlags { mailbox, uids, change } => Answer::Flags(
             async {
                 let op = match change.add {
@@ -133,12 +109,14 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
         Request::Append { name, flags, internal_date, content } => Answer::Appended(
             async {
                 let m = mailbox(state, account, &name).await?;
+                let content = Bytes::from(content);
+                let summary = Some(summarize(content.clone()).await);
                 let append = Append {
-                    content: content.into(),
+                    content,
                     flags: Flags(flags.system),
                     keywords: flags.keywords,
                     internal_date: internal_date.and_then(|d| u64::try_from(d).ok()).unwrap_or_else(now_secs),
-                    summary: None,
+                    summary,
                 };
                 let done = store.append(account, m.id, append).await?;
                 Ok((done.uid_validity, done.uid))
@@ -160,6 +138,76 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
             .map_err(fail),
         ),
     }
+}
+
+/// The messages of `uids` that exist; their bytes when `content`, their
+/// summaries when `summary` (computed and kept for a message stored
+/// without one).
+async fn messages(
+    state: &Arc<ServerState>,
+    account: u64,
+    mailbox: u32,
+    uids: Vec<u32>,
+    content: bool,
+    summary: bool,
+) -> Result<Vec<MessageData>, StoreError> {
+    let store = &state.store;
+    let set: UidSet = uids.into_iter().collect();
+    let entries = store.entries(account, mailbox, &set).await?;
+    let summaries = match summary {
+        true => store.summaries(&entries.iter().map(|e| e.content).collect::<Vec<_>>()).await?,
+        false => Vec::new(),
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, e) in entries.into_iter().enumerate() {
+        let bytes = match content {
+            true => match store.read_message(&e).await {
+                Ok(b) => Some(b),
+                // Expunged meanwhile: it is simply not there.
+                Err(StoreError::NoSuchMessage(_)) => continue,
+                Err(e) => return Err(e),
+            },
+            false => None,
+        };
+        let summary = match summaries.get(i).cloned().flatten().and_then(|s| Summary::decode(&s)) {
+            Some(s) => Some(s),
+            None if summary => {
+                let raw = match &bytes {
+                    Some(b) => b.clone(),
+                    None => match store.read_content(e.content).await {
+                        Ok(b) => b,
+                        Err(StoreError::NoSuchMessage(_)) => continue,
+                        Err(e) => return Err(e),
+                    },
+                };
+                let encoded = summarize(raw).await;
+                let decoded = Summary::decode(&encoded);
+                // Derived data: a failure to keep it only costs a parse next time.
+                if let Err(err) = store.set_summary(e.content, encoded).await {
+                    tracing::warn!(error = %err, "keeping a message summary failed");
+                }
+                decoded
+            }
+            None => None,
+        };
+        out.push(MessageData {
+            uid: e.uid,
+            size: e.size,
+            internal_date: i64::try_from(e.internal_date).unwrap_or(i64::MAX),
+            modseq: e.modseq,
+            flags: flags_of(e.flags, e.keywords),
+            content: bytes.map(|b| b.to_vec()),
+            summary,
+        });
+    }
+    Ok(out)
+}
+
+/// A message's IMAP summary, parsed off the async workers (a 25 MB
+/// message takes a while).
+pub async fn summarize(content: Bytes) -> Bytes {
+    let work = tokio::task::spawn_blocking(move || Summary::compute(&content).encode());
+    Bytes::from(work.await.unwrap_or_default())
 }
 
 /// CREATE (RFC 3501 6.3.3): a trailing separator only says the name will

@@ -2,7 +2,8 @@
 //! needed, whether `\Seen` is set, and writing each message's response.
 
 use super::request::MessageData;
-use super::{section, structure, wire};
+use super::summary::Summary;
+use super::{section, wire};
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName, Section};
 
@@ -10,6 +11,10 @@ pub(crate) struct FetchPlan {
     items: Vec<MessageDataItemName<'static>>,
     /// Some item needs the message's bytes.
     pub content: bool,
+    /// Some item is ENVELOPE, BODY or BODYSTRUCTURE: the [`Summary`].
+    ///
+    /// [`Summary`]: super::Summary
+    pub summary: bool,
     /// Some item sets `\Seen` (BODY[...] without PEEK, RFC822, RFC822.TEXT)
     /// and the mailbox is read-write.
     pub sets_seen: bool,
@@ -26,13 +31,16 @@ impl FetchPlan {
             items.insert(0, MessageDataItemName::Uid);
         }
         let content = items.iter().any(|i| {
-            !matches!(
+            matches!(
                 i,
-                MessageDataItemName::Flags
-                    | MessageDataItemName::Uid
-                    | MessageDataItemName::Rfc822Size
-                    | MessageDataItemName::InternalDate
+                MessageDataItemName::BodyExt { .. }
+                    | MessageDataItemName::Rfc822
+                    | MessageDataItemName::Rfc822Header
+                    | MessageDataItemName::Rfc822Text
             )
+        });
+        let summary = items.iter().any(|i| {
+            matches!(i, MessageDataItemName::Envelope | MessageDataItemName::Body | MessageDataItemName::BodyStructure)
         });
         let sets_seen = !read_only
             && items.iter().any(|i| {
@@ -43,7 +51,7 @@ impl FetchPlan {
                         | MessageDataItemName::Rfc822Text
                 )
             });
-        FetchPlan { items, content, sets_seen }
+        FetchPlan { items, content, summary, sets_seen }
     }
 }
 
@@ -59,6 +67,15 @@ pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPl
         first = false;
     };
     let content = m.content.as_deref().unwrap_or(b"");
+    // Stored with the message; computed here only if the driver had none.
+    let computed;
+    let summary = match &m.summary {
+        Some(s) => s,
+        None => {
+            computed = Summary::compute(content);
+            &computed
+        }
+    };
     let mut flags_sent = false;
     for item in &plan.items {
         match item {
@@ -84,17 +101,17 @@ pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPl
             MessageDataItemName::Envelope => {
                 sep(out);
                 out.extend_from_slice(b"ENVELOPE ");
-                structure::envelope(out, content);
+                out.extend_from_slice(&summary.envelope);
             }
             MessageDataItemName::Body => {
                 sep(out);
                 out.extend_from_slice(b"BODY ");
-                structure::body_structure(out, content, false);
+                out.extend_from_slice(&summary.body);
             }
             MessageDataItemName::BodyStructure => {
                 sep(out);
                 out.extend_from_slice(b"BODYSTRUCTURE ");
-                structure::body_structure(out, content, true);
+                out.extend_from_slice(&summary.bodystructure);
             }
             MessageDataItemName::Rfc822 => {
                 sep(out);

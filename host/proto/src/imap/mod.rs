@@ -58,6 +58,7 @@ mod selected;
 mod sequence;
 mod session;
 mod structure;
+mod summary;
 mod view;
 mod wire;
 
@@ -72,6 +73,7 @@ pub use request::{
     Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, Request, SelectedMailbox, StoreFlags,
 };
 pub use session::ImapSession;
+pub use summary::Summary;
 pub use view::MailboxChange;
 
 /// Session settings; the driver builds one per listener.

@@ -4,6 +4,7 @@
 //! gave at SELECT.
 
 use super::flags::MessageFlags;
+use super::summary::Summary;
 
 /// One store operation for the logged-in account.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +25,9 @@ pub enum Request {
     Subscribe { name: String, subscribe: bool },
     /// Messages of the selected mailbox, in UID order, those of `uids` that
     /// still exist; `content` says whether their bytes (as a mail client
-    /// reads them) are needed. Answer: [`Answer::Messages`].
-    Messages { mailbox: u32, uids: Vec<u32>, content: bool },
+    /// reads them) are needed, `summary` whether their [`Summary`].
+    /// Answer: [`Answer::Messages`].
+    Messages { mailbox: u32, uids: Vec<u32>, content: bool, summary: bool },
     /// STORE. Answer: [`Answer::Flags`].
     SetFlags { mailbox: u32, uids: Vec<u32>, change: StoreFlags },
     /// EXPUNGE / UID EXPUNGE / CLOSE: remove these messages. Answer: [`Answer::Expunged`].
@@ -96,6 +98,7 @@ pub struct MessageData {
     pub internal_date: i64,
     pub modseq: u64,
     pub content: Option<Vec<u8>>,
+    pub summary: Option<Summary>,
 }
 
 /// What COPY/MOVE did: source UID → new UID (RFC 4315 COPYUID).

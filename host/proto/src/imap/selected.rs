@@ -234,7 +234,7 @@ impl ImapSession {
         if uids.is_empty() {
             return self.expunge_done(job, Vec::new());
         }
-        self.request(Job::Expunge(job), Request::Messages { mailbox, uids, content: false })
+        self.request(Job::Expunge(job), Request::Messages { mailbox, uids, content: false, summary: false })
     }
 
     fn expunge_done(&mut self, job: ExpungeJob, removed: Vec<u32>) -> Option<ImapEvent> {
@@ -279,8 +279,8 @@ impl ImapSession {
             }
         }
         let uids = job.batch.clone();
-        let content = job.plan.content;
-        self.request(Job::Fetch(job), Request::Messages { mailbox, uids, content })
+        let (content, summary) = (job.plan.content, job.plan.summary);
+        self.request(Job::Fetch(job), Request::Messages { mailbox, uids, content, summary })
     }
 
     fn search_next(&mut self, mut job: SearchJob) -> Option<ImapEvent> {
@@ -302,7 +302,7 @@ impl ImapSession {
         let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
         let uids: Vec<u32> = job.left.drain(..n.min(job.left.len())).collect();
         let content = job.plan.content;
-        self.request(Job::Search(job), Request::Messages { mailbox, uids, content })
+        self.request(Job::Search(job), Request::Messages { mailbox, uids, content, summary: false })
     }
 
     /// Continues `job` with the driver's answer.
@@ -401,8 +401,8 @@ impl ImapSession {
                     }
                     let mailbox = self.selected()?;
                     let uids = job.batch.clone();
-                    let content = job.plan.content;
-                    self.request(Job::Fetch(job), Request::Messages { mailbox, uids, content })
+                    let (content, summary) = (job.plan.content, job.plan.summary);
+                    self.request(Job::Fetch(job), Request::Messages { mailbox, uids, content, summary })
                 }
                 Err(f) => self.no(&job.tag, f, false),
             },

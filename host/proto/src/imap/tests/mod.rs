@@ -82,6 +82,7 @@ pub(super) fn message(uid: u32, flags: MessageFlags, content: Option<&str>) -> M
         internal_date: 837_570_205,
         modseq: 1,
         content: content.map(|c| c.as_bytes().to_vec()),
+        summary: None,
     }
 }
 

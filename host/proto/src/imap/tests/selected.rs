@@ -11,7 +11,10 @@ fn answer_messages(s: &mut ImapSession, messages: Vec<MessageData>) -> String {
 fn fetch_metadata_needs_no_content_rfc3501_6_4_5() {
     let mut s = selected();
     let (event, _) = send(&mut s, "A654 FETCH 2:3 (FLAGS UID RFC822.SIZE INTERNALDATE)\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false, summary: false })
+    );
     let out = answer_messages(
         &mut s,
         vec![message(20, MessageFlags::system(MessageFlags::SEEN), None), message(30, MessageFlags::default(), None)],
@@ -28,7 +31,10 @@ fn fetch_metadata_needs_no_content_rfc3501_6_4_5() {
 fn uid_fetch_always_includes_uid_rfc3501_6_4_8() {
     let mut s = selected();
     let (event, _) = send(&mut s, "a UID FETCH 15:* FLAGS\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false, summary: false })
+    );
     let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), None)]);
     assert_eq!(out, "* 3 FETCH (UID 30 FLAGS ())\r\na OK UID FETCH completed\r\n");
 }
@@ -42,7 +48,10 @@ fn fetch_body_sets_seen_and_reports_flags_rfc3501_6_4_5() {
     assert_eq!(event, ImapEvent::Request(Request::SetFlags { mailbox: 0, uids: vec![30], change }));
     s.answer(Answer::Flags(Ok(vec![(30, seen.clone())])));
     let (event, _) = step(&mut s);
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![30], content: true }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![30], content: true, summary: false })
+    );
     let out = answer_messages(&mut s, vec![message(30, seen, Some(MAIL))]);
     assert_eq!(
         out,
@@ -55,7 +64,10 @@ fn body_peek_and_partial_rfc3501_6_4_5() {
     let mut s = selected();
     let (event, _) =
         send(&mut s, "a FETCH 3 (BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT]<0.5> BODY.PEEK[]<999.5>)\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![30], content: true }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![30], content: true, summary: false })
+    );
     let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), Some(MAIL))]);
     assert_eq!(
         out,
@@ -67,9 +79,20 @@ fn body_peek_and_partial_rfc3501_6_4_5() {
 #[test]
 fn fetch_envelope_rfc3501_7_4_2() {
     let mut s = selected();
-    send(&mut s, "a FETCH 1 ENVELOPE\r\n");
-    let out = answer_messages(&mut s, vec![message(10, MessageFlags::default(), Some(MAIL))]);
+    let (event, _) = send(&mut s, "a FETCH 1 (ENVELOPE BODYSTRUCTURE)\r\n");
+    // The stored summary answers: no message bytes are read.
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10], content: false, summary: true })
+    );
+    let mut m = message(10, MessageFlags::default(), None);
+    m.summary = Some(Summary::compute(MAIL.as_bytes()));
+    let out = answer_messages(&mut s, vec![m]);
     assert!(out.starts_with("* 1 FETCH (ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "), "{out}");
+    assert!(
+        out.contains(" BODYSTRUCTURE (\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 13 1 "),
+        "{out}"
+    );
 }
 
 #[test]
@@ -99,7 +122,10 @@ fn store_reports_new_flags_unless_silent_rfc3501_6_4_6() {
 fn expunge_removes_deleted_messages_per_the_store_rfc3501_6_4_3() {
     let mut s = selected();
     let (event, _) = send(&mut s, "A202 EXPUNGE\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: false })
+    );
     let del = MessageFlags::system(MessageFlags::DELETED);
     s.answer(Answer::Messages(Ok(vec![
         message(10, del.clone(), None),
@@ -116,7 +142,10 @@ fn expunge_removes_deleted_messages_per_the_store_rfc3501_6_4_3() {
 fn uid_expunge_only_touches_its_set_rfc4315_2_1() {
     let mut s = selected();
     let (event, _) = send(&mut s, "a UID EXPUNGE 20:25\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20], content: false }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20], content: false, summary: false })
+    );
 }
 
 #[test]
@@ -137,7 +166,10 @@ fn close_expunges_silently_unselect_does_not_rfc3501_6_4_2_rfc3691() {
 fn search_rfc3501_6_4_4() {
     let mut s = selected();
     let (event, _) = send(&mut s, "A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: true }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: true, summary: false })
+    );
     let flagged = MessageFlags::system(MessageFlags::FLAGGED);
     let out = answer_messages(
         &mut s,
@@ -149,7 +181,10 @@ fn search_rfc3501_6_4_4() {
     );
     assert_eq!(out, "* SEARCH 1\r\nA282 OK SEARCH completed\r\n");
     let (event, _) = send(&mut s, "b UID SEARCH UNSEEN\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: false })
+    );
     let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), None)]);
     assert_eq!(out, "* SEARCH 30\r\nb OK SEARCH completed\r\n");
     assert_eq!(
@@ -237,5 +272,8 @@ fn read_only_mailbox_refuses_changes_rfc3501_6_3_2() {
     assert_eq!(send(&mut s, "c EXPUNGE\r\n").1, "c NO [READ-ONLY] Mailbox is read-only\r\n");
     // FETCH BODY[] of an examined mailbox does not set \Seen.
     let (event, _) = send(&mut s, "d FETCH 1 BODY[]\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10], content: true }));
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10], content: true, summary: false })
+    );
 }
