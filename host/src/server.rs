@@ -55,6 +55,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         None => {}
     }
 
+    warn_without_postmaster(&state).await;
+
     let (shutdown_tx, shutdown) = watch::channel(false);
     for l in smtp {
         tokio::spawn(crate::smtp::serve(state.clone(), Service::Smtp, config.smtp.clone(), l, shutdown.clone()));
@@ -167,5 +169,19 @@ impl Reloader {
         let names: Vec<String> = self.plugins.plugins().into_iter().map(|p| p.name).collect();
         tracing::info!(generation = self.plugins.generation(), plugins = %names.join(","), "reloaded configuration and plugins");
         Ok(format!("reloaded: plugins {}", names.join(", ")))
+    }
+}
+
+/// RFC 5321 4.5.1 makes us accept mail for postmaster; say so at start-up
+/// when it has nowhere to go.
+async fn warn_without_postmaster(state: &ServerState) {
+    let target = state.config.postmaster_address();
+    let local = target.rsplit_once('@').is_some_and(|(_, d)| state.config.is_local_domain(d));
+    if local && matches!(state.store.account(&target).await, Ok(None)) {
+        tracing::warn!(
+            postmaster = %target,
+            "no such account: mail to postmaster is accepted (RFC 5321 4.5.1) but bounces unless an alias routes it; \
+             create it (ferrymail user add) or set `postmaster`"
+        );
     }
 }

@@ -40,7 +40,7 @@ impl ServerState {
         ServerState {
             dns,
             outbound: crate::outbound::Outbound::new(&config.delivery, &config.hostname),
-            delivery: Delivery::new(store.clone(), queue_wake.clone()),
+            delivery: Delivery::new(store.clone(), config.clone(), queue_wake.clone()),
             config,
             store,
             tls,

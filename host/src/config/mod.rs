@@ -37,6 +37,11 @@ pub struct Config {
     /// password guessing.
     #[serde(with = "humantime_serde")]
     pub auth_failure_delay: Duration,
+    /// Where mail for postmaster goes when no account or alias of that name
+    /// claims it: `postmaster@` any local or tenant domain, and the bare
+    /// `<Postmaster>`, which RFC 5321 4.5.1 requires us to accept. Empty:
+    /// the account `postmaster@` the first local domain.
+    pub postmaster: String,
     /// `Received:` fields a message may carry before it is refused (SMTP)
     /// or bounced (queue) as a mail loop with 5.4.6 (RFC 5321 6.3).
     pub max_hops: usize,
@@ -236,6 +241,11 @@ impl Config {
         if self.hostname.trim().is_empty() {
             bad("hostname", "must not be empty");
         }
+        if !self.postmaster.is_empty()
+            && (!self.postmaster.contains('@') || self.postmaster.chars().any(|c| c.is_whitespace() || c.is_control()))
+        {
+            bad("postmaster", "must be an address (user@domain) or empty");
+        }
         if self.max_hops == 0 {
             bad("max_hops", "must be at least 1 (RFC 5321 6.3 suggests 100; Postfix uses 50)");
         }
@@ -290,6 +300,22 @@ impl Config {
         let domain = domain.trim_end_matches('.');
         self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
             || self.tenants.values().flat_map(|t| &t.domains).any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The address mail for postmaster goes to when nothing else claims it.
+    pub fn postmaster_address(&self) -> String {
+        match self.postmaster.is_empty() {
+            true => format!("postmaster@{}", self.local_domains.first().unwrap_or(&self.hostname)).to_lowercase(),
+            false => self.postmaster.to_lowercase(),
+        }
+    }
+
+    /// `postmaster` at one of our domains, any case (RFC 5321 4.5.1; the
+    /// bare form reaches us qualified with the first local domain).
+    pub fn is_postmaster(&self, address: &str) -> bool {
+        address
+            .rsplit_once('@')
+            .is_some_and(|(local, domain)| local.eq_ignore_ascii_case("postmaster") && self.is_local_domain(domain))
     }
 
     /// The client is in `relay_networks`.

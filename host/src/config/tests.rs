@@ -27,6 +27,30 @@ fn embedded_policy_defaults_match_the_plugin_runtime() {
 }
 
 #[test]
+fn postmaster_of_every_domain_we_serve_rfc5321_4_5_1() {
+    Jail::expect_with(|jail| {
+        jail.create_file(
+            "t.toml",
+            "local_domains = [\"Example.test\", \"localhost\"]\n[tenants.acme]\ndomains = [\"acme.test\"]\n",
+        )?;
+        let c = Config::load(Some(Path::new("t.toml"))).unwrap();
+        assert_eq!(c.postmaster_address(), "postmaster@example.test");
+        for a in ["postmaster@example.test", "PostMaster@LOCALHOST", "postmaster@acme.test"] {
+            assert!(c.is_postmaster(a), "{a}");
+        }
+        for a in ["postmaster@other.test", "postmistress@acme.test", "postmaster"] {
+            assert!(!c.is_postmaster(a), "{a}");
+        }
+        jail.create_file("u.toml", "postmaster = \"Admin@Example.test\"\n")?;
+        assert_eq!(Config::load(Some(Path::new("u.toml"))).unwrap().postmaster_address(), "admin@example.test");
+        jail.create_file("v.toml", "postmaster = \"admin\"\n")?;
+        let e = Config::load(Some(Path::new("v.toml"))).unwrap_err().to_string();
+        assert!(e.contains("postmaster: must be an address"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
 fn tenant_domains_are_local() {
     Jail::expect_with(|jail| {
         jail.create_file("t.toml", "[tenants.acme]\ndomains = [\"acme.test\"]\n")?;

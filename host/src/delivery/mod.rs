@@ -8,6 +8,7 @@
 
 pub mod routing;
 
+use crate::config::Config;
 use bytes::Bytes;
 use ferrymail_policy::{Envelope, Policy, Reply, SessionInfo};
 use ferrymail_store::schema::{Filing, Incoming, QueueEntry};
@@ -26,13 +27,15 @@ pub struct Receipt {
 #[derive(Clone)]
 pub struct Delivery {
     store: SharedStore,
+    /// Routing reads the postmaster settings.
+    config: Arc<Config>,
     /// Woken when the queue gains work, so the scheduler never polls.
     queue_wake: Arc<Notify>,
 }
 
 impl Delivery {
-    pub fn new(store: SharedStore, queue_wake: Arc<Notify>) -> Self {
-        Delivery { store, queue_wake }
+    pub fn new(store: SharedStore, config: Arc<Config>, queue_wake: Arc<Notify>) -> Self {
+        Delivery { store, config, queue_wake }
     }
 
     pub fn store(&self) -> &SharedStore {
@@ -55,7 +58,7 @@ impl Delivery {
         id: u64,
         content: Bytes,
     ) -> Result<Receipt, Reply> {
-        let plan = routing::plan(policy, &*self.store, envelope, session.tenant.clone()).await?;
+        let plan = routing::plan(policy, &*self.store, &self.config, envelope, session.tenant.clone()).await?;
         let queued = plan.queue.len();
         let queue =
             (!plan.queue.is_empty()).then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));

@@ -1,6 +1,7 @@
 //! Per-recipient routing through the policy's route hook, with alias
 //! expansion (bounded depth, duplicates removed).
 
+use crate::config::Config;
 use ferrymail_policy::{Envelope, Policy, Reply, Route, RouteContext};
 use ferrymail_store::Store;
 use ferrymail_store::schema::{QueueRecipient, QueuedRoute};
@@ -27,10 +28,20 @@ fn failed(address: &str, reply: Reply) -> QueueRecipient {
     QueueRecipient::failed(address, crate::outbound::stored_reply(&reply))
 }
 
+/// RFC 5321 4.5.1: mail for `postmaster` at any of our domains reaches
+/// someone. When nothing routes `rcpt` (the chain refuses it for good, or
+/// names no existing mailbox), this is where it goes instead: the
+/// configured postmaster, unless `rcpt` is that address itself.
+fn postmaster_fallback(config: &Config, rcpt: &str) -> Option<String> {
+    let target = config.postmaster_address();
+    (config.is_postmaster(rcpt) && !rcpt.eq_ignore_ascii_case(&target)).then_some(target)
+}
+
 /// An error is a temporary refusal of the whole message (no recipient is kept).
 pub async fn plan(
     policy: &dyn Policy,
     store: &dyn Store,
+    config: &Config,
     envelope: &Envelope,
     tenant: Option<String>,
 ) -> Result<Plan, Reply> {
@@ -43,7 +54,15 @@ pub async fn plan(
         }
         let ctx =
             RouteContext { sender: envelope.mail_from.clone(), recipient: rcpt.clone(), tenant: tenant.clone(), depth };
-        match policy.route(&ctx).await {
+        let mut route = policy.route(&ctx).await;
+        if let Route::Reject(reply) = &route
+            && reply.is_permanent()
+            && let Some(target) = postmaster_fallback(config, &rcpt)
+        {
+            tracing::info!(rcpt = %rcpt, to = %target, refused = %reply, "postmaster: to the configured address");
+            route = Route::Alias { targets: vec![target] };
+        }
+        match route {
             Route::Local { account } => match store.account(&account).await {
                 Ok(Some(a)) => {
                     if !plan.local_ids.contains(&a.id) {
@@ -51,9 +70,12 @@ pub async fn plan(
                         plan.local_names.push(a.address);
                     }
                 }
-                Ok(None) => {
-                    plan.queue.push(failed(&rcpt, Reply::new(550, "5.1.1", format!("<{account}>: no such mailbox"))))
-                }
+                Ok(None) => match postmaster_fallback(config, &rcpt) {
+                    Some(target) => work.push((target, depth + 1)),
+                    None => plan
+                        .queue
+                        .push(failed(&rcpt, Reply::new(550, "5.1.1", format!("<{account}>: no such mailbox")))),
+                },
                 Err(e) => return Err(super::store_reply(e)),
             },
             Route::Mx { domain } => plan.queue.push(queued(&rcpt, QueuedRoute::Mx { domain })),

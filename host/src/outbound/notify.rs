@@ -76,7 +76,7 @@ async fn route(
 ) -> Option<Dsn> {
     let envelope = Envelope { mail_from: String::new(), rcpt_to: vec![entry.sender.clone()] };
     let queue_id = format_id(entry.id);
-    let plan = match routing::plan(policy, &*state.store, &envelope, entry.tenant.clone()).await {
+    let plan = match routing::plan(policy, &*state.store, &state.config, &envelope, entry.tenant.clone()).await {
         Ok(plan) => plan,
         Err(reply) => {
             tracing::error!(queue = %queue_id, reply = %reply, "cannot route a delivery report; it is dropped");

@@ -130,7 +130,15 @@ impl Driver {
                     self.session.verdict(verdict);
                 }
                 SmtpEvent::Rcpt { to } => {
-                    let verdict = self.policy.rcpt(self.session.info(), &self.session.envelope(), &to).await;
+                    let mut verdict = self.policy.rcpt(self.session.info(), &self.session.envelope(), &to).await;
+                    // RFC 5321 4.5.1: postmaster at our domains is always
+                    // accepted (routing finds it a mailbox); a temporary
+                    // refusal (a busy plugin, another tenant's transaction) stands.
+                    if matches!(verdict, Verdict::Reject(_) | Verdict::Continue) && self.state.config.is_postmaster(&to)
+                    {
+                        tracing::info!(session = %self.session.info().id, rcpt = %to, "postmaster: accepted (RFC 5321 4.5.1)");
+                        verdict = Verdict::Accept;
+                    }
                     log_verdict(self.session.info(), "rcpt", &to, &verdict);
                     self.session.verdict(verdict);
                 }
