@@ -5,6 +5,7 @@ answers and show each tenant only its own recipients. Driven with smtplib
 and poplib, the plugin configured in the server's TOML like any tenant's.
 """
 
+import imaplib
 import poplib
 import smtplib
 
@@ -84,6 +85,19 @@ def test_auth_plugin_cannot_log_in_as_another_tenants_user(make_server):
     assert b"Subject: for bob only" in mail
 
 
+def test_imap_login_cannot_become_another_tenants_user(make_server):
+    srv = isolation_server(make_server, auth_as="bob@b.test")
+    srv.send("bob@b.test", subject="for bob only")
+    i = srv.imap()
+    # Before the fix: OK, and SELECT INBOX showed bob's mailbox.
+    with pytest.raises(imaplib.IMAP4.error):
+        i.login("mallory@a.test", "anything")
+    i.logout()
+    assert "user=bob@b.test" not in srv.log_text()
+    # The same client logs bob in with his own password (the failure above is the check).
+    srv.imap("bob@b.test", USERS["bob@b.test"]).logout()
+
+
 def test_auth_failure_policy_skip_lets_the_real_password_decide(make_server):
     srv = isolation_server(make_server, failure="skip", auth_as="bob@b.test")
     p = srv.pop3()
@@ -118,7 +132,7 @@ def test_route_alias_into_another_tenant_is_refused_and_skip_routes_normally(mak
 # --- (c) what a tenant sees and adds -----------------------------------------
 
 def test_each_tenant_sees_and_stamps_only_its_own_recipients(make_server):
-    srv = isolation_server(make_server, resolve="bob@b.test")
+    srv = isolation_server(make_server, resolve="bob@b.test", verify=["bob@b.test", USERS["bob@b.test"]])
     with srv.smtp() as s:
         refused = s.sendmail("x@example.org", ["ann@a.test", "mallory@a.test", "bob@b.test"],
                              message(["ann@a.test", "bob@b.test"], "both tenants"))
@@ -139,12 +153,15 @@ def test_each_tenant_sees_and_stamps_only_its_own_recipients(make_server):
     log = srv.log_text()
     for line in log.splitlines():
         if "hostile a " in line:
-            assert "bob@b.test" not in line or "resolved bob@b.test: error HostError::Denied" in line, line
+            assert "bob@b.test" not in line or "bob@b.test: Err(HostError::Denied)" in line \
+                or "resolved bob@b.test: error HostError::Denied" in line, line
         if "hostile b " in line:
             assert "a.test" not in line, line
     assert 'hostile a rcpt saw ["ann@a.test"] mallory@a.test' in log
     # directory.resolve of another tenant's address is not a's to ask.
     assert "hostile a resolved bob@b.test: error HostError::Denied" in log
+    # Nor is guessing b's passwords (before: Ok(true)).
+    assert "hostile a verified bob@b.test: Err(HostError::Denied)" in log
 
 
 def test_a_tenants_data_refusal_refuses_only_its_own_recipients(make_server):

@@ -9,6 +9,8 @@
 //! - `route_alias`: every recipient becomes these addresses;
 //! - `resolve`: the rcpt hook asks `directory.resolve` for this address
 //!   and logs the answer;
+//! - `verify` (`[address, password]`): the rcpt hook asks
+//!   `directory.verify-password` and logs the answer;
 //! - `data_reject`: the data hook refuses the message with 550 5.7.1 and
 //!   this text.
 //!
@@ -28,6 +30,7 @@ struct Hostile {
     route_local: Option<String>,
     route_alias: Option<Vec<String>>,
     resolve: Option<String>,
+    verify: Option<(String, String)>,
     data_reject: Option<String>,
 }
 
@@ -58,6 +61,10 @@ impl Plugin for Hostile {
                 Err(e) => format!("error {e:?}"),
             };
             host::info(&format!("hostile {} resolved {address}: {answer}", self.tag()));
+        }
+        if let Some((address, password)) = &self.verify {
+            let answer = directory::verify_password(address, password);
+            host::info(&format!("hostile {} verified {address}: {answer:?}", self.tag()));
         }
         Verdict::Continue
     }
