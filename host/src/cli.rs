@@ -43,6 +43,12 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Submit a message from stdin with sendmail's options (-t -i -f -F …);
+    /// also what the binary does when invoked as `sendmail`.
+    #[command(disable_help_flag = true)]
+    Sendmail(Box<crate::sendmail::SendmailArgs>),
+    /// List the queue as `mailq` does (also invoked as `mailq`).
+    Mailq,
 }
 
 #[derive(Debug, Subcommand)]

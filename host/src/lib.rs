@@ -25,6 +25,7 @@ pub mod outbound;
 pub mod passwords;
 pub mod policy;
 pub mod pop3;
+pub mod sendmail;
 pub mod server;
 pub mod smtp;
 pub mod state;

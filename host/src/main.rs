@@ -7,6 +7,12 @@ use std::io::BufRead;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
+    // Invoked through a `sendmail` or `mailq` symlink, as Postfix's binary is.
+    match invoked_as().as_deref() {
+        Some("sendmail") => return sendmail_main(),
+        Some("mailq") => return mailq_main(),
+        _ => {}
+    }
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -56,10 +62,32 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             };
             respond(control::client::run(&config, &request)?)
         }
+        Command::Sendmail(args) => std::process::exit(ferrymail::sendmail::run(*args, cli.config.as_deref()).into()),
+        Command::Mailq => std::process::exit(ferrymail::sendmail::mailq(&config).into()),
         Command::Config { action: ConfigAction::Check } => {
             load_plugins(&config, cli.config.as_deref())?;
             print!("{}", toml_string(&config)?);
             Ok(())
+        }
+    }
+}
+
+fn invoked_as() -> Option<String> {
+    let argv0 = std::env::args_os().next()?;
+    Some(std::path::Path::new(&argv0).file_name()?.to_string_lossy().into_owned())
+}
+
+fn sendmail_main() -> ExitCode {
+    let args = ferrymail::sendmail::SendmailArgs::parse();
+    ExitCode::from(ferrymail::sendmail::run(args, None))
+}
+
+fn mailq_main() -> ExitCode {
+    match ferrymail::sendmail::load_config(None) {
+        Ok(config) => ExitCode::from(ferrymail::sendmail::mailq(&config)),
+        Err(e) => {
+            eprintln!("mailq: {e:#}");
+            ExitCode::from(ferrymail::sendmail::EX_SOFTWARE)
         }
     }
 }

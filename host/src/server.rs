@@ -79,6 +79,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);
     tokio::spawn(control::server::serve(control_listener, state.clone(), reload_tx));
+    // Messages `sendmail` left while no server ran.
+    tokio::spawn(crate::sendmail::pickup::run_maildrop(state.clone()));
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "ferrymail started");
 
     loop {

@@ -37,6 +37,19 @@ pub fn run(config: &Config, request: &Request) -> Result<Response> {
     }
 }
 
+/// Sends `request` to the running server; None when no server runs.
+pub fn to_server(config: &Config, request: &Request) -> Result<Option<Response>> {
+    let Ok(mut stream) = UnixStream::connect(config.control_socket()) else {
+        return Ok(None);
+    };
+    let mut json = serde_json::to_vec(request)?;
+    json.push(b'\n');
+    stream.write_all(&json).context("sending to the server")?;
+    let mut line = String::new();
+    BufReader::new(stream).read_line(&mut line).context("reading the server's answer")?;
+    Ok(Some(serde_json::from_str(&line).context("decoding the server's answer")?))
+}
+
 /// Opens the store of `config.data_dir`. Blocking.
 pub fn open_store(config: &Config) -> Result<SharedStore> {
     let dir = config.store_dir();

@@ -45,6 +45,9 @@ pub enum Request {
     QueueBounce {
         id: String,
     },
+    /// A message from `ferrymail sendmail` (server only; without a server
+    /// sendmail writes to the maildrop instead).
+    Submit(crate::sendmail::pickup::Submission),
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -89,6 +92,7 @@ pub async fn execute_store(store: &dyn Store, request: &Request) -> Response {
             store.set_password(address, password_hash).await.map(|()| vec![format!("password changed for {address}")])
         }
         Request::Reload => return Response::err("reload needs a running server"),
+        Request::Submit(_) => return Response::err("submitting a message needs a running server"),
         Request::QueueList { .. }
         | Request::QueueShow { .. }
         | Request::QueueFlush { .. }

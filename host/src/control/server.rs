@@ -22,6 +22,8 @@ pub type ReloadRequest = tokio::sync::oneshot::Sender<Result<String, String>>;
 pub async fn serve(listener: UnixListener, state: Arc<ServerState>, reload: mpsc::Sender<ReloadRequest>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else { continue };
+        // Who is asking, from the kernel: recorded with local submissions.
+        let peer_uid = stream.peer_cred().ok().map(|c| c.uid());
         let state = state.clone();
         let reload = reload.clone();
         tokio::spawn(async move {
@@ -36,6 +38,18 @@ pub async fn serve(listener: UnixListener, state: Arc<ServerState>, reload: mpsc
                             Ok(Ok(msg)) => Response::ok(vec![msg]),
                             Ok(Err(msg)) => Response::err(msg),
                             Err(_) => Response::err("reload did not complete"),
+                        }
+                    }
+                    Ok(Request::Submit(mut submission)) => {
+                        submission.uid = peer_uid;
+                        match crate::sendmail::pickup::submit(&state, &submission).await {
+                            Ok(id) => Response::ok(vec![format!("queued as {id}")]),
+                            Err(crate::sendmail::pickup::Refused::Temporary(why)) => {
+                                Response::err(format!("temporary: {why}"))
+                            }
+                            Err(crate::sendmail::pickup::Refused::Permanent(why)) => {
+                                Response::err(format!("permanent: {why}"))
+                            }
                         }
                     }
                     Ok(request) => {
