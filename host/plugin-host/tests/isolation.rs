@@ -187,3 +187,25 @@ async fn the_data_hook_never_decides_for_several_tenants() {
     assert!(matches!(d.verdict, Verdict::Tempfail(r) if r.code == 451), "{:?}", d.add_headers);
     assert!(d.add_headers.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_sender_address_does_not_choose_whose_retry_hook_runs() {
+    use std::time::{Duration, SystemTime};
+    let rt = runtime(&cfg("retry_bounce = true", "tempfail"), accounts()).await;
+    let ctx = |tenant: Option<&str>| RetryContext {
+        queue_id: "1".into(),
+        sender: "forged@a.test".into(),
+        recipient: "someone@example.org".into(),
+        tenant: tenant.map(str::to_string),
+        attempts: 1,
+        first_queued: SystemTime::now(),
+        now: SystemTime::now(),
+        last_reply: Reply::new(451, "4.4.1", "try later"),
+        warned: false,
+    };
+    // Anyone may write a.test as the sender: a's hook must not bounce (or
+    // hold) mail it never saw (before: Bounce from a's plugin).
+    assert_eq!(rt.policy().retry(&ctx(None)).await, RetryDecision::RetryAfter(Duration::from_secs(15 * 60)));
+    // Mail a's own user sent (the queue entry's tenant) is a's to decide.
+    assert_eq!(rt.policy().retry(&ctx(Some("a"))).await, RetryDecision::Bounce);
+}

@@ -11,6 +11,7 @@
 //!   and logs the answer;
 //! - `verify` (`[address, password]`): the rcpt hook asks
 //!   `directory.verify-password` and logs the answer;
+//! - `retry_bounce`: the retry hook bounces every failed delivery at once;
 //! - `data_reject`: the data hook refuses the message with 550 5.7.1 and
 //!   this text.
 //!
@@ -32,6 +33,7 @@ struct Hostile {
     resolve: Option<String>,
     verify: Option<(String, String)>,
     data_reject: Option<String>,
+    retry_bounce: bool,
 }
 
 impl Hostile {
@@ -76,6 +78,10 @@ impl Plugin for Hostile {
             return DataResult::verdict(Verdict::reject(550, "5.7.1", text.clone()));
         }
         DataResult::verdict(Verdict::Continue).add_header(&format!("X-Hostile-{}", self.tag()), saw)
+    }
+
+    fn retry(&self, _ctx: &RetryContext) -> Option<RetryDecision> {
+        self.retry_bounce.then_some(RetryDecision::Bounce)
     }
 
     fn route(&self, _ctx: &RouteContext) -> Option<Destination> {
