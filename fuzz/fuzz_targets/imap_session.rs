@@ -63,9 +63,10 @@ fuzz_target!(|data: &[u8]| {
                 ImapEvent::NeedInput | ImapEvent::Close => break,
                 ImapEvent::Flush => {}
                 ImapEvent::StartTls => s.tls_established(),
-                ImapEvent::Login { .. } => s.login_done(match d % 3 {
+                ImapEvent::Login { .. } => s.login_done(match d % 4 {
                     0 => LoginDone::Fail,
                     1 => LoginDone::Tempfail,
+                    2 => LoginDone::Limit,
                     _ => LoginDone::Ok { user: "u".into(), tenant: None },
                 }),
                 ImapEvent::Request(request) => {

@@ -5,7 +5,7 @@ use crate::delivery::Delivery;
 use crate::dns::Dns;
 use ferrymail_policy::SharedPolicy;
 use ferrymail_store::SharedStore;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use tokio::sync::Notify;
@@ -24,6 +24,8 @@ pub struct ServerState {
     /// Maildrops with a POP3 session in TRANSACTION state (RFC 1939 8:
     /// exclusive access), by account id.
     pub pop3_locks: Mutex<HashSet<u64>>,
+    /// Logged-in IMAP sessions per account id (`imap.max_sessions_per_user`).
+    pub imap_sessions: Mutex<HashMap<u64, usize>>,
     policy: RwLock<SharedPolicy>,
     session_ids: AtomicU64,
 }
@@ -46,6 +48,7 @@ impl ServerState {
             tls,
             queue_wake,
             pop3_locks: Mutex::new(HashSet::new()),
+            imap_sessions: Mutex::new(HashMap::new()),
             policy: RwLock::new(policy),
             // Seeded from the clock so ids differ across restarts in the logs.
             session_ids: AtomicU64::new(ferrymail_store::now_secs() << 20),

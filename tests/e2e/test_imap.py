@@ -232,3 +232,24 @@ def test_hostile_input_is_refused_cleanly(server):
     assert c.line().startswith(b"* BYE")
     assert c.closed()
     assert server.running
+
+
+def test_sessions_per_user_are_limited(make_server):
+    server = make_server({"imap": {"max_sessions_per_user": 2}})
+    a, b = server.imap(ALICE), server.imap(ALICE)
+    c = server.imap()
+    with pytest.raises(imaplib.IMAP4.error, match="LIMIT"):
+        c.login(ALICE, PASSWORDS[ALICE])
+    # Another user is not affected; a closed session gives its seat back.
+    server.imap(BOB).logout()
+    a.logout()
+    # The seat is given back when the server has closed that connection.
+    for _ in range(50):
+        try:
+            ok(c.login(ALICE, PASSWORDS[ALICE]))
+            break
+        except imaplib.IMAP4.error:
+            time.sleep(0.05)
+    else:
+        pytest.fail("the seat of a logged-out session was not given back")
+    b.logout()

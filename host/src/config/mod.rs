@@ -133,6 +133,9 @@ pub struct Pop3Listener {
 pub struct ImapListener {
     pub listen: Vec<SocketAddr>,
     pub max_sessions: usize,
+    /// Logged-in sessions of one account at once; the next login gets
+    /// `NO [LIMIT]` (RFC 5530).
+    pub max_sessions_per_user: usize,
     /// One line of a command (between literals) including CRLF; over it
     /// the session ends with `* BYE [TOOBIG]`.
     pub max_command_line: usize,

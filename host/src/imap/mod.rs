@@ -1,6 +1,7 @@
 //! The IMAP listener (RFC 3501): drives the sans-IO session, runs its store
 //! requests (`store_ops`) and feeds it the selected mailbox's changes.
 
+mod seat;
 mod store_ops;
 
 pub use store_ops::summarize;
@@ -38,15 +39,17 @@ pub async fn serve(
     .await
 }
 
-/// The logged-in account and its change feed.
+/// The logged-in account, its change feed and its seat.
 struct Account {
     id: u64,
     feed: ChangeFeed,
+    _seat: seat::Seat,
 }
 
 struct Driver {
     state: Arc<ServerState>,
     policy: SharedPolicy,
+    limits: ImapListener,
     conn: Conn,
     session: ImapSession,
     account: Option<Account>,
@@ -71,6 +74,7 @@ impl Driver {
             policy: state.policy(),
             session: ImapSession::new(cfg, info),
             state,
+            limits,
             conn: Conn::Plain(tcp),
             account: None,
         }
@@ -218,9 +222,13 @@ impl Driver {
             Ok(None) => return LoginDone::Fail,
             Err(_) => return LoginDone::Tempfail,
         };
+        let Some(seat) = seat::Seat::take(&self.state, account.id, self.limits.max_sessions_per_user) else {
+            tracing::warn!(session = %info.id, user = %account.address, "too many sessions for this user");
+            return LoginDone::Limit;
+        };
         tracing::info!(session = %info.id, user = %account.address, "login");
         let feed = self.state.store.watch(account.id);
-        self.account = Some(Account { id: account.id, feed });
+        self.account = Some(Account { id: account.id, feed, _seat: seat });
         LoginDone::Ok { user: account.address, tenant }
     }
 }

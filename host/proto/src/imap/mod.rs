@@ -134,6 +134,9 @@ pub enum LoginDone {
     Fail,
     /// The directory could not decide: `NO [UNAVAILABLE]`.
     Tempfail,
+    /// Credentials good, but the user has too many sessions: `NO [LIMIT]`
+    /// (RFC 5530); the session stays unauthenticated.
+    Limit,
 }
 
 /// What [`ImapSession::next_event`] needs from the driver. After every

@@ -390,6 +390,7 @@ impl ImapSession {
             LoginDone::Tempfail => {
                 tagged(&mut self.output, &tag, "NO", "[UNAVAILABLE] Temporary failure, try again later")
             }
+            LoginDone::Limit => tagged(&mut self.output, &tag, "NO", "[LIMIT] Too many sessions for this user"),
         }
     }
 

@@ -58,6 +58,10 @@ fn failed_login_is_no_authenticationfailed_rfc5530() {
     send(&mut s, "b LOGIN u p\r\n");
     s.login_done(LoginDone::Tempfail);
     assert_eq!(step(&mut s).1, "b NO [UNAVAILABLE] Temporary failure, try again later\r\n");
+    send(&mut s, "c LOGIN u p\r\n");
+    s.login_done(LoginDone::Limit);
+    assert_eq!(step(&mut s).1, "c NO [LIMIT] Too many sessions for this user\r\n");
+    assert_eq!(s.info().auth_user, None);
 }
 
 #[test]
