@@ -30,6 +30,7 @@ need python3 "apt-get install -y python3" command -v python3
 need "python module pytest" "python3 -m pip install -r tests/e2e/requirements.txt" python3 -c 'import pytest'
 need swaks "apt-get install -y swaks" command -v swaks
 need "GNU mailutils (mail.mailutils)" "apt-get install -y mailutils" command -v mail.mailutils
+need systemd-analyze "apt-get install -y systemd" command -v systemd-analyze
 need curl "apt-get install -y curl" command -v curl
 need mbsync "apt-get install -y --no-install-recommends isync" command -v mbsync
 need "swaks TLS (Net::SSLeay, IO::Socket::SSL)" "apt-get install -y libnet-ssleay-perl libio-socket-ssl-perl" \

@@ -27,6 +27,7 @@ pub mod policy;
 pub mod pop3;
 pub mod sendmail;
 pub mod server;
+pub mod service_manager;
 pub mod smtp;
 pub mod state;
 pub mod tls;

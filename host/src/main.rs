@@ -29,7 +29,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
-            ferrymail::logging::init(&config.log.level);
+            ferrymail::logging::init(&config.log.level, config.log.format);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             runtime.block_on(ferrymail::server::run(config, cli.config))
         }

@@ -82,20 +82,26 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     // Messages `sendmail` left while no server ran.
     tokio::spawn(crate::sendmail::pickup::run_maildrop(state.clone()));
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "ferrymail started");
+    crate::service_manager::ready();
 
     loop {
         tokio::select! {
             _ = hup.recv() => {
+                crate::service_manager::reloading();
                 let _ = reloader.reload().await;
+                crate::service_manager::ready();
             }
             Some(reply) = reload_rx.recv() => {
+                crate::service_manager::reloading();
                 let _ = reply.send(reloader.reload().await.map_err(|e| format!("{e:#}")));
+                crate::service_manager::ready();
             }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
     tracing::info!("shutting down");
+    crate::service_manager::stopping();
     let _ = shutdown_tx.send(true);
     // Every 250 already sent is on disk; closing flushes what nobody
     // awaited (plugin kv writes) and stops the store's threads.

@@ -188,6 +188,8 @@ class Server:
             config or {},
         )
         self.extra_toml = extra_toml
+        # Extra environment for the server process (never FERRYMAIL_*).
+        self.env: dict = {}
         self.write_config()
         self.proc = None
         self.started_once = False
@@ -222,7 +224,7 @@ class Server:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
                 [str(self.bin), "serve", "--config", str(self.config_path)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=server_env(), cwd=self.workdir,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=server_env(self.env), cwd=self.workdir,
             )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

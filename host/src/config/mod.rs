@@ -201,6 +201,16 @@ pub struct DnsConfig {
 pub struct LogConfig {
     /// A tracing filter, e.g. "info" or "ferrymail=debug" (RUST_LOG wins).
     pub level: String,
+    /// "text": one readable line per event; "json": one JSON object per
+    /// line, for journald/Loki/Elasticsearch pipelines.
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Every configuration problem found, each naming its key; shown to the
