@@ -253,3 +253,24 @@ def test_sessions_per_user_are_limited(make_server):
     else:
         pytest.fail("the seat of a logged-out session was not given back")
     b.logout()
+
+
+def test_fetching_every_body_holds_bounded_memory(server):
+    """FETCH 1:* BODY[] of 200 MB of mail: the server reads contents in
+    bounded batches and writes each out before the next."""
+    i = server.imap(ALICE)
+    msg = b"Subject: big\r\n\r\n" + (b"y" * 998 + b"\r\n") * 5000
+    for _ in range(40):
+        ok(i.append("INBOX", None, None, msg))
+    ok(i.select("INBOX"))
+
+    def mem(key):
+        status = open(f"/proc/{server.proc.pid}/status").read()
+        return int(status.split(key + ":")[1].split()[0]) // 1024
+
+    before = mem("VmRSS")
+    data = ok(i.fetch("1:*", "BODY.PEEK[]"))
+    fetched = sum(len(d[1]) for d in data if isinstance(d, tuple))
+    assert fetched == 40 * len(msg)
+    grew = mem("VmHWM") - before
+    assert grew < 120, f"the server grew by {grew} MB for a {fetched >> 20} MB FETCH"

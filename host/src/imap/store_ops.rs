@@ -140,6 +140,10 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
     }
 }
 
+/// Message bytes one answer holds at most (plus the one message that
+/// passes it): a FETCH of every body of a big mailbox stays bounded.
+const CONTENT_BUDGET: u64 = 16 * 1024 * 1024;
+
 /// The messages of `uids` that exist; their bytes when `content`, their
 /// summaries when `summary` (computed and kept for a message stored
 /// without one).
@@ -159,10 +163,18 @@ async fn messages(
         false => Vec::new(),
     };
     let mut out = Vec::with_capacity(entries.len());
+    let mut read = 0u64;
     for (i, e) in entries.into_iter().enumerate() {
+        if read > CONTENT_BUDGET {
+            // The session asks again for the rest (Request::Messages).
+            break;
+        }
         let bytes = match content {
             true => match store.read_message(&e).await {
-                Ok(b) => Some(b),
+                Ok(b) => {
+                    read += b.len() as u64;
+                    Some(b)
+                }
                 // Expunged meanwhile: it is simply not there.
                 Err(StoreError::NoSuchMessage(_)) => continue,
                 Err(e) => return Err(e),

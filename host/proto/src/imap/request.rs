@@ -26,7 +26,9 @@ pub enum Request {
     /// Messages of the selected mailbox, in UID order, those of `uids` that
     /// still exist; `content` says whether their bytes (as a mail client
     /// reads them) are needed, `summary` whether their [`Summary`].
-    /// Answer: [`Answer::Messages`].
+    /// Answer: [`Answer::Messages`]. With `content`, the driver may stop
+    /// after any message once the bytes it read pass its memory budget
+    /// (always answering at least one): the session asks for the rest.
     Messages { mailbox: u32, uids: Vec<u32>, content: bool, summary: bool },
     /// STORE. Answer: [`Answer::Flags`].
     SetFlags { mailbox: u32, uids: Vec<u32>, change: StoreFlags },

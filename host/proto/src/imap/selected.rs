@@ -6,7 +6,7 @@ use super::ImapEvent;
 use super::fetch::{self, FetchPlan};
 use super::flags::MessageFlags;
 use super::list_extended::Selection;
-use super::request::{Answer, CopyOutcome, Failure, Request, StoreFlags};
+use super::request::{Answer, CopyOutcome, Failure, MessageData, Request, StoreFlags};
 use super::search::{self, SearchPlan};
 use super::sequence::resolve;
 use super::session::{ImapSession, State, tagged, untagged};
@@ -76,6 +76,7 @@ pub(crate) struct SearchJob {
     uid: bool,
     plan: SearchPlan,
     left: VecDeque<u32>,
+    batch: Vec<u32>,
     found: Vec<u32>,
 }
 
@@ -170,7 +171,7 @@ impl ImapSession {
                     Err(e) => return self.bad(&tag, e),
                 };
                 let left = self.view().uids().to_vec().into();
-                self.search_next(SearchJob { tag, uid, plan, left, found: Vec::new() })
+                self.search_next(SearchJob { tag, uid, plan, left, batch: Vec::new(), found: Vec::new() })
             }
             CommandBody::Copy { sequence_set, mailbox: target, uid } => {
                 self.copy(tag, &sequence_set, &target, uid, false, mailbox)
@@ -300,8 +301,8 @@ impl ImapSession {
             return None;
         }
         let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
-        let uids: Vec<u32> = job.left.drain(..n.min(job.left.len())).collect();
-        let content = job.plan.content;
+        job.batch = job.left.drain(..n.min(job.left.len())).collect();
+        let (uids, content) = (job.batch.clone(), job.plan.content);
         self.request(Job::Search(job), Request::Messages { mailbox, uids, content, summary: false })
     }
 
@@ -414,7 +415,8 @@ impl ImapSession {
                         let show_flags = job.seen_now.contains(&m.uid);
                         fetch::write(&mut self.output, seq, m, &job.plan, job.uid, show_flags);
                     }
-                    job.seen_now.clear();
+                    let again = requeue(&job.batch, &messages, &mut job.left);
+                    job.seen_now.retain(|u| again.contains(u));
                     self.fetch_next(job)
                 }
                 Err(f) => self.no(&job.tag, f, false),
@@ -428,6 +430,7 @@ impl ImapSession {
                             job.found.push(m.uid);
                         }
                     }
+                    requeue(&job.batch, &messages, &mut job.left);
                     self.search_next(job)
                 }
                 Err(f) => self.no(&job.tag, f, false),
@@ -511,6 +514,19 @@ fn job_tag(job: &Job) -> &str {
         Job::Search(j) => &j.tag,
         Job::Expunge(j) => &j.tag,
     }
+}
+
+/// The driver may answer a batch with its first messages only (its memory
+/// budget for contents ran out): the UIDs after the last one answered go
+/// back to the front of `left`; those before it that are missing were
+/// expunged. Returns the UIDs put back.
+fn requeue(batch: &[u32], answered: &[MessageData], left: &mut VecDeque<u32>) -> Vec<u32> {
+    let Some(last) = answered.last().map(|m| m.uid) else { return Vec::new() };
+    let again: Vec<u32> = batch.iter().copied().filter(|&u| u > last).collect();
+    for &uid in again.iter().rev() {
+        left.push_front(uid);
+    }
+    again
 }
 
 /// RFC 4315 `uid-set`: ranges where UIDs are consecutive.

@@ -50,6 +50,8 @@ pub struct ImapSession {
     input: Fragmentizer,
     /// Where the current line of the current client message starts.
     line_start: usize,
+    /// A literal's bytes are arriving.
+    in_literal: bool,
     pub(super) output: Vec<u8>,
     pub(super) state: State,
     pub(super) mode: Mode,
@@ -90,6 +92,7 @@ impl ImapSession {
         let mut s = Self {
             input: Fragmentizer::new(max_message),
             line_start: 0,
+            in_literal: false,
             output: Vec::new(),
             state: State::NotAuthenticated,
             mode: Mode::Command,
@@ -233,7 +236,7 @@ impl ImapSession {
         loop {
             let Some(fragment) = self.input.progress() else {
                 let current = self.input.message_bytes().len().saturating_sub(self.line_start);
-                if current > self.cfg.max_line {
+                if !self.in_literal && current > self.cfg.max_line {
                     // The rest of the line cannot be told from a new command.
                     untagged(&mut self.output, "BYE [TOOBIG] command line too long");
                     self.state = State::Logout;
@@ -242,7 +245,10 @@ impl ImapSession {
                 return Framed::NeedInput;
             };
             match fragment {
-                FragmentInfo::Literal { end, .. } => self.line_start = end,
+                FragmentInfo::Literal { end, .. } => {
+                    self.line_start = end;
+                    self.in_literal = false;
+                }
                 FragmentInfo::Line { start, end, announcement, ending } => {
                     self.line_start = end;
                     let tag = self.input.decode_tag().map(|t| t.inner().to_string());
@@ -262,6 +268,8 @@ impl ImapSession {
                         if announced.mode == LiteralMode::Sync {
                             self.output.extend_from_slice(b"+ Ready for literal data\r\n");
                         }
+                        // Its bytes are bounded by max_literal, not max_line.
+                        self.in_literal = announced.length > 0;
                         continue;
                     }
                     self.line_start = 0;
@@ -286,6 +294,7 @@ impl ImapSession {
             (LiteralMode::Sync, Some(tag)) => {
                 self.input.skip_message();
                 self.line_start = 0;
+                self.in_literal = false;
                 tagged(&mut self.output, &tag, "NO", "[TOOBIG] literal too large");
             }
             _ => {
@@ -414,6 +423,7 @@ impl ImapSession {
         // injected command (RFC 3501 6.2.1, CVE-2011-0411).
         self.input = Fragmentizer::new(self.cfg.max_literal.saturating_add(self.cfg.max_line as u32 * 4));
         self.line_start = 0;
+        self.in_literal = false;
         self.info.tls = true;
     }
 

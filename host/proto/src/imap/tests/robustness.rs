@@ -92,3 +92,20 @@ fn garbage_never_panics() {
         s.take_output();
     }
 }
+
+#[test]
+fn a_literal_longer_than_a_line_is_not_a_long_line_rfc3501_4_3() {
+    let mut s = fresh_with(ImapConfig { max_line: 1000, ..cfg() });
+    send(&mut s, "a LOGIN u p\r\n");
+    s.login_done(LoginDone::Ok { user: "u".into(), tenant: None });
+    step(&mut s);
+    let body = format!("Subject: big\r\n\r\n{}", "y".repeat(5000));
+    let (_, out) = send(&mut s, &format!("b APPEND INBOX {{{}}}\r\n", body.len()));
+    assert_eq!(out, "+ Ready for literal data\r\n");
+    // The literal arrives in pieces, each read leaving it unfinished.
+    for piece in body.as_bytes().chunks(700) {
+        assert_eq!(send(&mut s, std::str::from_utf8(piece).unwrap()).0, ImapEvent::NeedInput);
+    }
+    let (event, _) = send(&mut s, "\r\n");
+    assert!(matches!(event, ImapEvent::Request(Request::Append { .. })), "{event:?}");
+}

@@ -202,6 +202,7 @@ fn search_body_and_header_keys_rfc3501_6_4_4() {
         vec![
             message(10, MessageFlags::default(), Some(MAIL)),
             message(20, MessageFlags::default(), Some("\r\nbye\r\n")),
+            message(30, MessageFlags::default(), Some("Subject: hello\r\n\r\nworld\r\n")),
         ],
     );
     assert_eq!(out, "* SEARCH 1\r\na OK SEARCH completed\r\n");
@@ -276,4 +277,21 @@ fn read_only_mailbox_refuses_changes_rfc3501_6_3_2() {
         event,
         ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10], content: true, summary: false })
     );
+}
+
+#[test]
+fn a_batch_answered_in_part_is_asked_again() {
+    let mut s = selected();
+    send(&mut s, "a FETCH 1:3 BODY.PEEK[]\r\n");
+    // The driver's budget ran out after the first message.
+    s.answer(Answer::Messages(Ok(vec![message(10, MessageFlags::default(), Some("x\r\n"))])));
+    let (event, out) = step(&mut s);
+    assert_eq!(out, "* 1 FETCH (BODY[] {3}\r\nx\r\n)\r\n");
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: true, summary: false })
+    );
+    // 20 was expunged meanwhile: not asked for again.
+    let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), Some("y\r\n"))]);
+    assert_eq!(out, "* 3 FETCH (BODY[] {3}\r\ny\r\n)\r\na OK FETCH completed\r\n");
 }
