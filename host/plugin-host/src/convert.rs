@@ -1,5 +1,7 @@
 //! Conversions between the `Policy` types and the WIT types, in one place
-//! so a new WIT version only touches this file.
+//! so a new WIT version only touches this file. Guest answers reach these
+//! functions only after `validate` passed them (in `Binding::call`), so
+//! the conversions from WIT types are plain mappings.
 
 use crate::bindings::wit;
 use ferrymail_policy as p;
@@ -13,23 +15,13 @@ pub(crate) fn reply_to(r: &p::Reply) -> wit::Reply {
     wit::Reply { code: r.code, enhanced: r.enhanced.clone(), text: r.text.clone() }
 }
 
-/// A plugin's code is used as given, except that the class must match the
-/// verdict: a "reject" with 250 would turn a refusal into an acceptance.
-fn class(r: wit::Reply, range: std::ops::Range<u16>, fallback: u16) -> p::Reply {
-    let mut r = reply_from(r);
-    if !range.contains(&r.code) {
-        r.code = fallback;
-    }
-    r
-}
-
 pub(crate) fn verdict_from(v: wit::Verdict) -> p::Verdict {
     match v {
         wit::Verdict::Continue => p::Verdict::Continue,
         wit::Verdict::Accept => p::Verdict::Accept,
-        wit::Verdict::Reject(r) => p::Verdict::Reject(class(r, 500..600, 550)),
-        wit::Verdict::Tempfail(r) => p::Verdict::Tempfail(class(r, 400..500, 451)),
-        wit::Verdict::Disconnect(r) => p::Verdict::Disconnect(class(r, 400..600, 421)),
+        wit::Verdict::Reject(r) => p::Verdict::Reject(reply_from(r)),
+        wit::Verdict::Tempfail(r) => p::Verdict::Tempfail(reply_from(r)),
+        wit::Verdict::Disconnect(r) => p::Verdict::Disconnect(reply_from(r)),
     }
 }
 
@@ -76,7 +68,7 @@ pub(crate) fn route_from(d: wit::Destination) -> p::Route {
         wit::Destination::Mx(domain) => p::Route::Mx { domain },
         wit::Destination::Alias(targets) => p::Route::Alias { targets },
         wit::Destination::Discard => p::Route::Discard,
-        wit::Destination::Reject(r) => p::Route::Reject(class(r, 400..600, 550)),
+        wit::Destination::Reject(r) => p::Route::Reject(reply_from(r)),
     }
 }
 

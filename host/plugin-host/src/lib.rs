@@ -18,6 +18,7 @@
 //! - `isolation`: answers checked against the tenant they ran for
 //! - `imports`: the host side of the capability imports; `message`: the message resource
 //! - `bindings` + `convert`: the one `bindgen!` site and type conversions
+//! - `validate`: the rules every guest answer must pass before the host uses it
 //! - [`services`]: [`HostServices`], what the server provides
 //! - [`inspect()`]: `ferrymail plugin check`
 //! - [`builtin`]: the embedded components; [`testing`]: an in-memory host
@@ -38,6 +39,7 @@ pub mod runtime;
 mod sandbox;
 pub mod services;
 pub mod testing;
+mod validate;
 mod walk;
 
 pub use config::{

@@ -6,6 +6,7 @@
 use crate::bindings::hooks;
 use crate::config::{FailurePolicy, PluginDecl};
 use crate::sandbox::{self, Ctx, DeadlineExceeded, Scope};
+use crate::validate::{Answer, Invalid};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Instance, InstancePre};
@@ -93,10 +94,12 @@ impl Binding {
     }
 
     /// Run one hook call on a warm (or new) instance. `None` means the plugin
-    /// failed: the failure is logged here and the instance discarded; the
-    /// caller applies the failure policy.
+    /// failed: it trapped, ran out of time or memory, or answered something
+    /// [`Answer::check`] refuses. The failure is logged here (a trapped
+    /// instance is discarded); the caller applies the failure policy.
     pub(crate) async fn call<R, F, Fut>(&self, hook: &'static str, f: F) -> Option<R>
     where
+        R: Answer,
         F: FnOnce(Warm) -> Fut,
         Fut: Future<Output = (Warm, wasmtime::Result<R>)>,
     {
@@ -105,7 +108,9 @@ impl Binding {
             sandbox::arm(&mut warm.store)?;
             let (warm, result) = f(warm).await;
             let value = result?;
+            // A bad answer is not a broken instance: keep it warm.
             self.checkin(warm);
+            value.check()?;
             wasmtime::error::Ok(value)
         };
         let outcome = match tokio::time::timeout(self.scope.sandbox.call_timeout, run).await {
@@ -137,6 +142,9 @@ pub(crate) async fn instantiate(engine: &Engine, plugin: &LoadedPlugin, scope: &
 /// The wasm backtrace stays out of the log line (it is in the error chain
 /// for debugging).
 fn describe(e: &wasmtime::Error) -> String {
+    if let Some(invalid) = e.downcast_ref::<Invalid>() {
+        return invalid.to_string();
+    }
     if let Some(d) = e.chain().find_map(|c| c.downcast_ref::<DeadlineExceeded>()) {
         return d.to_string();
     }

@@ -46,7 +46,7 @@ async fn a_chain_that_only_continues_continues() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_reply_of_the_wrong_class_is_corrected() {
+async fn a_reply_of_the_wrong_class_is_the_plugins_failure() {
     let cfg = config(
         r#"
 chain = ["liar"]
@@ -57,7 +57,9 @@ config = { rcpt = { action = "reject", code = 250, enhanced = "5.7.1", text = "o
     );
     let rt = runtime(&cfg, Arc::new(host())).await;
     let v = rt.policy().rcpt(&session("192.0.2.1"), &envelope(""), "x@y.example").await;
-    assert_eq!(v, Verdict::Reject(Reply::new(550, "5.7.1", "ok?")));
+    // A "reject" with 250 would turn a refusal into an acceptance; repairing
+    // the code would guess. The failure policy (tempfail) answers instead.
+    assert_eq!(v, Verdict::Tempfail(Reply::new(451, "4.3.0", "Temporary policy failure, try again later")));
 }
 
 #[tokio::test(flavor = "multi_thread")]
