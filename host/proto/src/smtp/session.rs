@@ -491,6 +491,10 @@ impl SmtpSession {
                 self.close(Ending::Refused);
             }
             Pending::Helo { name, ehlo } if ok => self.helo_ok(name, ehlo),
+            Pending::Mail { from, .. } if verdict == Verdict::Continue && !self.owns_sender(&from) => {
+                let user = self.info.auth_user.as_deref().unwrap_or_default();
+                self.error(r(553, "5.7.1", &format!("<{from}>: Sender address rejected: not owned by user {user}")));
+            }
             Pending::Mail { from, params } if ok => {
                 self.txn = Some(Transaction { from, params, rcpts: Vec::new() });
                 self.send(&r(250, "2.1.0", "Sender ok"));
@@ -505,6 +509,23 @@ impl SmtpSession {
                 self.error(r(554, "5.7.1", "Relay access denied"));
             }
             _ => self.refuse(verdict),
+        }
+    }
+
+    /// Whether an authenticated client may use `from` without a plugin's
+    /// `accept`: its own address (case-insensitive, as accounts are), or
+    /// the null reverse-path, which RFC 5321 4.5.5 reserves for
+    /// notifications a user's agent legitimately submits (RFC 8098 2.1
+    /// MDNs, RFC 5230 4.5 vacation replies). Any other sender is someone
+    /// else's (issue 16: `MAIL FROM:<ceo@b.test>` after AUTH as alice):
+    /// a plugin must accept it (the default `auth` plugin accepts the
+    /// account's aliases), else 553 5.7.1 as Postfix's
+    /// reject_sender_login_mismatch answers. Unauthenticated sessions are
+    /// not affected: port 25 receives every sender of the world.
+    fn owns_sender(&self, from: &str) -> bool {
+        match &self.info.auth_user {
+            None => true,
+            Some(user) => from.is_empty() || from.eq_ignore_ascii_case(user),
         }
     }
 

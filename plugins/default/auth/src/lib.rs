@@ -1,15 +1,56 @@
 //! Default plugin `auth`: logins (SMTP AUTH, POP3, IMAP) against the
-//! server's accounts. The host compares the password hash; this plugin
-//! never sees one. Config: `default_domain` qualifies bare user names
-//! ("alice" → "alice@DOMAIN"); without it they fail.
+//! server's accounts, and which envelope senders a logged-in user may use.
+//! The host compares the password hash; this plugin never sees one.
+//!
+//! Senders: the host itself lets a user use its own address and the null
+//! sender and refuses every other one (553 5.7.1) unless a plugin accepts
+//! it. This plugin accepts, at MAIL FROM, an address that routes to the
+//! user (one `directory.resolve` step: an alias or catch-all whose targets
+//! include the user, or a local route to the user's account) and the
+//! addresses `senders` grants.
+//!
+//! Config:
+//! - `default_domain` qualifies bare user names ("alice" → "alice@DOMAIN");
+//!   without it they fail;
+//! - `senders`: user → addresses it may also send as; `"@domain"` grants
+//!   the whole domain (`"alice@a.test" = ["ceo@a.test", "@shop.a.test"]`).
 
 use ferrymail_plugin_sdk::*;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
 struct Auth {
     default_domain: Option<String>,
+    senders: HashMap<String, Vec<String>>,
+}
+
+impl Auth {
+    /// `sender` is granted to `user` by `senders`, or routes to `user`.
+    fn may_send_as(&self, user: &str, sender: &str) -> bool {
+        let sender = sender.to_lowercase();
+        let granted = self.senders.iter().filter(|(u, _)| u.eq_ignore_ascii_case(user)).flat_map(|(_, v)| v);
+        for g in granted {
+            let g = g.to_lowercase();
+            let hit = match g.strip_prefix('@') {
+                Some(domain) => domain_of(&sender) == domain,
+                None => g == sender,
+            };
+            if hit {
+                return true;
+            }
+        }
+        match directory::resolve(&sender) {
+            Ok(Destination::Local(account)) => account.eq_ignore_ascii_case(user),
+            Ok(Destination::Alias(targets)) => targets.iter().any(|t| t.eq_ignore_ascii_case(user)),
+            Ok(_) => false,
+            Err(e) => {
+                host::warn(&format!("resolving sender {sender}: {e}"));
+                false
+            }
+        }
+    }
 }
 
 #[plugin]
@@ -37,5 +78,16 @@ impl Plugin for Auth {
                 AuthResult::Tempfail
             }
         }
+    }
+
+    fn mail(&self, s: &Session, sender: &str) -> Verdict {
+        let Some(user) = &s.auth_user else {
+            return Verdict::Continue;
+        };
+        // The host's own rule covers the user's address and `<>`.
+        if sender.is_empty() || sender.eq_ignore_ascii_case(user) || !self.may_send_as(user, sender) {
+            return Verdict::Continue;
+        }
+        Verdict::Accept
     }
 }

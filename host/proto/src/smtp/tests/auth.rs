@@ -29,7 +29,7 @@ fn starttls_resets_and_drops_injected_input_rfc3207_4_2() {
 #[test]
 fn auth_plain_and_submission_rfc4954_rfc6409() {
     let mut s = auth_session(true);
-    let out = talk(&mut s, b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nAUTH PLAIN AHUAYmFk\r\nAUTH PLAIN AHUAZ29vZA==\r\nAUTH PLAIN AHUAZ29vZA==\r\nMAIL FROM:<a@b.test>\r\n");
+    let out = talk(&mut s, b"EHLO c\r\nMAIL FROM:<a@b.test>\r\nAUTH PLAIN AHUAYmFk\r\nAUTH PLAIN AHUAZ29vZA==\r\nAUTH PLAIN AHUAZ29vZA==\r\nMAIL FROM:<u@x.test>\r\n");
     assert_eq!(codes(&out), ["250", "530", "535", "235", "503", "250"]);
     assert_eq!(s.auth_user(), Some("u@x.test"));
 }
@@ -123,4 +123,64 @@ fn auth_login_name_with_control_characters_is_535() {
     // base64("mallory\nINFO auth ok user=admin")
     let out = talk(&mut s, b"EHLO c\r\nAUTH LOGIN bWFsbG9yeQpJTkZPIGF1dGggb2sgdXNlcj1hZG1pbg==\r\n");
     assert_eq!(codes(&out), ["250", "535"], "{out}");
+}
+
+/// Issue 16 item 10, seen on the wire: after AUTH as alice@a.test,
+/// `MAIL FROM:<ceo@b.test>` got 250. A sender that is not the user's own
+/// address needs a plugin's accept; a chain that only continues refuses
+/// it with 553 5.7.1 (RFC 6409 6.1: the MSA may check the sender is
+/// authorised; 553 is RFC 5321 4.2.3's "mailbox name not allowed").
+#[test]
+fn authenticated_sender_must_be_the_users_own_rfc6409_6_1() {
+    let mut s = auth_session(true);
+    let out = talk(&mut s, b"EHLO c\r\nAUTH PLAIN AHUAZ29vZA==\r\nMAIL FROM:<ceo@b.test>\r\n");
+    assert!(out.ends_with("553 5.7.1 <ceo@b.test>: Sender address rejected: not owned by user u@x.test\r\n"), "{out}");
+    // Its own address, in any case, and the null reverse-path (RFC 5321
+    // 4.5.5: notifications such as RFC 8098 MDNs) are fine.
+    for from in ["u@x.test", "U@X.Test", ""] {
+        let out = talk(&mut s, format!("MAIL FROM:<{from}>\r\nRSET\r\n").as_bytes());
+        assert_eq!(codes(&out), ["250", "250"], "{from}: {out}");
+    }
+    // A plugin's accept allows any sender (the default auth plugin accepts
+    // the account's aliases).
+    s.feed(b"MAIL FROM:<sales@x.test>\r\n");
+    assert!(matches!(s.next_event(t0()), SmtpEvent::Mail { .. }));
+    s.verdict(Verdict::Accept);
+    assert_eq!(codes(&drive(&mut s)), ["250"]);
+    // A plugin's refusal stays the plugin's.
+    s.feed(b"RSET\r\nMAIL FROM:<u@x.test>\r\n");
+    assert_eq!(codes(&drive_until_mail(&mut s)), ["250"]);
+    s.verdict(Verdict::Reject(Reply::new(550, "5.7.1", "plugin says no")));
+    assert!(drive(&mut s).ends_with("550 5.7.1 plugin says no\r\n"));
+}
+
+/// Refused senders count as errors, like other refused commands.
+#[test]
+fn refused_senders_count_towards_max_errors() {
+    let cfg = SmtpConfig { auth: true, max_errors: 3, error_delay: Duration::ZERO, ..Default::default() };
+    let mut info = info();
+    info.tls = true;
+    let mut s = open_with(cfg, info);
+    let out =
+        talk(&mut s, &[&b"EHLO c\r\nAUTH PLAIN AHUAZ29vZA==\r\n"[..], &b"MAIL FROM:<x@y.test>\r\n".repeat(3)].concat());
+    assert_eq!(codes(&out), ["250", "235", "553", "553", "553", "421"]);
+}
+
+/// Unauthenticated sessions (port 25) take every sender.
+#[test]
+fn unauthenticated_senders_are_the_plugins_business() {
+    let mut s = session();
+    let out = talk(&mut s, b"EHLO c\r\nMAIL FROM:<ceo@b.test>\r\n");
+    assert_eq!(codes(&out), ["250", "250"]);
+}
+
+/// Drives until the next MAIL decision is pending, returning the output so far.
+fn drive_until_mail(s: &mut SmtpSession) -> String {
+    loop {
+        match s.next_event(t0()) {
+            SmtpEvent::Mail { .. } => return String::from_utf8(s.take_output()).unwrap(),
+            SmtpEvent::NeedInput | SmtpEvent::Close => panic!("no MAIL event"),
+            _ => s.verdict(Verdict::Continue),
+        }
+    }
 }
