@@ -191,6 +191,12 @@ pub struct SandboxConfig {
     pub call_timeout: Duration,
     /// Idle instances kept warm per (tenant, plugin) for reuse.
     pub warm_instances: usize,
+    /// Hook calls of one tenant whose guest code may run at once; more
+    /// wait in line (within `call_timeout`), so one tenant's slow or looping
+    /// plugin cannot take every worker thread from the others. Time waiting
+    /// on host calls (DNS, kv) does not hold a place. 0: half the CPU
+    /// cores, at least 1. The global chain (no tenant) is not limited.
+    pub tenant_concurrency: usize,
 }
 
 impl Default for SandboxConfig {
@@ -203,6 +209,19 @@ impl Default for SandboxConfig {
             host_call_timeout: Duration::from_secs(5),
             call_timeout: Duration::from_secs(10),
             warm_instances: 4,
+            tenant_concurrency: 0,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// `tenant_concurrency`, with 0 resolved to half the CPU cores (at
+    /// least 1): a looping tenant then leaves the other half of the worker
+    /// threads to everyone else.
+    pub fn tenant_permits(&self) -> usize {
+        match self.tenant_concurrency {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get() / 2).max(1),
+            n => n,
         }
     }
 }

@@ -27,7 +27,14 @@ impl Ctx {
             return Err(HostError::Denied);
         }
         let started = Instant::now();
+        // The tenant's permit is for guest execution. Waiting on DNS or the
+        // store must not hold it, and `directory.resolve` runs a route
+        // chain of the same tenant, which needs a permit of its own.
+        let held = self.permit.take().is_some();
         let result = tokio::time::timeout(self.scope.sandbox.host_call_timeout, fut).await;
+        if held && let Some(limit) = &self.scope.limit {
+            self.permit = limit.clone().acquire_owned().await.ok();
+        }
         self.add_host_time(started.elapsed());
         match result {
             Ok(Ok(v)) => Ok(v),

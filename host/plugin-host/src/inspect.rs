@@ -114,6 +114,7 @@ fn inspect_scope() -> Arc<Scope> {
         host: Arc::new(crate::testing::MemoryHost::new()),
         sandbox: SandboxConfig::default(),
         snapshot: Weak::new(),
+        limit: None,
     })
 }
 

@@ -104,9 +104,17 @@ impl Binding {
         Fut: Future<Output = (Warm, wasmtime::Result<R>)>,
     {
         let run = async {
+            // The tenant's share of plugin execution; waiting for it counts
+            // towards `call_timeout`.
+            let permit = match &self.scope.limit {
+                Some(limit) => Some(limit.clone().acquire_owned().await?),
+                None => None,
+            };
             let mut warm = self.checkout().await?;
+            warm.store.data_mut().permit = permit;
             sandbox::arm(&mut warm.store)?;
-            let (warm, result) = f(warm).await;
+            let (mut warm, result) = f(warm).await;
+            warm.store.data_mut().permit = None;
             let value = result?;
             // A bad answer is not a broken instance: keep it warm.
             self.checkin(warm);

@@ -211,6 +211,7 @@ async fn load(
         host: host.clone(),
         sandbox: cfg.sandbox.clone(),
         snapshot: Weak::new(),
+        limit: None,
     });
     instantiate(&compiled.engine, &loaded, &scope).await?;
     Ok(loaded)
@@ -225,6 +226,7 @@ fn build_snapshot(
 ) -> Arc<Snapshot> {
     Arc::new_cyclic(|weak: &Weak<Snapshot>| {
         let bind = |tenant: Option<&str>, names: &[String]| -> Vec<Arc<Binding>> {
+            let limit = tenant.map(|_| Arc::new(tokio::sync::Semaphore::new(cfg.sandbox.tenant_permits())));
             names
                 .iter()
                 .map(|name| {
@@ -241,6 +243,7 @@ fn build_snapshot(
                         host: host.clone(),
                         sandbox: cfg.sandbox.clone(),
                         snapshot: weak.clone(),
+                        limit: limit.clone(),
                     });
                     Arc::new(Binding::new(plugin, scope, engine.clone()))
                 })

@@ -35,6 +35,11 @@ pub(crate) struct Scope {
     pub sandbox: SandboxConfig,
     /// The snapshot this binding belongs to, for `directory.resolve`.
     pub snapshot: Weak<Snapshot>,
+    /// The tenant's share of plugin execution (`sandbox.tenant_concurrency`
+    /// permits), shared by every binding of the tenant in one snapshot;
+    /// `None` for the global chain. A call holds a permit while its guest
+    /// code runs, not while it waits on a host call.
+    pub limit: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Scope {
@@ -76,6 +81,9 @@ pub(crate) struct Ctx {
     pub table: ResourceTable,
     limits: StoreLimits,
     clock: Clock,
+    /// The tenant's permit while the guest runs (`Scope::limit`); handed
+    /// back while it waits on a host call.
+    pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Ctx {
@@ -119,6 +127,7 @@ pub(crate) fn new_store(engine: &Engine, scope: &Arc<Scope>) -> wasmtime::Result
         table: ResourceTable::new(),
         limits,
         clock: Clock { started: Instant::now(), in_host: Duration::ZERO },
+        permit: None,
     };
     let mut store = Store::new(engine, ctx);
     store.limiter(|c| &mut c.limits);
