@@ -44,7 +44,8 @@ impl Auth {
         match directory::resolve(&sender) {
             Ok(Destination::Local(account)) => account.eq_ignore_ascii_case(user),
             Ok(Destination::Alias(targets)) => targets.iter().any(|t| t.eq_ignore_ascii_case(user)),
-            Ok(_) => false,
+            // Another tenant's address: not this plugin's to look at.
+            Ok(_) | Err(HostError::Denied) => false,
             Err(e) => {
                 host::warn(&format!("resolving sender {sender}: {e}"));
                 false
