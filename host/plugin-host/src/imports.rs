@@ -9,6 +9,7 @@ use crate::bindings::wit::{Destination, HostError};
 use crate::message::MessageData;
 use crate::sandbox::Ctx;
 use crate::services::ServiceError;
+use ferrymail_policy::logsafe;
 use std::future::Future;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use wasmtime::component::Resource;
@@ -56,11 +57,11 @@ impl host::Host for Ctx {
         }
         let (plugin, tenant) = (&self.scope.plugin, self.scope.tenant_label());
         match level {
-            host::Level::Trace => tracing::trace!(plugin, tenant, "{message}"),
-            host::Level::Debug => tracing::debug!(plugin, tenant, "{message}"),
-            host::Level::Info => tracing::info!(plugin, tenant, "{message}"),
-            host::Level::Warn => tracing::warn!(plugin, tenant, "{message}"),
-            host::Level::Error => tracing::error!(plugin, tenant, "{message}"),
+            host::Level::Trace => tracing::trace!(plugin, tenant, "{}", logsafe(&message)),
+            host::Level::Debug => tracing::debug!(plugin, tenant, "{}", logsafe(&message)),
+            host::Level::Info => tracing::info!(plugin, tenant, "{}", logsafe(&message)),
+            host::Level::Warn => tracing::warn!(plugin, tenant, "{}", logsafe(&message)),
+            host::Level::Error => tracing::error!(plugin, tenant, "{}", logsafe(&message)),
         }
         Ok(())
     }

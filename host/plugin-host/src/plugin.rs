@@ -131,7 +131,7 @@ impl Binding {
             tenant = %self.scope.tenant_label(),
             hook,
             failure_policy = ?self.failure(),
-            error = %outcome,
+            error = %ferrymail_policy::logsafe(&outcome),
             "plugin failed"
         );
         None

@@ -10,14 +10,17 @@
 //! - [`verdict`]: what a hook answers, Haraka's vocabulary
 //! - [`context`]: what a hook is told (session, envelope, message)
 //! - [`decisions`]: routing, retry, and authentication outcomes
+//! - [`logsafe`]: client-controlled text in log lines
 
 pub mod context;
 pub mod decisions;
+pub mod logsafe;
 pub mod reply;
 pub mod verdict;
 
 pub use context::{AuthRequest, Envelope, Service, SessionInfo};
 pub use decisions::{AuthOutcome, DeliveryEvent, RetryContext, RetryDecision, Route, RouteContext};
+pub use logsafe::{LogSafe, logsafe};
 pub use reply::Reply;
 pub use verdict::{DataVerdict, Verdict};
 

@@ -10,6 +10,7 @@ pub mod routing;
 
 use crate::config::Config;
 use bytes::Bytes;
+use ferrymail_policy::logsafe;
 use ferrymail_policy::{Envelope, Policy, Reply, SessionInfo};
 use ferrymail_store::schema::{Filing, Incoming, QueueEntry};
 use ferrymail_store::{SharedStore, StoreError, format_id};
@@ -81,7 +82,7 @@ impl Delivery {
         let accepted = self.store.accept(incoming).await.map_err(store_reply)?;
         let msg = format_id(id);
         for (account, filed) in plan.local_names.iter().zip(&accepted.filed) {
-            tracing::info!(session = %session.id, msg = %msg, to = %account, uid = filed.uid, "delivered to mailbox");
+            tracing::info!(session = %session.id, msg = %msg, to = %logsafe(account), uid = filed.uid, "delivered to mailbox");
         }
         if let Some(q) = accepted.queued {
             tracing::info!(session = %session.id, msg = %msg, queue = %format_id(q), recipients = queued, "queued");

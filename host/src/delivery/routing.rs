@@ -2,6 +2,7 @@
 //! expansion (bounded depth, duplicates removed).
 
 use crate::config::Config;
+use ferrymail_policy::logsafe;
 use ferrymail_policy::{Envelope, Policy, Reply, Route, RouteContext};
 use ferrymail_store::Store;
 use ferrymail_store::schema::{QueueRecipient, QueuedRoute};
@@ -84,7 +85,7 @@ pub async fn plan(
                 work.extend(targets.into_iter().rev().map(|t| (t, depth + 1)));
             }
             Route::Alias { .. } => plan.queue.push(failed(&rcpt, Reply::new(554, "5.4.6", "Alias expansion loop"))),
-            Route::Discard => tracing::info!(rcpt = %rcpt, "discarded by policy"),
+            Route::Discard => tracing::info!(rcpt = %logsafe(&rcpt), "discarded by policy"),
             // A temporary answer (a route plugin that failed, a look-up that
             // timed out) must not become a bounce: the whole message is
             // refused with it, and the client keeps it and tries again.

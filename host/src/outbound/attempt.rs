@@ -14,6 +14,7 @@ use super::notify::{self, Dsn};
 use super::retry::{self, Applied, Attempted};
 use crate::state::ServerState;
 use bytes::Bytes;
+use ferrymail_policy::logsafe;
 use ferrymail_policy::{DeliveryEvent, Reply};
 use ferrymail_proto::client::{RcptResult, Transaction, classify};
 use ferrymail_store::schema::{Filing, Incoming, QueueEntry, QueuedRoute, RecipientState};
@@ -221,9 +222,15 @@ async fn report(state: &ServerState, entry: &QueueEntry, applied: &Applied, dsns
         let reply = reply.as_str();
         let relay = r.remote_mta.as_deref().unwrap_or("-");
         match r.state {
-            RecipientState::Delivered => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, "delivered"),
-            RecipientState::Failed => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, "bounced"),
-            _ => tracing::info!(queue = %queue_id, to = %r.address, relay, reply, attempts = r.attempts, "deferred"),
+            RecipientState::Delivered => {
+                tracing::info!(queue = %queue_id, to = %logsafe(&r.address), relay, reply, "delivered")
+            }
+            RecipientState::Failed => {
+                tracing::info!(queue = %queue_id, to = %logsafe(&r.address), relay, reply, "bounced")
+            }
+            _ => {
+                tracing::info!(queue = %queue_id, to = %logsafe(&r.address), relay, reply, attempts = r.attempts, "deferred")
+            }
         }
         match r.state {
             RecipientState::Delivered => {
@@ -248,7 +255,7 @@ async fn report(state: &ServerState, entry: &QueueEntry, applied: &Applied, dsns
         }
     }
     for d in dsns {
-        tracing::info!(queue = %queue_id, kind = ?d.kind, to = %entry.sender, dsn = %format_id(d.id), local = d.local.len(), queued = d.queue.is_some(), "delivery report");
+        tracing::info!(queue = %queue_id, kind = ?d.kind, to = %logsafe(&entry.sender), dsn = %format_id(d.id), local = d.local.len(), queued = d.queue.is_some(), "delivery report");
     }
     if dsns.iter().any(|d| d.queue.is_some()) || entry.recipients.iter().any(|r| r.awaits_bounce()) {
         state.queue_wake.notify_one();

@@ -7,6 +7,7 @@ use super::mx::Target;
 use crate::config::{DeliveryConfig, StartTlsPolicy, TlsVerify};
 use crate::net::{Conn, Read, WriteError};
 use ferrymail_policy::Reply;
+use ferrymail_policy::logsafe;
 use ferrymail_proto::client::{ClientEvent, ClientSession, RcptResult, Timeouts, TlsMode, Transaction, classify};
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
@@ -86,7 +87,7 @@ pub async fn deliver(settings: &Settings, targets: &[super::mx::Target], txn: &T
             match try_host(settings, target, mode, txn, content).await {
                 HostOutcome::Done(results) => return Handed { results, remote: Some(target.name.clone()) },
                 HostOutcome::Next { reply, server } => {
-                    tracing::info!(host = %target.name, addr = %target.addr, reply = %reply, "host failed; trying the next");
+                    tracing::info!(host = %logsafe(&target.name), addr = %target.addr, reply = %logsafe(&reply.to_string()), "host failed; trying the next");
                     last = (reply, server);
                 }
                 // Opportunistic TLS: a failed handshake is retried in
@@ -95,7 +96,7 @@ pub async fn deliver(settings: &Settings, targets: &[super::mx::Target], txn: &T
                 HostOutcome::TlsFailed { reply, certificate }
                     if mode == TlsMode::Opportunistic && !(certificate && settings.verify) =>
                 {
-                    tracing::info!(host = %target.name, reply = %reply, "TLS handshake failed; retrying without TLS");
+                    tracing::info!(host = %logsafe(&target.name), reply = %logsafe(&reply.to_string()), "TLS handshake failed; retrying without TLS");
                     mode = TlsMode::Off;
                     continue;
                 }

@@ -7,6 +7,7 @@
 use super::dsn::{self, Kind, Report};
 use crate::delivery::routing;
 use crate::state::ServerState;
+use ferrymail_policy::logsafe;
 use ferrymail_policy::{Envelope, Policy};
 use ferrymail_store::format_id;
 use ferrymail_store::schema::{QueueEntry, RecipientState};
@@ -79,7 +80,7 @@ async fn route(
     let plan = match routing::plan(policy, &*state.store, &state.config, &envelope, entry.tenant.clone()).await {
         Ok(plan) => plan,
         Err(reply) => {
-            tracing::error!(queue = %queue_id, reply = %reply, "cannot route a delivery report; it is dropped");
+            tracing::error!(queue = %queue_id, reply = %logsafe(&reply.to_string()), "cannot route a delivery report; it is dropped");
             return None;
         }
     };
@@ -88,7 +89,7 @@ async fn route(
         plan.queue.into_iter().partition(|r| r.state != RecipientState::Failed);
     for r in &undeliverable {
         let reply = r.last_reply.as_ref().map(ToString::to_string).unwrap_or_default();
-        tracing::warn!(queue = %queue_id, to = %r.address, reply = %reply, "delivery report undeliverable; dropped");
+        tracing::warn!(queue = %queue_id, to = %logsafe(&r.address), reply = %logsafe(&reply), "delivery report undeliverable; dropped");
     }
     if plan.local_ids.is_empty() && queue.is_empty() {
         return None;
