@@ -68,6 +68,9 @@ max_sessions = 20000
 listen = ["127.0.0.1:$FM_SUBM"]
 [pop3]
 listen = ["127.0.0.1:$FM_POP3"]
+[clients]
+# Load generators are one loopback client with hundreds of sessions.
+exempt = ["127.0.0.0/8"]
 [imap]
 listen = ["127.0.0.1:$FM_IMAP"]
 [log]

@@ -22,6 +22,9 @@ listen = ["127.0.0.1:$SMTP"]
 listen = ["127.0.0.1:20587"]
 [pop3]
 listen = ["127.0.0.1:$POP3"]
+[clients]
+# Load generators are one loopback client with hundreds of sessions.
+exempt = ["127.0.0.0/8"]
 [imap]
 listen = []
 TOML

@@ -49,6 +49,28 @@ pub enum Command {
     Sendmail(Box<crate::sendmail::SendmailArgs>),
     /// List the queue as `mailq` does (also invoked as `mailq`).
     Mailq,
+    /// TLS certificates for development.
+    Cert {
+        #[command(subcommand)]
+        action: CertAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CertAction {
+    /// Write a self-signed certificate and key for HOSTNAME (PEM: NAME.crt,
+    /// NAME.key) and print the [tls] lines that use them. For development:
+    /// clients that verify certificates will refuse it.
+    SelfSigned {
+        #[arg(long)]
+        hostname: String,
+        /// Directory for the two files (created if missing).
+        #[arg(long, value_name = "DIR", default_value = ".")]
+        out_dir: PathBuf,
+        /// Replace existing files.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

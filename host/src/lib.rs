@@ -5,6 +5,7 @@
 //! - [`config`]: figment loading of defaults, file and environment
 //! - [`server`]: start-up, signals, reload; [`state`]: what listeners share
 //! - [`listener`]: the shared accept loop; [`net`]: plain/TLS connections
+//! - [`throttle`]: per-client connection limits, failed-login and probe counting
 //! - [`smtp`], [`pop3`], [`imap`]: the protocol drivers over `ferrymail-proto`
 //! - [`delivery`]: the delivery agent (routing, mailbox filing, queueing)
 //! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
@@ -30,4 +31,5 @@ pub mod server;
 pub mod service_manager;
 pub mod smtp;
 pub mod state;
+pub mod throttle;
 pub mod tls;

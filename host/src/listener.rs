@@ -1,9 +1,14 @@
-//! The accept loop every protocol shares: a session cap, and a polite
-//! refusal when it is reached.
+//! The accept loop every protocol shares: the per-client connection limits
+//! and the session cap with a polite refusal, and for implicit-TLS ports
+//! (RFC 8314: submissions 465, pop3s 995, imaps 993) the handshake before
+//! the protocol starts.
 
+use crate::net::Conn;
+use crate::state::ServerState;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
@@ -20,52 +25,114 @@ pub async fn bind(key: &str, addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpList
     Ok(out)
 }
 
-/// Accepts until `shutdown` flips; each session runs in its own task while
-/// holding one of `max_sessions` permits. Over the cap, the client gets
-/// `busy` (a protocol-appropriate refusal) and is closed.
+/// One listener's settings.
+pub struct Spec {
+    /// "smtp", "submissions", "pop3s", … in log lines.
+    pub name: &'static str,
+    pub max_sessions: usize,
+    /// TLS from the first byte (RFC 8314 3.3): the handshake, bounded by
+    /// `tls.handshake_timeout`, comes before the session.
+    pub implicit_tls: bool,
+    /// What a refused connection is told in the protocol's words: the
+    /// server is full, or this client already has its share. Not sent on
+    /// implicit-TLS ports, where nothing can be said before a handshake.
+    pub busy: &'static [u8],
+    pub client_busy: &'static [u8],
+}
+
+/// How long a refusal may take to write before the socket is dropped.
+const REFUSAL_WRITE: Duration = Duration::from_secs(2);
+
+/// Accepts until `shutdown` flips. Each session runs in its own task while
+/// holding one of `max_sessions` permits and its client's connection slot
+/// (`[clients]` limits, shared by every listener); over either, the client
+/// gets the refusal and is closed. `handler` gets the connection ready for
+/// the protocol: plain, or TLS already established on implicit-TLS ports.
 pub async fn serve<F, Fut>(
-    name: &'static str,
+    state: Arc<ServerState>,
+    spec: Spec,
     listener: TcpListener,
-    max_sessions: usize,
-    busy: &'static [u8],
     mut shutdown: watch::Receiver<bool>,
     handler: F,
 ) where
-    F: Fn(TcpStream, SocketAddr) -> Fut + Send + Sync + 'static,
+    F: Fn(Conn, SocketAddr) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let permits = Arc::new(Semaphore::new(max_sessions));
+    let permits = Arc::new(Semaphore::new(spec.max_sessions));
+    let handler = Arc::new(handler);
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(service = name, listen = %local, "listening");
+    let name = spec.name;
+    tracing::info!(service = name, listen = %local, tls = spec.implicit_tls, "listening");
     loop {
-        let (mut tcp, peer) = tokio::select! {
+        let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => return,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
                 Err(e) => {
                     // EMFILE and friends: back off instead of spinning.
                     tracing::warn!(service = name, error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
         let _ = tcp.set_nodelay(true);
-        match permits.clone().try_acquire_owned() {
-            Ok(permit) => {
-                let session = handler(tcp, peer);
-                tokio::spawn(async move {
-                    session.await;
-                    drop(permit);
-                });
+        let slot = match state.connections.admit(peer.ip()) {
+            Ok(slot) => slot,
+            Err(exceeded) => {
+                // One stable line per refusal, for fail2ban.
+                tracing::warn!(client = %peer.ip(), service = %name, limit = %exceeded.as_str(), "too many connections from this client; refused");
+                refuse(tcp, (!spec.implicit_tls).then_some(spec.client_busy));
+                continue;
             }
-            Err(_) => {
-                tracing::warn!(service = name, client = %peer, "session limit reached; refusing connection");
-                tokio::spawn(async move {
-                    let _ = tcp.write_all(busy).await;
-                    let _ = tcp.shutdown().await;
-                });
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(service = name, client = %peer, "session limit reached; refusing connection");
+            refuse(tcp, (!spec.implicit_tls).then_some(spec.busy));
+            continue;
+        };
+        let (state, handler, implicit_tls) = (state.clone(), handler.clone(), spec.implicit_tls);
+        tokio::spawn(async move {
+            let conn = if implicit_tls { handshake(&state, name, tcp, peer).await } else { Some(Conn::Plain(tcp)) };
+            if let Some(conn) = conn {
+                handler(conn, peer).await;
             }
+            drop((permit, slot));
+        });
+    }
+}
+
+/// Writes `words` (if any) and closes, in the background and bounded.
+fn refuse(mut tcp: TcpStream, words: Option<&'static [u8]>) {
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(REFUSAL_WRITE, async {
+            if let Some(words) = words {
+                let _ = tcp.write_all(words).await;
+            }
+            let _ = tcp.shutdown().await;
+        })
+        .await;
+    });
+}
+
+/// The server side of an implicit-TLS handshake with the certificate in
+/// force now, within `tls.handshake_timeout`; `None` (logged) if it failed.
+async fn handshake(state: &ServerState, service: &'static str, tcp: TcpStream, peer: SocketAddr) -> Option<Conn> {
+    let Some(acceptor) = state.tls() else {
+        tracing::warn!(service, client = %peer, "no TLS certificate; implicit-TLS connection closed");
+        return None;
+    };
+    let mut conn = Conn::Plain(tcp);
+    let deadline = Some(Instant::now() + state.config.tls.handshake_timeout);
+    match crate::net::before(deadline, conn.accept_tls(&acceptor)).await {
+        Some(Ok(())) => Some(conn),
+        Some(Err(e)) => {
+            tracing::info!(service, client = %peer, error = %e, "TLS handshake failed");
+            None
+        }
+        None => {
+            tracing::info!(service, client = %peer, "TLS handshake timed out");
+            None
         }
     }
 }

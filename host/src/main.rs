@@ -1,5 +1,5 @@
 use clap::Parser;
-use ferrymail::cli::{Cli, Command, ConfigAction, PluginAction, QueueAction, UserAction};
+use ferrymail::cli::{CertAction, Cli, Command, ConfigAction, PluginAction, QueueAction, UserAction};
 use ferrymail::config::Config;
 use ferrymail::control::{self, Request};
 use ferrymail_plugin_host::PluginSummary;
@@ -26,6 +26,10 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // Needs no configuration (it helps write one).
+    if let Command::Cert { action: CertAction::SelfSigned { hostname, out_dir, force } } = &cli.command {
+        return cert_self_signed(hostname, out_dir, *force);
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -64,6 +68,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Sendmail(args) => std::process::exit(ferrymail::sendmail::run(*args, cli.config.as_deref()).into()),
         Command::Mailq => std::process::exit(ferrymail::sendmail::mailq(&config).into()),
+        Command::Cert { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Config { action: ConfigAction::Check } => {
             load_plugins(&config, cli.config.as_deref())?;
             print!("{}", toml_string(&config)?);
@@ -170,5 +175,20 @@ fn plugin_list(config: &Config, config_path: Option<&std::path::Path>) -> anyhow
     for p in plugins {
         println!("{}\t{}\t{}", p.name, p.path, p.hooks.join(","));
     }
+    Ok(())
+}
+
+/// `ferrymail cert self-signed`: the files, and the configuration that uses them.
+fn cert_self_signed(hostname: &str, out_dir: &std::path::Path, force: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !hostname.is_empty() && hostname.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '*')),
+        "--hostname {hostname:?} is not a host name"
+    );
+    let file = hostname.replace('*', "_wildcard");
+    let dir = std::path::absolute(out_dir)?;
+    let (cert, key) = (dir.join(format!("{file}.crt")), dir.join(format!("{file}.key")));
+    ferrymail::tls::write_self_signed(hostname, &cert, &key, force)
+        .map_err(|e| anyhow::anyhow!("{e:#}{}", if force { "" } else { " (--force replaces existing files)" }))?;
+    println!("[tls]\ncert = {:?}\nkey = {:?}", cert.display().to_string(), key.display().to_string());
     Ok(())
 }

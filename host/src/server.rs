@@ -30,7 +30,9 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     // start-up as the one line, before any log output.
     let smtp = crate::listener::bind("smtp.listen", &config.smtp.listen).await?;
     let submission = crate::listener::bind("submission.listen", &config.submission.listen).await?;
+    let submissions = crate::listener::bind("submissions.listen", &config.submissions.listen).await?;
     let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
+    let pop3s = crate::listener::bind("pop3s.listen", &config.pop3s.listen).await?;
     let imap = crate::listener::bind("imap.listen", &config.imap.listen).await?;
     let control_listener = control::server::bind(&config.control_socket())?;
 
@@ -51,30 +53,33 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         Some(Ok(cert)) => {
             tracing::info!(cert = %cert.display(), "generated a self-signed TLS certificate (set tls.cert/tls.key for a real one)")
         }
-        Some(Err(e)) => tracing::warn!(error = %format!("{e:#}"), "no TLS: STARTTLS and STLS will not be offered"),
+        Some(Err(e)) => tracing::warn!(
+            error = %format!("{e:#}"),
+            "no TLS: STARTTLS and STLS will not be offered, implicit-TLS connections are closed"
+        ),
         None => {}
     }
 
     warn_without_postmaster(&state).await;
 
     let (shutdown_tx, shutdown) = watch::channel(false);
-    for l in smtp {
-        tokio::spawn(crate::smtp::serve(state.clone(), Service::Smtp, config.smtp.clone(), l, shutdown.clone()));
+    let smtp_services = [(Service::Smtp, &config.smtp, smtp, false)].into_iter().chain([
+        (Service::Submission, &config.submission, submission, false),
+        (Service::Submission, &config.submission, submissions, true),
+    ]);
+    for (service, limits, listeners, implicit_tls) in smtp_services {
+        for l in listeners {
+            let shutdown = shutdown.clone();
+            tokio::spawn(crate::smtp::serve(state.clone(), service, limits.clone(), l, implicit_tls, shutdown));
+        }
     }
-    for l in submission {
-        tokio::spawn(crate::smtp::serve(
-            state.clone(),
-            Service::Submission,
-            config.submission.clone(),
-            l,
-            shutdown.clone(),
-        ));
-    }
-    for l in pop3 {
-        tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, shutdown.clone()));
+    for (listeners, implicit_tls) in [(pop3, false), (pop3s, true)] {
+        for l in listeners {
+            tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, implicit_tls, shutdown.clone()));
+        }
     }
     for l in imap {
-        tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, shutdown.clone()));
+        tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, false, shutdown.clone()));
     }
     tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);
@@ -171,12 +176,31 @@ impl Reloader {
 
     async fn try_reload(&self) -> Result<String> {
         let config = Arc::new(Config::load(self.config_path.as_deref())?);
+        let tls = self.reload_tls(&config);
         self.plugins.reload(&config.policy_config()).await?;
         self.services.set_config(config);
         self.state.set_policy(self.plugins.policy());
         let names: Vec<String> = self.plugins.plugins().into_iter().map(|p| p.name).collect();
         tracing::info!(generation = self.plugins.generation(), plugins = %names.join(","), "reloaded configuration and plugins");
-        Ok(format!("reloaded: plugins {}", names.join(", ")))
+        Ok(format!("reloaded: plugins {}; {tls}", names.join(", ")))
+    }
+
+    /// The certificate and key, read again: new handshakes use them, those
+    /// under way and connections already up keep the old ones. A bad new
+    /// pair (unreadable, not PEM, key not matching) keeps the old one.
+    fn reload_tls(&self, config: &Config) -> String {
+        match crate::tls::server_tls(config) {
+            Ok(tls) => {
+                self.state.set_tls(tls.acceptor);
+                tracing::info!(cert = %crate::tls::cert_path(config).display(), "TLS certificate reloaded");
+                "TLS certificate reloaded".into()
+            }
+            Err(e) => {
+                let e = format!("{e:#}");
+                tracing::error!(error = %e, "TLS certificate not reloaded; the previous one stays in use");
+                format!("TLS certificate NOT reloaded ({e}); the previous one stays in use")
+            }
+        }
     }
 }
 

@@ -3,11 +3,13 @@
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::dns::Dns;
+use crate::throttle::{ConnectionLimits, FailurePolicy, Failures};
 use ferrymail_policy::SharedPolicy;
 use ferrymail_store::SharedStore;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
 use tokio::sync::Notify;
 use tokio_rustls::TlsAcceptor;
 
@@ -16,7 +18,13 @@ pub struct ServerState {
     pub store: SharedStore,
     pub delivery: Delivery,
     pub dns: Arc<Dns>,
-    pub tls: Option<TlsAcceptor>,
+    /// The TLS acceptor in force (replaced when SIGHUP reloads the
+    /// certificate); `None` without a usable certificate.
+    tls: RwLock<Option<TlsAcceptor>>,
+    /// Concurrent connections per client address and network.
+    pub connections: Arc<ConnectionLimits>,
+    /// Failed logins and unknown recipients per client and account.
+    pub failures: Arc<Failures>,
     /// Wakes the queue scheduler.
     pub queue_wake: Arc<Notify>,
     /// Attempts in flight and outbound connection limits.
@@ -39,13 +47,26 @@ impl ServerState {
         tls: Option<TlsAcceptor>,
     ) -> Self {
         let queue_wake = Arc::new(Notify::new());
+        let clients = &config.clients;
+        let connections = ConnectionLimits::new(clients.connection_policy());
+        let failures = Failures::new(FailurePolicy {
+            window: clients.failure_window,
+            per_address: clients.max_auth_failures_per_address,
+            per_account: clients.max_auth_failures_per_account,
+            base_delay: config.auth_failure_delay,
+            free_probes: clients.unknown_recipients_before_delay,
+            probe_delay: Duration::from_secs(1),
+            exempt: clients.exempt.clone(),
+        });
         ServerState {
             dns,
             outbound: crate::outbound::Outbound::new(&config.delivery, &config.hostname),
             delivery: Delivery::new(store.clone(), config.clone(), queue_wake.clone()),
+            connections,
+            failures,
             config,
             store,
-            tls,
+            tls: RwLock::new(tls),
             queue_wake,
             pop3_locks: Mutex::new(HashSet::new()),
             imap_sessions: Mutex::new(HashMap::new()),
@@ -63,6 +84,17 @@ impl ServerState {
     /// Installs a new policy for sessions that start from now on.
     pub fn set_policy(&self, policy: SharedPolicy) {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
+    }
+
+    /// The TLS acceptor for a handshake starting now.
+    pub fn tls(&self) -> Option<TlsAcceptor> {
+        self.tls.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// New handshakes use `acceptor` from now on (SIGHUP with a new
+    /// certificate); connections already up keep theirs.
+    pub fn set_tls(&self, acceptor: TlsAcceptor) {
+        *self.tls.write().unwrap_or_else(|e| e.into_inner()) = Some(acceptor);
     }
 
     pub fn next_session_id(&self) -> String {

@@ -1,4 +1,5 @@
-//! TLS for STARTTLS and STLS (server side) with rustls.
+//! TLS for STARTTLS, STLS and the implicit-TLS ports (server side) with
+//! rustls; the certificate is read at start-up and again on SIGHUP.
 
 use anyhow::{Context, Result};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -42,6 +43,15 @@ pub fn server_tls(config: &Config) -> Result<ServerTls> {
     Ok(ServerTls { acceptor: TlsAcceptor::from(Arc::new(server)), generated: generated.then_some(cert_path) })
 }
 
+/// The certificate file the server uses: `tls.cert`, or the generated one.
+pub fn cert_path(config: &Config) -> PathBuf {
+    if config.tls.cert.is_empty() {
+        config.data_dir.join("tls").join("self-signed.crt")
+    } else {
+        config.tls.cert.clone().into()
+    }
+}
+
 /// (certificate path, key path, generated now).
 fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf, bool)> {
     let dir = config.data_dir.join("tls");
@@ -49,12 +59,33 @@ fn self_signed(config: &Config) -> Result<(PathBuf, PathBuf, bool)> {
     if cert.exists() && key.exists() {
         return Ok((cert, key, false));
     }
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let (cert_pem, key_pem) = generate(&config.hostname).context("generating a self-signed certificate")?;
-    std::fs::write(&cert, cert_pem).with_context(|| format!("writing {}", cert.display()))?;
-    std::fs::write(&key, key_pem).with_context(|| format!("writing {}", key.display()))?;
+    write_self_signed(&config.hostname, &cert, &key, true)?;
     tracing::debug!(cert = %cert.display(), "generated a self-signed TLS certificate");
     Ok((cert, key, true))
+}
+
+/// Generates a self-signed certificate for `hostname` into `cert` and
+/// `key` (PEM; the key readable by its owner only). Without `overwrite`,
+/// existing files are an error.
+pub fn write_self_signed(hostname: &str, cert: &Path, key: &Path, overwrite: bool) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let (cert_pem, key_pem) = generate(hostname).context("generating a self-signed certificate")?;
+    for (path, pem, mode) in [(key, key_pem, 0o600), (cert, cert_pem, 0o644)] {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        }
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).mode(mode);
+        if overwrite {
+            options.create(true).truncate(true);
+        } else {
+            options.create_new(true);
+        }
+        let mut file = options.open(path).with_context(|| format!("writing {}", path.display()))?;
+        file.write_all(pem.as_bytes()).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 /// A self-signed certificate naming `hostname` as subject CN and as its one

@@ -33,7 +33,7 @@ pub struct Config {
     pub local_domains: Vec<String>,
     /// Clients that may relay to other domains without authenticating.
     pub relay_networks: Vec<IpNet>,
-    /// Pause before answering a failed login (SMTP AUTH, POP3), to slow
+    /// Pause before answering a failed login (SMTP AUTH, POP3, IMAP), to slow
     /// password guessing.
     #[serde(with = "humantime_serde")]
     pub auth_failure_delay: Duration,
@@ -52,8 +52,16 @@ pub struct Config {
     pub smtp: SmtpListener,
     /// Port 587: mail from our own users (RFC 6409), AUTH required.
     pub submission: SmtpListener,
+    /// Port 465: the submission service with TLS from the first byte
+    /// (RFC 8314 3.3); every other setting is `[submission]`'s.
+    pub submissions: TlsListener,
     pub pop3: Pop3Listener,
+    /// Port 995: POP3 with TLS from the first byte; settings are `[pop3]`'s.
+    pub pop3s: TlsListener,
     pub imap: ImapListener,
+    /// Per-client limits over every listener: connections, failed logins,
+    /// unknown recipients.
+    pub clients: ClientsConfig,
     pub tls: TlsConfig,
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
@@ -128,6 +136,15 @@ pub struct Pop3Listener {
     pub idle_timeout: Duration,
 }
 
+/// An implicit-TLS port (RFC 8314): the service of its plain sibling, with
+/// the handshake (within `tls.handshake_timeout`) before the greeting.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsListener {
+    /// Addresses to listen on; empty disables the listener.
+    pub listen: Vec<SocketAddr>,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ImapListener {
@@ -148,6 +165,41 @@ pub struct ImapListener {
     /// command or in IDLE, and the whole write of an answer.
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// Concurrent connections from one address, over every listener; more
+    /// get 421 4.7.0 (POP3 -ERR [SYS/TEMP]). 0: no limit.
+    pub max_connections_per_address: usize,
+    /// Concurrent connections from one /24 (IPv4) or /64 (IPv6). 0: no limit.
+    pub max_connections_per_network: usize,
+    /// Failed logins (SMTP AUTH, POP3, IMAP) from one address (IPv6: /64) after
+    /// which logins are refused until `failure_window` has passed. 0: never.
+    pub max_auth_failures_per_address: u32,
+    /// Failed logins for one account, from anywhere, after which its logins
+    /// are refused until `failure_window` has passed. 0: never.
+    pub max_auth_failures_per_account: u32,
+    /// How long a failure is remembered, from the last one.
+    #[serde(with = "humantime_serde")]
+    pub failure_window: Duration,
+    /// Unknown recipients (5.1.1) from one address per window answered at
+    /// once; each further one waits 1 s, doubled per probe up to 16 s.
+    pub unknown_recipients_before_delay: u32,
+    /// Clients none of these limits apply to (a webmail or proxy on this
+    /// host that speaks for many users).
+    pub exempt: Vec<IpNet>,
+}
+
+impl ClientsConfig {
+    pub fn connection_policy(&self) -> crate::throttle::ConnectionPolicy {
+        crate::throttle::ConnectionPolicy {
+            per_address: self.max_connections_per_address,
+            per_network: self.max_connections_per_network,
+            exempt: self.exempt.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -292,6 +344,9 @@ impl Config {
         }
         if self.pop3.idle_timeout.is_zero() {
             bad("pop3.idle_timeout", "must be greater than zero (RFC 1939 3 asks for 10 minutes)");
+        }
+        if self.clients.failure_window.is_zero() {
+            bad("clients.failure_window", "must be greater than zero");
         }
         if self.tls.handshake_timeout.is_zero() {
             bad("tls.handshake_timeout", "must be greater than zero");

@@ -60,7 +60,7 @@ pub async fn plan(
             && reply.is_permanent()
             && let Some(target) = postmaster_fallback(config, &rcpt)
         {
-            tracing::info!(rcpt = %rcpt, to = %target, refused = %reply, "postmaster: to the configured address");
+            tracing::info!(rcpt = %logsafe(&rcpt), to = %logsafe(&target), refused = %logsafe(&reply.to_string()), "postmaster: to the configured address");
             route = Route::Alias { targets: vec![target] };
         }
         match route {

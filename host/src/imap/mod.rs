@@ -7,35 +7,39 @@ mod store_ops;
 pub use store_ops::summarize;
 
 use crate::config::ImapListener;
+use crate::listener::Spec;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
-use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy};
+use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy, logsafe};
 use ferrymail_proto::imap::{ImapConfig, ImapEvent, ImapSession, LoginDone, MailboxChange};
 use ferrymail_store::ChangeFeed;
 use ferrymail_store::schema::ChangeKind;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Serves IMAP on `listener`; with `implicit_tls`, TLS from the first byte
+/// (imaps, port 993, RFC 8314: pass `true` for an `[imaps]` listener).
 pub async fn serve(
     state: Arc<ServerState>,
     limits: ImapListener,
     listener: TcpListener,
+    implicit_tls: bool,
     shutdown: watch::Receiver<bool>,
 ) {
-    crate::listener::serve(
-        "imap",
-        listener,
-        limits.max_sessions,
-        b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
-        shutdown,
-        move |tcp, peer| {
-            let driver = Driver::new(state.clone(), limits.clone(), tcp, peer);
-            driver.run()
-        },
-    )
+    let spec = Spec {
+        name: if implicit_tls { "imaps" } else { "imap" },
+        max_sessions: limits.max_sessions,
+        implicit_tls,
+        busy: b"* BYE [UNAVAILABLE] Too many connections, try again later\r\n",
+        client_busy: b"* BYE [UNAVAILABLE] Too many connections from your address, try again later\r\n",
+    };
+    let session_state = state.clone();
+    crate::listener::serve(state, spec, listener, shutdown, move |conn, peer| {
+        Driver::new(session_state.clone(), limits.clone(), conn, peer).run()
+    })
     .await
 }
 
@@ -56,37 +60,31 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(state: Arc<ServerState>, limits: ImapListener, tcp: TcpStream, peer: SocketAddr) -> Self {
-        let info = SessionInfo::new(state.next_session_id(), Service::Imap, peer.ip(), peer.port());
+    fn new(state: Arc<ServerState>, limits: ImapListener, conn: Conn, peer: SocketAddr) -> Self {
+        let mut info = SessionInfo::new(state.next_session_id(), Service::Imap, peer.ip(), peer.port());
+        info.tls = conn.is_tls();
         let config = &state.config;
         let cfg = ImapConfig {
             greeting_host: config.hostname.clone(),
             max_line: limits.max_command_line,
             max_literal: limits.max_literal_size,
             max_errors: limits.max_errors,
-            starttls_available: state.tls.is_some() && !info.tls,
+            starttls_available: state.tls().is_some() && !info.tls,
             plaintext_auth: config.tls.allow_plaintext_auth.allows(info.client_ip),
             idle_timeout: limits.idle_timeout,
             tls_timeout: config.tls.handshake_timeout,
             ..ImapConfig::default()
         };
-        Driver {
-            policy: state.policy(),
-            session: ImapSession::new(cfg, info),
-            state,
-            limits,
-            conn: Conn::Plain(tcp),
-            account: None,
-        }
+        Driver { policy: state.policy(), session: ImapSession::new(cfg, info), state, limits, conn, account: None }
     }
 
     async fn run(mut self) {
         let info = self.session.info().clone();
-        tracing::info!(session = %info.id, service = "imap", client = %info.client_ip, "connect");
+        tracing::info!(session = %info.id, service = "imap", client = %info.client_ip, tls = info.tls, "connect");
         // The connect hook decides before the greeting, as for SMTP.
         let verdict = self.policy.connect(&info).await;
         if let Some(reply) = verdict.reply() {
-            tracing::info!(session = %info.id, reply = %reply, "refused at connect");
+            tracing::info!(session = %info.id, reply = %logsafe(&reply.to_string()), "refused at connect");
             let text = reply.text.replace(['\r', '\n'], " ");
             self.session.take_output();
             self.conn.farewell(format!("* BYE {text}\r\n").as_bytes()).await;
@@ -154,7 +152,7 @@ impl Driver {
                     self.session.answer(answer);
                 }
                 ImapEvent::StartTls => {
-                    let Some(acceptor) = self.state.tls.clone() else { return Ok(()) };
+                    let Some(acceptor) = self.state.tls() else { return Ok(()) };
                     match crate::net::before(self.session.poll_timeout(), self.conn.accept_tls(&acceptor)).await {
                         Some(result) => result?,
                         None => {
@@ -207,12 +205,25 @@ impl Driver {
         let config = &self.state.config;
         let info = self.session.info();
         let username = crate::policy::native::qualify(&user, config);
+        // Failures are counted with SMTP's and POP3's (crate::throttle):
+        // too many lately, and the password is not even checked.
+        let attempt = match self.state.failures.begin_login(info.client_ip, &username) {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                crate::throttle::log_refused(info, &user, refused);
+                return LoginDone::Tempfail;
+            }
+        };
         let request = AuthRequest { session: info.clone(), mechanism, username, password };
         let (account_name, tenant) = match self.policy.auth(&request).await {
-            AuthOutcome::Ok { user, tenant } => (user, tenant),
+            AuthOutcome::Ok { user, tenant } => {
+                attempt.succeeded();
+                (user, tenant)
+            }
             AuthOutcome::Fail => {
-                tracing::warn!(session = %info.id, user = %user.escape_debug(), client = %info.client_ip, "login failed");
-                tokio::time::sleep(config.auth_failure_delay).await;
+                let (delay, failures) = attempt.failed();
+                crate::throttle::log_failed(info, &user, failures);
+                tokio::time::sleep(delay).await;
                 return LoginDone::Fail;
             }
             AuthOutcome::Tempfail => return LoginDone::Tempfail,
@@ -223,10 +234,10 @@ impl Driver {
             Err(_) => return LoginDone::Tempfail,
         };
         let Some(seat) = seat::Seat::take(&self.state, account.id, self.limits.max_sessions_per_user) else {
-            tracing::warn!(session = %info.id, user = %account.address, "too many sessions for this user");
+            tracing::warn!(session = %info.id, user = %logsafe(&account.address), "too many sessions for this user");
             return LoginDone::Limit;
         };
-        tracing::info!(session = %info.id, user = %account.address, "login");
+        tracing::info!(session = %info.id, user = %logsafe(&account.address), "login");
         let feed = self.state.store.watch(account.id);
         self.account = Some(Account { id: account.id, feed, _seat: seat });
         LoginDone::Ok { user: account.address, tenant }

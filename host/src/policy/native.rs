@@ -59,7 +59,10 @@ impl Policy for NativePolicy {
     async fn auth(&self, request: &AuthRequest) -> AuthOutcome {
         let account = match self.store.account(&request.username).await {
             Ok(Some(a)) => a,
-            Ok(None) => return AuthOutcome::Fail,
+            Ok(None) => {
+                passwords::verify_unknown_async(request.password.clone()).await;
+                return AuthOutcome::Fail;
+            }
             Err(_) => return AuthOutcome::Tempfail,
         };
         if passwords::verify_async(request.password.clone(), account.password_hash).await {

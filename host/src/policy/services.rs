@@ -60,7 +60,7 @@ impl HostServices for StoreServices {
 
     async fn verify_password(&self, address: &str, password: &str) -> Result<bool, ServiceError> {
         let Some(account) = self.store.account(address).await.map_err(store_error)? else {
-            return Ok(false);
+            return Ok(passwords::verify_unknown_async(password.to_string()).await);
         };
         Ok(passwords::verify_async(password.to_string(), account.password_hash).await)
     }

@@ -4,35 +4,39 @@
 mod lock;
 
 use crate::config::Pop3Listener;
+use crate::listener::Spec;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
-use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy};
+use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy, logsafe};
 use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
 use ferrymail_store::schema::{INBOX_ID, MailEntry, UidSet};
 use lock::MaildropLock;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+/// Serves POP3 on `listener`; with `implicit_tls`, TLS from the first byte
+/// (pop3s, port 995, RFC 8314).
 pub async fn serve(
     state: Arc<ServerState>,
     limits: Pop3Listener,
     listener: TcpListener,
+    implicit_tls: bool,
     shutdown: watch::Receiver<bool>,
 ) {
-    crate::listener::serve(
-        "pop3",
-        listener,
-        limits.max_sessions,
-        b"-ERR [SYS/TEMP] too many connections, try again later\r\n",
-        shutdown,
-        move |tcp, peer| {
-            let driver = Driver::new(state.clone(), limits.clone(), tcp, peer);
-            driver.run()
-        },
-    )
+    let spec = Spec {
+        name: if implicit_tls { "pop3s" } else { "pop3" },
+        max_sessions: limits.max_sessions,
+        implicit_tls,
+        busy: b"-ERR [SYS/TEMP] too many connections, try again later\r\n",
+        client_busy: b"-ERR [SYS/TEMP] too many connections from your address, try again later\r\n",
+    };
+    let session_state = state.clone();
+    crate::listener::serve(state, spec, listener, shutdown, move |conn, peer| {
+        Driver::new(session_state.clone(), limits.clone(), conn, peer).run()
+    })
     .await
 }
 
@@ -52,30 +56,25 @@ struct Driver {
 }
 
 impl Driver {
-    fn new(state: Arc<ServerState>, limits: Pop3Listener, tcp: TcpStream, peer: SocketAddr) -> Self {
-        let info = SessionInfo::new(state.next_session_id(), Service::Pop3, peer.ip(), peer.port());
+    fn new(state: Arc<ServerState>, limits: Pop3Listener, conn: Conn, peer: SocketAddr) -> Self {
+        let mut info = SessionInfo::new(state.next_session_id(), Service::Pop3, peer.ip(), peer.port());
+        info.tls = conn.is_tls();
         let config = &state.config;
         let cfg = Pop3Config {
             greeting_host: config.hostname.clone(),
             max_line: limits.max_command_line,
-            stls_available: state.tls.is_some() && !info.tls,
+            stls_available: state.tls().is_some() && !info.tls,
             plaintext_auth: config.tls.allow_plaintext_auth.allows(info.client_ip),
             idle_timeout: limits.idle_timeout,
             tls_timeout: config.tls.handshake_timeout,
             ..Pop3Config::default()
         };
-        Driver {
-            policy: state.policy(),
-            session: Pop3Session::new(cfg, info),
-            state,
-            conn: Conn::Plain(tcp),
-            maildrop: None,
-        }
+        Driver { policy: state.policy(), session: Pop3Session::new(cfg, info), state, conn, maildrop: None }
     }
 
     async fn run(mut self) {
         let info = self.session.info();
-        tracing::info!(session = %info.id, service = "pop3", client = %info.client_ip, "connect");
+        tracing::info!(session = %info.id, service = "pop3", client = %info.client_ip, tls = info.tls, "connect");
         let why = match self.serve().await {
             Ok(()) if self.session.timed_out() => "timeout".to_string(),
             Ok(()) => "closed".to_string(),
@@ -139,7 +138,7 @@ impl Driver {
                     self.session.update_done(ok);
                 }
                 Pop3Event::StartTls => {
-                    let Some(acceptor) = self.state.tls.clone() else { return Ok(()) };
+                    let Some(acceptor) = self.state.tls() else { return Ok(()) };
                     match crate::net::before(self.session.poll_timeout(), self.conn.accept_tls(&acceptor)).await {
                         Some(result) => result?,
                         None => {
@@ -158,12 +157,25 @@ impl Driver {
         let config = &self.state.config;
         let info = self.session.info();
         let username = crate::policy::native::qualify(&user, config);
+        // Too many failures lately from this client or for this account:
+        // -ERR [SYS/TEMP] without checking the password.
+        let attempt = match self.state.failures.begin_login(info.client_ip, &username) {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                crate::throttle::log_refused(info, &user, refused);
+                return AuthDone::Refused;
+            }
+        };
         let request = AuthRequest { session: info.clone(), mechanism, username, password };
         let (account_name, tenant) = match self.policy.auth(&request).await {
-            AuthOutcome::Ok { user, tenant } => (user, tenant),
+            AuthOutcome::Ok { user, tenant } => {
+                attempt.succeeded();
+                (user, tenant)
+            }
             AuthOutcome::Fail => {
-                tracing::warn!(session = %info.id, user = %user, client = %info.client_ip, "login failed");
-                tokio::time::sleep(config.auth_failure_delay).await;
+                let (delay, failures) = attempt.failed();
+                crate::throttle::log_failed(info, &user, failures);
+                tokio::time::sleep(delay).await;
                 return AuthDone::Fail;
             }
             AuthOutcome::Tempfail => return AuthDone::Tempfail,
@@ -174,7 +186,7 @@ impl Driver {
             Err(_) => return AuthDone::Tempfail,
         };
         let Some(lock) = MaildropLock::acquire(&self.state, account.id) else {
-            tracing::info!(session = %info.id, user = %account.address, "maildrop in use");
+            tracing::info!(session = %info.id, user = %logsafe(&account.address), "maildrop in use");
             return AuthDone::InUse;
         };
         let entries = match self.state.store.all_entries(account.id, INBOX_ID).await {
@@ -191,7 +203,7 @@ impl Driver {
             // The unique-id survives sessions and never repeats (RFC 1939 7 UIDL).
             .map(|e| MaildropEntry { uid: format!("{uid_validity:08x}{:08x}", e.uid), size: e.size })
             .collect();
-        tracing::info!(session = %info.id, user = %account.address, messages = entries.len(), "login");
+        tracing::info!(session = %info.id, user = %logsafe(&account.address), messages = entries.len(), "login");
         self.maildrop = Some(Maildrop { account: account.id, entries, _lock: lock });
         AuthDone::Ok { maildrop, user: account.address, tenant }
     }

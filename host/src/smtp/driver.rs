@@ -6,7 +6,7 @@
 use crate::config::SmtpListener;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
-use ferrymail_policy::{AuthOutcome, AuthRequest, Reply, SessionInfo, SharedPolicy, Verdict};
+use ferrymail_policy::{AuthOutcome, AuthRequest, Reply, SessionInfo, SharedPolicy, Verdict, logsafe};
 use ferrymail_proto::smtp::{AuthResult, Ending, SmtpConfig, SmtpEvent, SmtpSession};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -41,7 +41,7 @@ pub fn session_config(state: &ServerState, limits: &SmtpListener, info: &Session
         max_errors: limits.max_errors,
         soft_error_limit: limits.soft_error_limit,
         error_delay: limits.error_delay,
-        starttls: state.tls.is_some() && !info.tls,
+        starttls: state.tls().is_some() && !info.tls,
         auth: true,
         auth_without_tls: config.tls.allow_plaintext_auth.allows(info.client_ip),
         require_auth: limits.require_auth,
@@ -75,7 +75,7 @@ impl Driver {
             }
             (End::Session, Some(Ending::Pregreet)) => {
                 // One stable line per offender, for fail2ban.
-                tracing::warn!(session = %id, client = %self.session.info().client_ip, "pregreet: client talked before the greeting")
+                tracing::warn!(client = %self.session.info().client_ip, session = %id, "pregreet: client talked before the greeting")
             }
             (End::Session, Some(Ending::Refused)) => tracing::info!(session = %id, "disconnect (refused at connect)"),
             (End::Session, _) => tracing::info!(session = %id, "disconnect (policy)"),
@@ -115,7 +115,7 @@ impl Driver {
                     let info = self.session.info();
                     let verdict = self.policy.connect(info).await;
                     if let Some(reply) = verdict.reply() {
-                        tracing::info!(session = %info.id, reply = %reply, "refused at connect");
+                        tracing::info!(session = %info.id, reply = %logsafe(&reply.to_string()), "refused at connect");
                     }
                     self.session.verdict(verdict);
                 }
@@ -140,6 +140,12 @@ impl Driver {
                         verdict = Verdict::Accept;
                     }
                     log_verdict(self.session.info(), "rcpt", &to, &verdict);
+                    if verdict.reply().and_then(|r| r.enhanced.as_deref()) == Some("5.1.1") {
+                        // Probing for addresses: each unknown recipient
+                        // past the free ones costs the address more time.
+                        let delay = self.state.failures.unknown_recipient(self.session.info().client_ip);
+                        tokio::time::sleep(delay).await;
+                    }
                     self.session.verdict(verdict);
                 }
                 SmtpEvent::Vrfy(arg) => {
@@ -192,7 +198,7 @@ impl Driver {
         let msg = ferrymail_store::format_id(id);
         let decision = self.policy.data(info, &envelope, &content).await;
         if let Some(reply) = decision.verdict.reply() {
-            tracing::info!(session = %info.id, msg = %msg, reply = %reply, "message refused by policy");
+            tracing::info!(session = %info.id, msg = %msg, reply = %logsafe(&reply.to_string()), "message refused by policy");
             return reply.clone();
         }
         let date = chrono::Utc::now().to_rfc2822();
@@ -204,7 +210,7 @@ impl Driver {
         match self.state.delivery.accept(self.policy.as_ref(), info, &envelope, id, full.into()).await {
             Ok(receipt) => {
                 tracing::info!(
-                    session = %info.id, msg = %msg, from = %envelope.mail_from,
+                    session = %info.id, msg = %msg, from = %logsafe(&envelope.mail_from),
                     rcpts = envelope.rcpt_to.len(), size, local = receipt.local, queued = receipt.queued,
                     "accepted"
                 );
@@ -215,7 +221,7 @@ impl Driver {
     }
 
     async fn starttls(&mut self) -> Result<(), End> {
-        let Some(acceptor) = self.state.tls.clone() else {
+        let Some(acceptor) = self.state.tls() else {
             return Err(End::TlsFailed(std::io::Error::other("no TLS acceptor")));
         };
         match crate::net::before(self.session.poll_timeout(), self.conn.accept_tls(&acceptor)).await {
@@ -232,17 +238,29 @@ impl Driver {
         }
     }
 
+    /// A login, unless this client or account has failed too often
+    /// lately (then 454 4.7.0 without checking the password).
     async fn auth(&mut self, mechanism: String, username: String, password: String) -> AuthResult {
         let info = self.session.info();
+        let account = crate::policy::native::qualify(&username, &self.state.config);
+        let attempt = match self.state.failures.begin_login(info.client_ip, &account) {
+            Ok(attempt) => attempt,
+            Err(refused) => {
+                crate::throttle::log_refused(info, &username, refused);
+                return AuthResult::Refused;
+            }
+        };
         let request = AuthRequest { session: info.clone(), mechanism, username: username.clone(), password };
         match self.policy.auth(&request).await {
             AuthOutcome::Ok { user, tenant } => {
-                tracing::info!(session = %info.id, user = %user, "auth ok");
+                attempt.succeeded();
+                tracing::info!(session = %info.id, user = %logsafe(&user), "auth ok");
                 AuthResult::Ok { user, tenant }
             }
             AuthOutcome::Fail => {
-                tracing::warn!(session = %info.id, user = %username, client = %info.client_ip, "auth failed");
-                tokio::time::sleep(self.state.config.auth_failure_delay).await;
+                let (delay, failures) = attempt.failed();
+                crate::throttle::log_failed(info, &username, failures);
+                tokio::time::sleep(delay).await;
                 AuthResult::Fail
             }
             AuthOutcome::Tempfail => AuthResult::Tempfail,
@@ -252,7 +270,9 @@ impl Driver {
 
 fn log_verdict(info: &SessionInfo, stage: &str, address: &str, verdict: &Verdict) {
     match verdict.reply() {
-        None => tracing::info!(session = %info.id, stage, address = %address, "ok"),
-        Some(reply) => tracing::info!(session = %info.id, stage, address = %address, reply = %reply, "refused"),
+        None => tracing::info!(session = %info.id, stage, address = %logsafe(address), "ok"),
+        Some(reply) => {
+            tracing::info!(session = %info.id, stage, address = %logsafe(address), reply = %logsafe(&reply.to_string()), "refused")
+        }
     }
 }

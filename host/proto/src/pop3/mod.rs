@@ -133,6 +133,10 @@ pub enum AuthDone {
     /// The store or directory could not decide; answered `-ERR [SYS/TEMP]`
     /// (RFC 3206 4).
     Tempfail,
+    /// Refused without a check: too many recent failures from this client
+    /// or for this account. `-ERR [SYS/TEMP]` (RFC 3206 4: try again
+    /// later, not a new password), counted as an error.
+    Refused,
 }
 
 /// What [`Pop3Session::next_event`] needs from the driver. After every event

@@ -202,6 +202,9 @@ impl Pop3Session {
             }
             AuthDone::InUse => err(out, "[IN-USE] maildrop already locked by another session"),
             AuthDone::Tempfail => err(out, "[SYS/TEMP] temporary failure, try again later"),
+            AuthDone::Refused => {
+                self.bad("[SYS/TEMP] too many failed logins, try again later");
+            }
         }
     }
 

@@ -107,6 +107,7 @@ impl SmtpSession {
             }
             AuthResult::Fail => self.error(r(535, "5.7.8", "Authentication credentials invalid")),
             AuthResult::Tempfail => self.send(&r(454, "4.7.0", "Temporary authentication failure")),
+            AuthResult::Refused => self.error(r(454, "4.7.0", "Too many failed logins, try again later")),
         }
     }
 }

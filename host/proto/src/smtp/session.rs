@@ -169,9 +169,12 @@ pub enum AuthResult {
         tenant: Option<String>,
     },
     Fail,
-    /// The policy could not decide, or the client is refused for now
-    /// (too many failures): 454, the client may retry later.
+    /// The policy could not decide: 454, the client may retry later.
     Tempfail,
+    /// Refused without a check: too many recent failures from this client
+    /// or for this account. 454 4.7.0, and it counts towards `max_errors`
+    /// like a failure, so a guesser is still disconnected.
+    Refused,
 }
 
 /// Why the session ended, for the driver's log line.

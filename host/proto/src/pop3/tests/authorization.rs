@@ -58,6 +58,18 @@ fn failed_auth_answers_auth_code_and_allows_retry_rfc2449_8_1_2() {
     assert!(matches!(event, Pop3Event::AuthRequested { .. }));
 }
 
+/// Issue 16 item 5: refused for earlier failures, the client is told to
+/// come back later (RFC 3206 4 SYS/TEMP), not to ask for a new password.
+#[test]
+fn refused_login_answers_sys_temp_rfc3206_4() {
+    let mut s = fresh();
+    send(&mut s, "USER u\r\nPASS good\r\n");
+    s.auth_done(AuthDone::Refused);
+    let (event, out) = step(&mut s);
+    assert_eq!(event, Pop3Event::NeedInput);
+    assert!(out.starts_with("-ERR [SYS/TEMP] too many failed logins"), "{out}");
+}
+
 #[test]
 fn locked_maildrop_answers_in_use_rfc2449_8_1_1() {
     let mut s = fresh();

@@ -68,6 +68,29 @@ fn auth_failures_count_towards_max_errors_rfc4954_4() {
     assert_eq!(s.ending(), Some(Ending::TooManyErrors));
 }
 
+/// Issue 16 item 5: a login the driver refuses for earlier failures (of
+/// this address or account, counted across sessions) is 454 4.7.0 (RFC
+/// 4954 6: temporary) and counts towards `max_errors` like a failure.
+#[test]
+fn refused_login_is_454_4_7_0_and_counts_as_an_error_rfc4954_6() {
+    let cfg = SmtpConfig { auth: true, max_errors: 2, error_delay: Duration::ZERO, ..Default::default() };
+    let mut info = info();
+    info.tls = true;
+    let mut s = open_with(cfg, info);
+    talk(&mut s, b"EHLO c\r\n");
+    let mut replies = Vec::new();
+    for _ in 0..2 {
+        s.feed(b"AUTH PLAIN AHUAZ29vZA==\r\n");
+        assert!(matches!(s.next_event(t0()), SmtpEvent::Auth { .. }));
+        s.auth_result(AuthResult::Refused);
+        let _ = s.next_event(t0());
+        replies.push(String::from_utf8(s.take_output()).unwrap());
+    }
+    assert!(replies[0].starts_with("454 4.7.0 "), "{replies:?}");
+    assert_eq!(codes(&replies[1]), ["454", "421"], "{replies:?}");
+    assert!(s.auth_user().is_none());
+}
+
 #[test]
 fn auth_failures_are_tarpitted_after_the_soft_limit() {
     let cfg = SmtpConfig { auth: true, soft_error_limit: 2, error_delay: secs(3), ..Default::default() };
