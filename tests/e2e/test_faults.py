@@ -307,6 +307,7 @@ def test_disk_full_gets_4xx_never_a_lost_250(tmp_path, small_tmpfs):
         print(f"replies while full: {dict(codes)}")
         assert server.proc.poll() is None, f"server died on a full disk: {server.log_tail()}"
         assert any(c and 400 <= c < 500 for c in codes), f"a full disk never produced a 4xx: {dict(codes)}"
+        assert 452 in codes, f"a full disk is 452 4.3.1 (RFC 3463: mail system full): {dict(codes)}"
 
         # Freeing space brings service back without a restart (the store
         # reopens itself), and what it then acknowledges is kept.
@@ -329,6 +330,21 @@ def test_disk_full_gets_4xx_never_a_lost_250(tmp_path, small_tmpfs):
             acked.add(token)
         seen = check_exactly_once(server, [user], acked)
         assert not refused & set(seen), f"refused messages were kept: {list(refused & set(seen))[:5]}"
+
+        # SIGTERM still stops it (issue 16 item 8: after a full disk the
+        # flusher hung inside sled, a worker blocked, and SIGTERM was
+        # ignored; only kill -9 helped).
+        started = time.monotonic()
+        server.proc.terminate()
+        try:
+            rc = server.proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            raise AssertionError(f"SIGTERM ignored after the disk was full: {server.log_tail()}")
+        assert rc == 0, f"exit status {rc} after SIGTERM: {server.log_tail()}"
+        print(f"SIGTERM after recovery: exited in {time.monotonic() - started:.2f} s")
+        server.start()
+        seen = check_exactly_once(server, [user], acked)
 
         # Nothing acknowledged may be lost across a crash either.
         server.kill()
