@@ -17,7 +17,7 @@ pub const TENANT_MARKER: &str = "@tenant";
 #[serde(deny_unknown_fields, default)]
 pub struct PolicyConfig {
     /// Plugins by name. The embedded plugins (`auth`, `local`, `relay`,
-    /// `vrfy-expn`, `retry`, and the examples `greylist`, `rate-limit`,
+    /// `vrfy-expn`, `retry`, `rate-limit`, and the examples `greylist`,
     /// `dnsbl`, `header-filter`) are declared implicitly as
     /// `path = "builtin:NAME"`; declaring one here replaces that.
     pub plugins: BTreeMap<String, PluginDecl>,

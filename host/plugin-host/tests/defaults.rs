@@ -133,3 +133,44 @@ async fn retry_follows_the_configured_schedule() {
     assert_eq!(p.retry(&ctx(4 * 3600, true)).await, RetryDecision::RetryAfter(ten));
     assert_eq!(p.retry(&ctx(5 * 86400, true)).await, RetryDecision::Bounce);
 }
+
+/// Issue 16 item 10: per-tenant message-rate limits as a default plugin.
+/// Each tenant counts its own messages (the kv namespace is the tenant's),
+/// RCPT refuses once the count is reached so no body is sent in vain.
+#[tokio::test(flavor = "multi_thread")]
+async fn rate_limit_per_tenant_user_and_ip() {
+    let cfg = config(
+        r#"
+chain = ["@tenant", "auth", "local", "relay"]
+[plugins.rate-limit]
+path = "builtin:rate-limit"
+config = { limits = [{ per = "tenant", max = 2, window = "1h" }] }
+[tenants.acme]
+domains = ["acme.test"]
+chain = ["rate-limit"]
+[tenants.beta]
+domains = ["beta.test"]
+chain = ["rate-limit"]
+[tenants.beta.plugin_config.rate-limit]
+limits = [{ per = "user", max = 1, window = "1h" }, { per = "ip", max = 3, window = "1h" }]
+"#,
+    );
+    let host = host().local_domain("acme.test").account("ann@acme.test", "pw").account("bo@beta.test", "pw");
+    let p = runtime(&cfg, Arc::new(host)).await.policy();
+    let over =
+        |v: &Verdict| matches!(v, Verdict::Tempfail(r) if r.code == 450 && r.enhanced.as_deref() == Some("4.7.1"));
+    let message = |rcpt: &str| Envelope { mail_from: "x@example.org".into(), rcpt_to: vec![rcpt.into()] };
+    let s = session("192.0.2.7");
+    for _ in 0..2 {
+        assert_eq!(p.rcpt(&s, &envelope("x@example.org"), "ann@acme.test").await, Verdict::Accept);
+        assert_eq!(p.data(&s, &message("ann@acme.test"), b"Subject: x\r\n\r\nx\r\n").await.verdict, Verdict::Continue);
+    }
+    // The third message for acme is refused at RCPT, from any client.
+    assert!(over(&p.rcpt(&session("198.51.100.1"), &envelope("y@example.org"), "ann@acme.test").await));
+    // Other tenants count their own messages, by their own rules: beta
+    // limits its users (one message each) and client addresses.
+    let bo = authed("192.0.2.7", "bo@beta.test", Some("beta"));
+    assert_eq!(p.mail(&bo, "bo@beta.test").await, Verdict::Continue);
+    assert!(over(&p.mail(&bo, "bo@beta.test").await));
+    assert_eq!(p.rcpt(&s, &envelope("x@example.org"), "bo@beta.test").await, Verdict::Accept);
+}
