@@ -8,7 +8,7 @@
 
 use crate::state::ServerState;
 use base64::Engine;
-use ferrymail_policy::{Envelope, Reply, Service, SessionInfo};
+use ferrymail_policy::{Envelope, Reply, Service, SessionInfo, logsafe};
 use serde::{Deserialize, Serialize};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -84,7 +84,7 @@ pub async fn submit(state: &ServerState, sub: &Submission) -> Result<String, Ref
     let msg = ferrymail_store::format_id(id);
     let decision = policy.data(&info, &envelope, &content).await;
     if let Some(reply) = decision.verdict.reply() {
-        tracing::info!(session = %info.id, msg = %msg, reply = %reply, "local submission refused by policy");
+        tracing::info!(session = %info.id, msg = %msg, reply = %logsafe(&reply.to_string()), "local submission refused by policy");
         return Err(Refused::from_reply(reply));
     }
     // RFC 5321 4.4: the trace field of a local submission names the user.
@@ -101,7 +101,7 @@ pub async fn submit(state: &ServerState, sub: &Submission) -> Result<String, Ref
     match state.delivery.accept(policy.as_ref(), &info, &envelope, id, full.into()).await {
         Ok(receipt) => {
             tracing::info!(
-                session = %info.id, msg = %msg, uid = %uid, from = ?sub.sender,
+                session = %info.id, msg = %msg, uid = %uid, from = %logsafe(&sub.sender),
                 rcpts = sub.recipients.len(), local = receipt.local, queued = receipt.queued,
                 "accepted from a local program"
             );
@@ -178,10 +178,10 @@ async fn drain(state: &ServerState, dir: &Path) -> std::io::Result<()> {
                 tokio::fs::remove_file(&path).await?;
             }
             Err(Refused::Temporary(why)) => {
-                tracing::warn!(file = %path.display(), reason = %why.escape_debug(), "maildrop file deferred");
+                tracing::warn!(file = %path.display(), reason = %logsafe(&why), "maildrop file deferred");
             }
             Err(Refused::Permanent(why)) => {
-                tracing::error!(file = %path.display(), reason = %why.escape_debug(), "maildrop file refused");
+                tracing::error!(file = %path.display(), reason = %logsafe(&why), "maildrop file refused");
                 let refused = dir.join("refused");
                 tokio::fs::create_dir_all(&refused).await?;
                 tokio::fs::rename(&path, refused.join(entry.file_name())).await?;
