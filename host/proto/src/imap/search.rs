@@ -17,6 +17,10 @@ pub(crate) struct SearchPlan {
     key: Key,
     /// Some key needs the message's bytes.
     pub content: bool,
+    /// The only messages that can match, when a top-level UID or
+    /// sequence-set key says so: `UID 99990:* BODY x` reads ten bodies,
+    /// not the mailbox.
+    pub candidates: Option<Vec<u32>>,
 }
 
 /// A search key with sequence sets resolved to UIDs and strings lowered.
@@ -47,7 +51,18 @@ impl SearchPlan {
     pub fn new(criteria: Vec<SearchKey<'static>>, view: &View) -> Result<SearchPlan, &'static str> {
         let key = Key::And(criteria.iter().map(|k| convert(k, view, 0)).collect::<Result<_, _>>()?);
         let content = key.needs_content();
-        Ok(SearchPlan { key, content })
+        let mut candidates: Option<Vec<u32>> = None;
+        if let Key::And(keys) = &key {
+            for k in keys {
+                if let Key::Uids(uids) = k {
+                    candidates = Some(match candidates {
+                        None => uids.clone(),
+                        Some(c) => c.into_iter().filter(|u| uids.binary_search(u).is_ok()).collect(),
+                    });
+                }
+            }
+        }
+        Ok(SearchPlan { key, content, candidates })
     }
 }
 

@@ -170,7 +170,10 @@ impl ImapSession {
                     Ok(plan) => plan,
                     Err(e) => return self.bad(&tag, e),
                 };
-                let left = self.view().uids().to_vec().into();
+                let left = match &plan.candidates {
+                    Some(uids) => uids.clone().into(),
+                    None => self.view().uids().to_vec().into(),
+                };
                 self.search_next(SearchJob { tag, uid, plan, left, batch: Vec::new(), found: Vec::new() })
             }
             CommandBody::Copy { sequence_set, mailbox: target, uid } => {

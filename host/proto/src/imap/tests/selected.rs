@@ -295,3 +295,13 @@ fn a_batch_answered_in_part_is_asked_again() {
     let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), Some("y\r\n"))]);
     assert_eq!(out, "* 3 FETCH (BODY[] {3}\r\ny\r\n)\r\na OK FETCH completed\r\n");
 }
+
+#[test]
+fn a_uid_range_narrows_what_search_reads_rfc3501_6_4_4() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "a UID SEARCH UID 15:* SUBJECT x 2:3\r\n");
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: true, summary: false })
+    );
+}
