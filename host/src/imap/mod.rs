@@ -132,7 +132,13 @@ impl Driver {
                         _ => self.conn.read_before(&mut buf, deadline).await,
                     };
                     match read {
-                        Read::Data(n) => self.session.feed(&buf[..n]),
+                        Read::Data(n) => {
+                            self.session.feed(&buf[..n]);
+                            // A change made before this command arrived is
+                            // reported with it (the select above may have
+                            // taken the bytes first).
+                            self.drain_changes().await;
+                        }
                         Read::Closed => return Ok(()),
                         Read::TimedOut => self.session.handle_timeout(crate::net::timed_out_at(deadline)),
                         Read::Failed(e) => return Err(e),
