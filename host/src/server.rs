@@ -34,6 +34,7 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
     let pop3s = crate::listener::bind("pop3s.listen", &config.pop3s.listen).await?;
     let imap = crate::listener::bind("imap.listen", &config.imap.listen).await?;
+    let imaps = crate::listener::bind("imaps.listen", &config.imaps.listen).await?;
     let control_listener = control::server::bind(&config.control_socket())?;
 
     let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
@@ -78,8 +79,10 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
             tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, implicit_tls, shutdown.clone()));
         }
     }
-    for l in imap {
-        tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, false, shutdown.clone()));
+    for (listeners, implicit_tls) in [(imap, false), (imaps, true)] {
+        for l in listeners {
+            tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, implicit_tls, shutdown.clone()));
+        }
     }
     tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
     let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);

@@ -274,3 +274,22 @@ def test_fetching_every_body_holds_bounded_memory(server):
     assert fetched == 40 * len(msg)
     grew = mem("VmHWM") - before
     assert grew < 120, f"the server grew by {grew} MB for a {fetched >> 20} MB FETCH"
+
+
+def test_imaps_speaks_tls_from_the_first_byte_rfc8314(make_server):
+    from conftest import HOST, IO_TIMEOUT, free_port, unverified_tls
+
+    port = free_port()
+    server = make_server({"imaps": {"listen": [f"{HOST}:{port}"]}, "tls": {"allow_plaintext_auth": "never"}})
+    i = imaplib.IMAP4_SSL(HOST, port, ssl_context=unverified_tls(), timeout=IO_TIMEOUT)
+    assert "AUTH=PLAIN" in i.capabilities and "STARTTLS" not in i.capabilities, i.capabilities
+    ok(i.login(ALICE, PASSWORDS[ALICE]))
+    ok(i.select("INBOX"))
+    i.logout()
+    # The plain port of the same server refuses logins before STARTTLS.
+    plain = server.imap()
+    assert "LOGINDISABLED" in plain.capabilities and "STARTTLS" in plain.capabilities
+    with pytest.raises(imaplib.IMAP4.error, match="PRIVACYREQUIRED"):
+        plain.login(ALICE, PASSWORDS[ALICE])
+    plain.starttls(ssl_context=unverified_tls())
+    ok(plain.login(ALICE, PASSWORDS[ALICE]))

@@ -59,6 +59,9 @@ pub struct Config {
     /// Port 995: POP3 with TLS from the first byte; settings are `[pop3]`'s.
     pub pop3s: TlsListener,
     pub imap: ImapListener,
+    /// Port 993: IMAP with TLS from the first byte (RFC 8314); settings
+    /// are `[imap]`'s.
+    pub imaps: TlsListener,
     /// Per-client limits over every listener: connections, failed logins,
     /// unknown recipients.
     pub clients: ClientsConfig,
