@@ -156,7 +156,11 @@ fn part(out: &mut Vec<u8>, msg: &Message<'_>, raw: &[u8], index: u32, extended: 
 }
 
 fn params(out: &mut Vec<u8>, p: &MessagePart<'_>) {
-    let attrs = p.content_type().and_then(|ct| ct.attributes()).unwrap_or(&[]);
+    attribute_list(out, p.content_type().and_then(|ct| ct.attributes()).unwrap_or(&[]));
+}
+
+/// A body parameter list (RFC 3501 7.4.2 body-fld-param): NIL when empty.
+fn attribute_list(out: &mut Vec<u8>, attrs: &[mail_parser::Attribute<'_>]) {
     if attrs.is_empty() {
         out.extend_from_slice(b"NIL");
         return;
@@ -181,21 +185,7 @@ fn disposition(out: &mut Vec<u8>, p: &MessagePart<'_>) {
     out.push(b'(');
     string(out, d.ctype().to_ascii_lowercase().as_bytes());
     out.push(b' ');
-    let attrs = d.attributes().unwrap_or(&[]);
-    if attrs.is_empty() {
-        out.extend_from_slice(b"NIL");
-    } else {
-        out.push(b'(');
-        for (i, a) in attrs.iter().enumerate() {
-            if i > 0 {
-                out.push(b' ');
-            }
-            string(out, a.name.to_ascii_lowercase().as_bytes());
-            out.push(b' ');
-            string(out, a.value.as_bytes());
-        }
-        out.push(b')');
-    }
+    attribute_list(out, d.attributes().unwrap_or(&[]));
     out.push(b')');
 }
 
