@@ -10,31 +10,21 @@ use std::os::unix::net::UnixStream;
 /// Sends `request` to the running server if there is one, else executes it
 /// against the store opened by this process.
 pub fn run(config: &Config, request: &Request) -> Result<Response> {
-    let socket = config.control_socket();
-    match UnixStream::connect(&socket) {
-        Ok(mut stream) => {
-            let mut json = serde_json::to_vec(request)?;
-            json.push(b'\n');
-            stream.write_all(&json).context("sending to the server")?;
-            let mut line = String::new();
-            BufReader::new(stream).read_line(&mut line).context("reading the server's answer")?;
-            serde_json::from_str(&line).context("decoding the server's answer")
-        }
-        Err(_) => {
-            if matches!(request, Request::Reload) {
-                anyhow::bail!("no server is running on {} (no control socket)", socket.display());
-            }
-            let store = open_store(config)?;
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            Ok(runtime.block_on(async {
-                let response = execute_store(&*store, request).await;
-                if let Err(e) = store.close().await {
-                    return Response::err(format!("closing the store: {e}"));
-                }
-                response
-            }))
-        }
+    if let Some(response) = to_server(config, request)? {
+        return Ok(response);
     }
+    if matches!(request, Request::Reload) {
+        anyhow::bail!("no server is running on {} (no control socket)", config.control_socket().display());
+    }
+    let store = open_store(config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    Ok(runtime.block_on(async {
+        let response = execute_store(&*store, request).await;
+        if let Err(e) = store.close().await {
+            return Response::err(format!("closing the store: {e}"));
+        }
+        response
+    }))
 }
 
 /// Sends `request` to the running server; None when no server runs.
