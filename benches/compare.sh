@@ -235,19 +235,46 @@ wl_pop3() {
     done
 }
 
-# 4. IMAP: SELECT + FETCH all on the same mailbox.
+# 4. IMAP on the same $BOX-message mailbox: LOGIN, SELECT, FETCH 1:*
+#    (FLAGS UID RFC822.SIZE ENVELOPE), FETCH 1:* BODY.PEEK[], SEARCH SUBJECT.
+#    Cold: the server just restarted and the mailbox's files (ferrymail's
+#    data dir; Dovecot's Maildir with its index files) evicted from the page
+#    cache, so the first session reads them from disk; then one warm-up run
+#    (excluded) and $RUNS warm runs. Dovecot's indexes are kept across the
+#    restart, as a running server would have them.
+evict() { python3 "$HERE/scripts/evict.py" "$@"; }
+fm_restart() {
+    fm_stop
+    "$FM_BIN" serve --config "$RUN/ferrymail.toml" 2>> "$RUN/ferrymail.log" &
+    FM_PID=$!
+    for _ in $(seq 1 100); do ss -ltn | grep -q "127.0.0.1:$FM_IMAP " && break; sleep 0.1; done
+}
 fm_imap() {
-    # IMAP is not served by this build. When it lands: fill as in wl_pop3 and
-    # run `load imap/ferrymail imap --port $FM_IMAP ...` the same way.
-    log "imap: ferrymail does not serve IMAP in this build (n/a)"
+    local run
+    fm_start
+    log "imap: filling ferrymail imap10k@$DOMAIN with $BOX messages"
+    "$LOAD" smtp --port "$FM_SMTP" --sessions 10 --messages "$BOX" --size "$SIZE" --rcpt "imap10k@$DOMAIN" --label fill/ferrymail >/dev/null
+    for run in $(seq 1 "$RUNS"); do
+        fm_stop; evict "$RUN/ferrymail-data"; fm_restart
+        load "imap-cold/ferrymail" imap --port "$FM_IMAP" --user "imap10k@$DOMAIN" --password "$PASS" --watch-pid "$FM_PID"
+    done
+    for run in $(seq 0 "$RUNS"); do
+        local suffix=""; [ "$run" = 0 ] && suffix=/warmup
+        load "imap/ferrymail$suffix" imap --port "$FM_IMAP" --user "imap10k@$DOMAIN" --password "$PASS" --watch-pid "$FM_PID"
+    done
+    fm_stop
 }
 wl_imap() {
     local run
     fm_imap
-    fill_postfix_box; "$HERE/peers/dovecot.sh" start
+    fill_postfix_box
+    for run in $(seq 1 "$RUNS"); do
+        "$HERE/peers/dovecot.sh" stop; sleep 0.5; evict /home/imap10k/Maildir; "$HERE/peers/dovecot.sh" start
+        load "imap-cold/dovecot" imap --port "$DC_IMAP" --user imap10k --password "$PASS" --watch-pid "$("$HERE/peers/dovecot.sh" pid)"
+    done
     for run in $(seq 0 "$RUNS"); do
         local suffix=""; [ "$run" = 0 ] && suffix=/warmup
-        load "imap/dovecot$suffix" imap --port "$DC_IMAP" --user imap10k --password "$PASS"
+        load "imap/dovecot$suffix" imap --port "$DC_IMAP" --user imap10k --password "$PASS" --watch-pid "$("$HERE/peers/dovecot.sh" pid)"
     done
 }
 
@@ -303,6 +330,9 @@ COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT+="+dirty"; fi
 STARTED=$(date -u +%Y-%m-%dT%H:%MZ); LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 setup_peers
+# Dovecot checks passwords with the same argon2id parameters ferrymail uses
+# (BENCH_DC_PLAIN=1: its PLAIN passwd-file instead, no hashing at all).
+if [ "${BENCH_DC_PLAIN:-0}" != 1 ]; then BENCH_DC_PHC=$(echo "$PASS" | "$LOAD" phc); export BENCH_DC_PHC; fi
 for w in inbound plugins pop3 imap outbound idle; do
     if wants "$w"; then "wl_$w"; fi
 done

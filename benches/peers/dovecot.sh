@@ -2,6 +2,9 @@
 # Standalone Dovecot (IMAP + POP3 on the Postfix Maildirs) for benches/compare.sh
 # (adapted from shared/bench/dovecot_ctl.sh). Usage: dovecot.sh setup|start|stop
 # env: BENCH_DC_IMAP_PORT (1143) BENCH_DC_POP3_PORT (1110) BENCH_RUN_DIR BENCH_PASS (benchpass)
+#      BENCH_DC_PHC: an argon2id PHC string of BENCH_PASS to store instead of
+#      the plain password (compare.sh passes one made with ferrymail's
+#      parameters, so both servers do the same work per login).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 IMAP_PORT=${BENCH_DC_IMAP_PORT:-1143}; POP3_PORT=${BENCH_DC_POP3_PORT:-1110}
@@ -15,7 +18,10 @@ case "${1:-}" in
       dovecot-core dovecot-imapd dovecot-pop3d;;
   start)
     alive && exit 0
-    : > "$USERS_FILE"; for u in imap10k bench1 bench2 bench3 bench4; do echo "$u:{PLAIN}$PASS" >> "$USERS_FILE"; done
+    # The users file is rewritten at every start; a running instance keeps
+    # the one it read.
+    secret="{PLAIN}$PASS"; [ -n "${BENCH_DC_PHC:-}" ] && secret="{ARGON2ID}$BENCH_DC_PHC"
+    : > "$USERS_FILE"; for u in imap10k bench1 bench2 bench3 bench4; do echo "$u:$secret" >> "$USERS_FILE"; done
     chmod 640 "$USERS_FILE"; chgrp dovecot "$USERS_FILE" 2>/dev/null || true
     sed -e "s#@IMAP_PORT@#$IMAP_PORT#; s#@POP3_PORT@#$POP3_PORT#; s#@RUN_DIR@#$RUN_DIR#g; s#@USERS_FILE@#$USERS_FILE#" \
         "$HERE/dovecot.conf.in" > "$CONF"

@@ -24,6 +24,7 @@ case "${1:-}" in
       'smtpd_peername_lookup = no' 'smtp_dns_support_level = disabled' 'inet_protocols = ipv4' \
       'inet_interfaces = loopback-only' 'default_transport = error' 'relay_transport = error' 'relayhost =' \
       'smtpd_tls_security_level = none' 'smtp_tls_security_level = none' 'message_size_limit = 52428800' \
+      'mailbox_size_limit = 0' \
       'maillog_file = /var/log/postfix.log' 'bench_hold_restrictions = check_client_access static:HOLD' \
       "transport_maps = inline:{ sink.test=smtp:[127.0.0.1]:$SINK_PORT }" 'mynetworks = 127.0.0.0/8'
     postconf -M# smtp/inet 2>/dev/null || true

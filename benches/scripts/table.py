@@ -41,12 +41,18 @@ ROWS += [
     (w, "RETR all, msg/s", "retr_msgs_per_s", HIGHER, "pop3/ferrymail", [("Dovecot", "pop3/dovecot")]),
     (w, "peak memory (PSS, all processes), MiB", "pss_peak_mib", LOWER, "pop3/ferrymail", [("Dovecot", "pop3/dovecot")]),
 ]
-w = "IMAP SELECT + FETCH (one mailbox)"
-ROWS += [
-    (w, "SELECT, s", "select_s", LOWER, "imap/ferrymail", [("Dovecot", "imap/dovecot")]),
-    (w, "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE), s", "fetch_meta_s", LOWER, "imap/ferrymail", [("Dovecot", "imap/dovecot")]),
-    (w, "FETCH 1:* BODY.PEEK[], msg/s", "fetch_body_msgs_per_s", HIGHER, "imap/ferrymail", [("Dovecot", "imap/dovecot")]),
-]
+for temp, prefix in (("warm", "imap"), ("cold", "imap-cold")):
+    w = f"IMAP, one 10k-message mailbox ({temp})"
+    dc = [("Dovecot", f"{prefix}/dovecot")]
+    fm = f"{prefix}/ferrymail"
+    ROWS += [
+        (w, "connect + LOGIN, ms", "login_ms", LOWER, fm, dc),
+        (w, "SELECT, ms", "select_ms", LOWER, fm, dc),
+        (w, "FETCH 1:* (FLAGS UID RFC822.SIZE ENVELOPE), ms", "fetch_meta_ms", LOWER, fm, dc),
+        (w, "FETCH 1:* BODY.PEEK[] (all bodies), ms", "fetch_body_ms", LOWER, fm, dc),
+        (w, "SEARCH SUBJECT (every message), ms", "search_ms", LOWER, fm, dc),
+        (w, "peak memory (PSS, all processes), MiB", "pss_peak_mib", LOWER, fm, dc),
+    ]
 w = "outbound relay to smtp-sink (persistent)"
 ROWS += [
     (w, "relayed msg/s (sender's queue drained)", "deliver_msgs_per_s", HIGHER, "outbound-persistent/ferrymail", [("Postfix", "outbound-persistent/postfix")]),
@@ -73,6 +79,9 @@ def load(path):
                 r["rss_peak_mib"] = round(r["rss_peak_kb"] / 1024, 1)
             if r.get("pss_peak_kb") is not None:
                 r["pss_peak_mib"] = round(r["pss_peak_kb"] / 1024, 1)
+            for key in ("login_s", "select_s", "fetch_meta_s", "fetch_body_s", "search_s"):
+                if r.get("proto") == "imap" and r.get(key) is not None:
+                    r[key[:-2] + "_ms"] = round(r[key] * 1000, 1)
             if r.get("bytes_per_conn") is not None:
                 r["kib_per_conn"] = round(r["bytes_per_conn"] / 1024, 1)
             runs[label].append(r)

@@ -3,8 +3,9 @@
 //! - POP3: connect + USER/PASS; STAT + LIST; RETR 1..N one command at a
 //!   time (no DELE); QUIT.
 //! - IMAP: connect + LOGIN; SELECT; FETCH 1:* (FLAGS UID RFC822.SIZE
-//!   ENVELOPE); FETCH 1:* (BODY.PEEK[]); LOGOUT. ferrymail does not serve
-//!   IMAP yet; this client measures the peers (Dovecot) and is ready for it.
+//!   ENVELOPE); FETCH 1:* (BODY.PEEK[]); SEARCH on a header (SUBJECT, which
+//!   every benchmark message matches, so the whole mailbox is searched and
+//!   the answer is as long as it can be); LOGOUT.
 
 use crate::wire::Wire;
 use anyhow::{Context, Result, bail};
@@ -114,6 +115,26 @@ async fn imap_command(w: &mut Wire, tag: &str, command: &str) -> Result<(u64, u6
     }
 }
 
+/// A SEARCH command; returns how many messages it found (the numbers
+/// of its untagged `* SEARCH` responses).
+async fn imap_search(w: &mut Wire, tag: &str, command: &str) -> Result<u64> {
+    w.send(format!("{tag} {command}\r\n").as_bytes()).await?;
+    let mut found = 0;
+    loop {
+        let line = w.read_line().await?;
+        let text = String::from_utf8_lossy(&line);
+        if let Some(rest) = text.strip_prefix(&format!("{tag} ")) {
+            if !rest.starts_with("OK") {
+                bail!("IMAP {command}: {}", text.trim_end());
+            }
+            return Ok(found);
+        }
+        if let Some(numbers) = text.strip_prefix("* SEARCH") {
+            found += numbers.split_ascii_whitespace().count() as u64;
+        }
+    }
+}
+
 fn literal_len(line: &[u8]) -> Option<usize> {
     let line = line.strip_suffix(b"\r\n").or_else(|| line.strip_suffix(b"\n"))?;
     let inner = line.strip_suffix(b"}")?;
@@ -146,11 +167,15 @@ pub async fn imap(opts: &FetchOptions, mailbox: &str) -> Result<Value> {
         body_s = secs(t);
     }
     let t = Instant::now();
+    let found = imap_search(&mut w, "a6", "SEARCH SUBJECT \"benchmark\"").await?;
+    let search_s = secs(t);
+    let t = Instant::now();
     imap_command(&mut w, "a5", "LOGOUT").await?;
     let logout_s = secs(t);
     Ok(json!({
         "proto": "imap", "messages": n, "bodies": bodies, "body_bytes": bytes,
         "login_s": login_s, "select_s": select_s, "fetch_meta_s": meta_s, "fetch_body_s": body_s, "logout_s": logout_s,
+        "search_s": search_s, "search_found": found,
         "fetch_body_msgs_per_s": crate::stats::rate(bodies as f64, body_s),
         "fetch_body_MB_per_s": crate::stats::rate(bytes as f64 / 1e6, body_s),
     }))

@@ -8,7 +8,7 @@
 use ferrymail_policy::{Service, SessionInfo};
 use ferrymail_proto::imap::{
     Answer, CopyOutcome, Failure, ImapConfig, ImapEvent, ImapSession, ListedMailbox, LoginDone, MailboxChange,
-    MailboxStatus, MessageData, MessageFlags, Request, SelectedMailbox,
+    MailboxStatus, MessageData, MessageFlags, Request, SelectedMailbox, Summary,
 };
 use libfuzzer_sys::fuzz_target;
 use std::time::{Duration, Instant};
@@ -74,7 +74,7 @@ fuzz_target!(|data: &[u8]| {
                     let answer = match request {
                         Request::Select { .. } => Answer::Selected(if ok {
                             let messages = [1, 3, 4, 7, 8].iter().map(|&u| (u, MessageFlags::system(u & 31))).collect();
-                            Ok(SelectedMailbox { id: 0, status, messages })
+                            Ok(SelectedMailbox::from_messages(0, status, messages))
                         } else {
                             Err(fail(d))
                         }),
@@ -83,7 +83,7 @@ fuzz_target!(|data: &[u8]| {
                             vec!["x".into()],
                         ))),
                         Request::Status { .. } => Answer::Status(Ok(status)),
-                        Request::Messages { uids, content, .. } => Answer::Messages(Ok(uids
+                        Request::Messages { uids, content, summary } => Answer::Messages(Ok(uids
                             .iter()
                             .map(|&uid| MessageData {
                                 uid,
@@ -92,7 +92,7 @@ fuzz_target!(|data: &[u8]| {
                                 internal_date: d as i64 - 1000,
                                 modseq: 1,
                                 content: content.then(|| stored.clone()),
-                                summary: None,
+                                summary: summary.then(|| Summary::compute(&stored)),
                             })
                             .collect())),
                         Request::SetFlags { uids, change, .. } => {

@@ -40,6 +40,10 @@ enum Mode {
     Idle(IdleArgs),
     /// Print the delivered-message counter.
     Count(CountArgs),
+    /// Print an argon2id PHC string of a password (read from stdin) with
+    /// ferrymail's parameters (the argon2 crate's defaults), so a peer's
+    /// password file can make logins cost the same work as ferrymail's.
+    Phc,
 }
 
 #[derive(Args)]
@@ -205,6 +209,19 @@ async fn run(cli: Cli) -> Result<bool> {
             stats::emit(&v, a.common.json_out.as_deref())?;
             ok
         }
+        Mode::Phc => {
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password)?;
+            let salt = argon2::password_hash::SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+            let phc = argon2::PasswordHasher::hash_password(
+                &argon2::Argon2::default(),
+                password.trim_end_matches(['\r', '\n']).as_bytes(),
+                &salt,
+            )
+            .map_err(|e| anyhow::anyhow!("hashing: {e}"))?;
+            println!("{phc}");
+            true
+        }
         Mode::Count(a) => {
             let Some(counter) = a.counter()? else { bail!("no counter given") };
             println!("{}", counter.count().await?);
@@ -284,7 +301,7 @@ async fn fetch_mode(a: FetchArgs, imap: bool) -> Result<bool> {
     let mut v = match result {
         Ok(v) => v,
         Err(e) if imap && is_refused(&e) => {
-            bail!("{}: connection refused (ferrymail: IMAP not served by this build): {e:#}", opts.addr)
+            bail!("{}: connection refused (is IMAP enabled on that port?): {e:#}", opts.addr)
         }
         Err(e) => return Err(e),
     };

@@ -50,10 +50,22 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
     match request {
         Request::Select { name } => Answer::Selected(
             async {
+                // The mailbox's record, UID set and flag index: a few reads
+                // whatever its size (a million messages: RFC 3501 6.3.1
+                // needs no per-message record).
                 let m = mailbox(state, account, &name).await?;
-                let entries = store.all_entries(account, m.id).await?;
-                let messages = entries.into_iter().map(|e| (e.uid, flags_of(e.flags, e.keywords))).collect();
-                Ok(SelectedMailbox { id: m.id, status: status_of(&m), messages })
+                let uids = store.uids(account, m.id).await?;
+                let index = store.flag_index(account, m.id).await?;
+                let mut flagged: Vec<(u32, Vec<(u32, u32)>)> =
+                    index.system.iter().enumerate().map(|(bit, set)| (1 << bit, set.runs().to_vec())).collect();
+                flagged.push((SelectedMailbox::WITH_KEYWORDS, index.with_keywords.runs().to_vec()));
+                Ok(SelectedMailbox {
+                    id: m.id,
+                    status: status_of(&m),
+                    uids: uids.iter().collect(),
+                    flagged,
+                    keywords: index.keywords,
+                })
             }
             .await
             .map_err(fail),
@@ -157,35 +169,50 @@ async fn messages(
 ) -> Result<Vec<MessageData>, StoreError> {
     let store = &state.store;
     let set: UidSet = uids.into_iter().collect();
-    let entries = store.entries(account, mailbox, &set).await?;
+    let mut entries = store.entries(account, mailbox, &set).await?;
+    let mut bodies: Vec<Option<Bytes>> = Vec::new();
+    if content {
+        // Up to the budget (at least one message); the session asks again
+        // for the rest (Request::Messages). All read in one store call.
+        let mut total = 0u64;
+        let fit = entries
+            .iter()
+            .position(|e| {
+                total += e.size;
+                total > CONTENT_BUDGET
+            })
+            .map_or(entries.len(), |i| i.max(1));
+        entries.truncate(fit);
+        bodies = store.read_contents(&entries.iter().map(|e| e.content).collect::<Vec<_>>()).await?;
+    }
     let summaries = match summary {
         true => store.summaries(&entries.iter().map(|e| e.content).collect::<Vec<_>>()).await?,
         false => Vec::new(),
     };
     let mut out = Vec::with_capacity(entries.len());
-    let mut read = 0u64;
     for (i, e) in entries.into_iter().enumerate() {
-        if read > CONTENT_BUDGET {
-            // The session asks again for the rest (Request::Messages).
-            break;
-        }
         let bytes = match content {
-            true => match store.read_message(&e).await {
-                Ok(b) => {
-                    read += b.len() as u64;
+            true => match bodies.get_mut(i).and_then(Option::take) {
+                // As a mail client reads it: the Return-Path line, then the content.
+                Some(stored) => {
+                    let line = e.return_path_line();
+                    let mut b = Vec::with_capacity(line.len() + stored.len());
+                    b.extend_from_slice(line.as_bytes());
+                    b.extend_from_slice(&stored);
                     Some(b)
                 }
                 // Expunged meanwhile: it is simply not there.
-                Err(StoreError::NoSuchMessage(_)) => continue,
-                Err(e) => return Err(e),
+                None => continue,
             },
             false => None,
         };
         let summary = match summaries.get(i).cloned().flatten().and_then(|s| Summary::decode(&s)) {
             Some(s) => Some(s),
             None if summary => {
+                // The stored content, as delivery summarises it (without
+                // the Return-Path line read adds).
                 let raw = match &bytes {
-                    Some(b) => b.clone(),
+                    Some(b) => Bytes::copy_from_slice(&b[e.return_path_line().len()..]),
                     None => match store.read_content(e.content).await {
                         Ok(b) => b,
                         Err(StoreError::NoSuchMessage(_)) => continue,
@@ -208,7 +235,7 @@ async fn messages(
             internal_date: i64::try_from(e.internal_date).unwrap_or(i64::MAX),
             modseq: e.modseq,
             flags: flags_of(e.flags, e.keywords),
-            content: bytes.map(|b| b.to_vec()),
+            content: bytes,
             summary,
         });
     }

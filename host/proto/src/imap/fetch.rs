@@ -55,6 +55,14 @@ impl FetchPlan {
     }
 }
 
+/// The message's summary: the stored one, or computed once from `content`.
+fn summary_of<'a>(m: &'a MessageData, computed: &'a mut Option<Summary>, content: &[u8]) -> &'a Summary {
+    match &m.summary {
+        Some(s) => s,
+        None => computed.get_or_insert_with(|| Summary::compute(content)),
+    }
+}
+
 /// `* seq FETCH (...)` for one message. `flags_changed`: its `\Seen` was
 /// just set by this FETCH, so FLAGS is sent even if not asked for.
 pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPlan, _uid: bool, flags_changed: bool) {
@@ -67,15 +75,10 @@ pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPl
         first = false;
     };
     let content = m.content.as_deref().unwrap_or(b"");
-    // Stored with the message; computed here only if the driver had none.
-    let computed;
-    let summary = match &m.summary {
-        Some(s) => s,
-        None => {
-            computed = Summary::compute(content);
-            &computed
-        }
-    };
+    // Stored with the message; computed here only if the driver had none
+    // and an item needs it (never for FLAGS or BODY[] alone: that parse
+    // would cost more than the rest of the answer).
+    let mut computed: Option<Summary> = None;
     let mut flags_sent = false;
     for item in &plan.items {
         match item {
@@ -101,17 +104,17 @@ pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPl
             MessageDataItemName::Envelope => {
                 sep(out);
                 out.extend_from_slice(b"ENVELOPE ");
-                out.extend_from_slice(&summary.envelope);
+                out.extend_from_slice(&summary_of(m, &mut computed, content).envelope);
             }
             MessageDataItemName::Body => {
                 sep(out);
                 out.extend_from_slice(b"BODY ");
-                out.extend_from_slice(&summary.body);
+                out.extend_from_slice(&summary_of(m, &mut computed, content).body);
             }
             MessageDataItemName::BodyStructure => {
                 sep(out);
                 out.extend_from_slice(b"BODYSTRUCTURE ");
-                out.extend_from_slice(&summary.bodystructure);
+                out.extend_from_slice(&summary_of(m, &mut computed, content).bodystructure);
             }
             MessageDataItemName::Rfc822 => {
                 sep(out);

@@ -119,7 +119,7 @@ impl Default for ImapConfig {
             plaintext_auth: true,
             idle_timeout: Duration::from_secs(30 * 60),
             tls_timeout: Duration::from_secs(30),
-            content_batch: 64,
+            content_batch: 256,
             meta_batch: 2048,
         }
     }

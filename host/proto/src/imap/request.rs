@@ -80,13 +80,56 @@ pub struct MailboxStatus {
     pub size: u64,
 }
 
-/// A selected mailbox's state (RFC 3501 6.3.1).
+/// A selected mailbox's state (RFC 3501 6.3.1), from the store's indexes:
+/// nothing here is per-message work beyond the UID list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SelectedMailbox {
     pub id: u32,
     pub status: MailboxStatus,
-    /// Every message, ascending by UID, with its flags.
-    pub messages: Vec<(u32, MessageFlags)>,
+    /// Every message's UID, ascending.
+    pub uids: Vec<u32>,
+    /// For each flag bit ([`MessageFlags::SEEN`] … [`MessageFlags::DRAFT`],
+    /// and [`SelectedMailbox::WITH_KEYWORDS`]), the UIDs having it, as
+    /// ascending (first, last) runs.
+    pub flagged: Vec<(u32, Vec<(u32, u32)>)>,
+    /// The mailbox's keywords (FLAGS and PERMANENTFLAGS).
+    pub keywords: Vec<String>,
+}
+
+impl SelectedMailbox {
+    /// The pseudo-flag "has at least one keyword".
+    pub const WITH_KEYWORDS: u32 = 1 << 5;
+
+    /// From every message's flags (tests, and a store without indexes).
+    pub fn from_messages(id: u32, status: MailboxStatus, messages: Vec<(u32, MessageFlags)>) -> SelectedMailbox {
+        let mut flagged: Vec<(u32, Vec<(u32, u32)>)> = Vec::new();
+        let mut keywords: Vec<String> = Vec::new();
+        for (uid, flags) in &messages {
+            let mut bits = flags.system;
+            if !flags.keywords.is_empty() {
+                bits |= Self::WITH_KEYWORDS;
+            }
+            for bit in (0..6).map(|b| 1u32 << b).filter(|b| bits & b != 0) {
+                let runs = match flagged.iter_mut().find(|(b, _)| *b == bit) {
+                    Some((_, runs)) => runs,
+                    None => {
+                        flagged.push((bit, Vec::new()));
+                        &mut flagged.last_mut().expect("just pushed").1
+                    }
+                };
+                match runs.last_mut() {
+                    Some((_, last)) if *last + 1 == *uid => *last = *uid,
+                    _ => runs.push((*uid, *uid)),
+                }
+            }
+            for k in &flags.keywords {
+                if !keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
+                    keywords.push(k.clone());
+                }
+            }
+        }
+        SelectedMailbox { id, status, uids: messages.into_iter().map(|(uid, _)| uid).collect(), flagged, keywords }
+    }
 }
 
 /// One message's attributes, and its bytes when asked for.

@@ -7,7 +7,7 @@ use super::sequence::resolve;
 use super::view::View;
 use chrono::{DateTime, NaiveDate, Utc};
 use imap_codec::imap_types::search::SearchKey;
-use mail_parser::{HeaderValue, MessageParser};
+use mail_parser::{HeaderValue, Message, MessageParser};
 
 /// Deepest nesting of NOT/OR/parentheses accepted; deeper is refused with
 /// BAD before any work (and keeps evaluation's recursion bounded).
@@ -15,8 +15,11 @@ const MAX_DEPTH: usize = 32;
 
 pub(crate) struct SearchPlan {
     key: Key,
-    /// Some key needs the message's bytes.
+    /// Some key needs the message's bytes (BODY, TEXT).
     pub content: bool,
+    /// Some key needs header fields or the sent date, which the summary
+    /// kept at delivery has (HEADER, FROM, SUBJECT, SENTON, ...).
+    pub summary: bool,
     /// The only messages that can match, when a top-level UID or
     /// sequence-set key says so: `UID 99990:* BODY x` reads ten bodies,
     /// not the mailbox.
@@ -50,7 +53,9 @@ enum Key {
 impl SearchPlan {
     pub fn new(criteria: Vec<SearchKey<'static>>, view: &View) -> Result<SearchPlan, &'static str> {
         let key = Key::And(criteria.iter().map(|k| convert(k, view, 0)).collect::<Result<_, _>>()?);
-        let content = key.needs_content();
+        let content = key.needs(&|k| matches!(k, Key::Body(_) | Key::Text(_)));
+        let summary = !content
+            && key.needs(&|k| matches!(k, Key::Header(..) | Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_)));
         let mut candidates: Option<Vec<u32>> = None;
         if let Key::And(keys) = &key {
             for k in keys {
@@ -62,7 +67,7 @@ impl SearchPlan {
                 }
             }
         }
-        Ok(SearchPlan { key, content, candidates })
+        Ok(SearchPlan { key, content, summary, candidates })
     }
 }
 
@@ -116,32 +121,35 @@ fn convert(key: &SearchKey<'_>, view: &View, depth: usize) -> Result<Key, &'stat
 }
 
 impl Key {
-    fn needs_content(&self) -> bool {
+    /// Whether this key or one inside it satisfies `leaf`.
+    fn needs(&self, leaf: &dyn Fn(&Key) -> bool) -> bool {
         match self {
-            Key::And(keys) => keys.iter().any(Key::needs_content),
-            Key::Or(a, b) => a.needs_content() || b.needs_content(),
-            Key::Not(k) => k.needs_content(),
-            Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_) | Key::Header(..) | Key::Body(_) | Key::Text(_) => {
-                true
-            }
-            _ => false,
+            Key::And(keys) => keys.iter().any(|k| k.needs(leaf)),
+            Key::Or(a, b) => a.needs(leaf) || b.needs(leaf),
+            Key::Not(k) => k.needs(leaf),
+            k => leaf(k),
         }
     }
 }
 
-/// What text keys look at, parsed once per message.
-struct Parsed {
-    /// (lower-case name, lower-case decoded value) of every header field.
-    fields: Vec<(String, String)>,
+/// What text keys look at, once per message: from the summary kept at
+/// delivery when only header fields and the sent date are needed, else
+/// parsed from the message's bytes.
+struct Parsed<'a> {
+    /// [`header_lines`] of the message.
+    headers: std::borrow::Cow<'a, [u8]>,
+    /// Lower-case text of the body parts; only when a key needs it.
     body: String,
     sent: Option<NaiveDate>,
 }
 
-fn parse(raw: &[u8]) -> Parsed {
-    let Some(msg) = MessageParser::new().parse(raw) else {
-        return Parsed { fields: Vec::new(), body: String::from_utf8_lossy(raw).to_lowercase(), sent: None };
-    };
-    let mut fields = Vec::new();
+/// Header fields as SEARCH compares them (RFC 3501 6.4.4: case-insensitive
+/// substrings of the decoded field): one `name:value` line per field,
+/// name and value in lower case, the value decoded (RFC 2047) and unfolded.
+/// Computed at delivery and kept in the message's [`super::Summary`].
+pub(crate) fn header_lines(msg: Option<&Message<'_>>, raw: &[u8]) -> Vec<u8> {
+    let Some(msg) = msg else { return Vec::new() };
+    let mut out = Vec::new();
     for h in msg.headers() {
         let value = match h.value() {
             HeaderValue::Text(t) => t.to_string(),
@@ -158,26 +166,63 @@ fn parse(raw: &[u8]) -> Parsed {
                 String::from_utf8_lossy(raw_value).trim().to_string()
             }
         };
-        fields.push((h.name().to_lowercase(), value.to_lowercase()));
+        out.extend_from_slice(h.name().to_lowercase().replace([':', '\n', '\r'], " ").as_bytes());
+        out.push(b':');
+        out.extend_from_slice(value.to_lowercase().replace(['\n', '\r'], " ").as_bytes());
+        out.push(b'\n');
     }
+    out
+}
+
+/// The Date: field as Unix seconds (SENTBEFORE, SENTON, SENTSINCE).
+pub(crate) fn sent_of(msg: Option<&Message<'_>>) -> Option<i64> {
+    msg?.date().map(|d| d.to_timestamp())
+}
+
+fn day_of(secs: i64) -> Option<NaiveDate> {
+    DateTime::<Utc>::from_timestamp(secs, 0).map(|t| t.date_naive())
+}
+
+/// (name, value) of each line of [`header_lines`].
+fn fields(lines: &[u8]) -> impl Iterator<Item = (&[u8], &str)> {
+    lines.split(|&b| b == b'\n').filter_map(|line| {
+        let colon = line.iter().position(|&b| b == b':')?;
+        Some((&line[..colon], std::str::from_utf8(&line[colon + 1..]).ok()?))
+    })
+}
+
+fn parse(raw: &[u8], with_body: bool) -> Parsed<'static> {
+    let Some(msg) = MessageParser::new().parse(raw) else {
+        return Parsed { headers: Vec::new().into(), body: String::from_utf8_lossy(raw).to_lowercase(), sent: None };
+    };
     let mut body = String::new();
-    for i in 0..msg.text_body.len().max(msg.html_body.len()) {
-        if let Some(t) = msg.body_text(i) {
-            body.push_str(&t.to_lowercase());
-            body.push('\n');
+    if with_body {
+        for i in 0..msg.text_body.len().max(msg.html_body.len()) {
+            if let Some(t) = msg.body_text(i) {
+                body.push_str(&t.to_lowercase());
+                body.push('\n');
+            }
         }
     }
-    let sent = msg.date().and_then(|d| DateTime::<Utc>::from_timestamp(d.to_timestamp(), 0)).map(|t| t.date_naive());
-    Parsed { fields, body, sent }
+    Parsed { headers: header_lines(Some(&msg), raw).into(), body, sent: sent_of(Some(&msg)).and_then(day_of) }
 }
 
 /// Whether the message matches. `seq` is its sequence number.
 pub(crate) fn matches(plan: &SearchPlan, m: &MessageData, _seq: u32, _view: &View) -> bool {
-    let parsed = if plan.content { m.content.as_deref().map(parse) } else { None };
+    let parsed = match (&m.content, &m.summary) {
+        (Some(raw), _) if plan.content => Some(parse(raw, true)),
+        (_, Some(summary)) if plan.summary => Some(Parsed {
+            headers: summary.headers.as_slice().into(),
+            body: String::new(),
+            sent: summary.sent.and_then(day_of),
+        }),
+        (Some(raw), _) if plan.summary => Some(parse(raw, false)),
+        _ => None,
+    };
     eval(&plan.key, m, parsed.as_ref())
 }
 
-fn eval(key: &Key, m: &MessageData, p: Option<&Parsed>) -> bool {
+fn eval(key: &Key, m: &MessageData, p: Option<&Parsed<'_>>) -> bool {
     let internal = DateTime::<Utc>::from_timestamp(m.internal_date, 0).map(|t| t.date_naive());
     match key {
         Key::All => true,
@@ -196,10 +241,12 @@ fn eval(key: &Key, m: &MessageData, p: Option<&Parsed>) -> bool {
         Key::SentBefore(d) => p.and_then(|p| p.sent).is_some_and(|s| s < *d),
         Key::SentOn(d) => p.and_then(|p| p.sent).is_some_and(|s| s == *d),
         Key::SentSince(d) => p.and_then(|p| p.sent).is_some_and(|s| s >= *d),
-        Key::Header(name, s) => p.is_some_and(|p| p.fields.iter().any(|(n, v)| n == name && v.contains(s.as_str()))),
+        Key::Header(name, s) => {
+            p.is_some_and(|p| fields(&p.headers).any(|(n, v)| n == name.as_bytes() && v.contains(s.as_str())))
+        }
         Key::Body(s) => p.is_some_and(|p| p.body.contains(s.as_str())),
         Key::Text(s) => {
-            p.is_some_and(|p| p.body.contains(s.as_str()) || p.fields.iter().any(|(_, v)| v.contains(s.as_str())))
+            p.is_some_and(|p| p.body.contains(s.as_str()) || fields(&p.headers).any(|(_, v)| v.contains(s.as_str())))
         }
     }
 }

@@ -270,12 +270,8 @@ impl ImapSession {
         job.batch = job.left.drain(..n.min(job.left.len())).collect();
         if job.plan.sets_seen {
             let view = self.view();
-            let unseen: Vec<u32> = job
-                .batch
-                .iter()
-                .copied()
-                .filter(|&u| view.flags_of(u).is_some_and(|f| !f.has(MessageFlags::SEEN)))
-                .collect();
+            let unseen: Vec<u32> =
+                job.batch.iter().copied().filter(|&u| view.has_flag(u, MessageFlags::SEEN) == Some(false)).collect();
             if !unseen.is_empty() {
                 job.seen_now = unseen.clone();
                 let change = StoreFlags { add: Some(true), flags: MessageFlags::system(MessageFlags::SEEN) };
@@ -305,8 +301,8 @@ impl ImapSession {
         }
         let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
         job.batch = job.left.drain(..n.min(job.left.len())).collect();
-        let (uids, content) = (job.batch.clone(), job.plan.content);
-        self.request(Job::Search(job), Request::Messages { mailbox, uids, content, summary: false })
+        let (uids, content, summary) = (job.batch.clone(), job.plan.content, job.plan.summary);
+        self.request(Job::Search(job), Request::Messages { mailbox, uids, content, summary })
     }
 
     /// Continues `job` with the driver's answer.
@@ -314,12 +310,13 @@ impl ImapSession {
         match (job, answer) {
             (Job::Select { tag, read_only }, Answer::Selected(result)) => match result {
                 Ok(mailbox) => {
-                    let view = View::new(mailbox.id, read_only, mailbox.messages);
+                    let status = mailbox.status;
+                    let view = View::new(read_only, mailbox);
                     let out = &mut self.output;
                     let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
                     for k in view.keywords() {
                         flags.push(' ');
-                        flags.push_str(&k);
+                        flags.push_str(k);
                     }
                     untagged(out, &format!("FLAGS ({flags})"));
                     untagged(out, &format!("{} EXISTS", view.len()));
@@ -327,8 +324,8 @@ impl ImapSession {
                     if let Some(seq) = view.first_unseen() {
                         untagged(out, &format!("OK [UNSEEN {seq}] First unseen"));
                     }
-                    untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", mailbox.status.uid_validity));
-                    untagged(out, &format!("OK [UIDNEXT {}] Predicted next UID", mailbox.status.uid_next));
+                    untagged(out, &format!("OK [UIDVALIDITY {}] UIDs valid", status.uid_validity));
+                    untagged(out, &format!("OK [UIDNEXT {}] Predicted next UID", status.uid_next));
                     if read_only {
                         untagged(out, "OK [PERMANENTFLAGS ()] Read-only mailbox");
                         tagged(out, &tag, "OK", "[READ-ONLY] EXAMINE completed");
@@ -336,7 +333,7 @@ impl ImapSession {
                         untagged(out, &format!("OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"));
                         tagged(out, &tag, "OK", "[READ-WRITE] SELECT completed");
                     }
-                    self.state = State::Selected(view);
+                    self.state = State::Selected(Box::new(view));
                     None
                 }
                 Err(f) => self.no(&tag, f, false),

@@ -55,7 +55,16 @@ mod tests {
     use crate::imap::flags::MessageFlags;
 
     fn view() -> View {
-        View::new(0, false, [3, 5, 9, 12].iter().map(|&u| (u, MessageFlags::default())).collect())
+        let status = crate::imap::MailboxStatus {
+            messages: 4,
+            unseen: 4,
+            uid_next: 13,
+            uid_validity: 1,
+            highest_modseq: 1,
+            size: 0,
+        };
+        let messages = [3, 5, 9, 12].iter().map(|&u| (u, MessageFlags::default())).collect();
+        View::new(false, crate::imap::SelectedMailbox::from_messages(0, status, messages))
     }
 
     fn set(s: &str) -> SequenceSet {

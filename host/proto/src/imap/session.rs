@@ -25,7 +25,7 @@ pub(super) const OUTPUT_HIGH_WATER: usize = 256 * 1024;
 pub(super) enum State {
     NotAuthenticated,
     Authenticated,
-    Selected(View),
+    Selected(Box<View>),
     Logout,
 }
 

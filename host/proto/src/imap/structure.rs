@@ -8,9 +8,15 @@ use base64::Engine;
 use mail_parser::{Addr, Address, Message, MessageParser, MessagePart, MimeHeaders, PartType};
 
 /// `(date subject from sender reply-to to cc bcc in-reply-to message-id)`.
+#[cfg(test)]
 pub fn envelope(out: &mut Vec<u8>, raw: &[u8]) {
-    match MessageParser::new().parse(raw) {
-        Some(msg) => write_envelope(out, &msg),
+    envelope_of(out, MessageParser::new().parse(raw).as_ref())
+}
+
+/// The envelope of an already parsed message (`None`: unparseable).
+pub fn envelope_of(out: &mut Vec<u8>, msg: Option<&Message<'_>>) {
+    match msg {
+        Some(msg) => write_envelope(out, msg),
         None => out.extend_from_slice(b"(NIL NIL NIL NIL NIL NIL NIL NIL NIL NIL)"),
     }
 }
@@ -73,9 +79,15 @@ fn addresses(out: &mut Vec<u8>, list: Option<&Address<'_>>) {
 }
 
 /// BODY (`extended` false) or BODYSTRUCTURE.
+#[cfg(test)]
 pub fn body_structure(out: &mut Vec<u8>, raw: &[u8], extended: bool) {
-    match MessageParser::new().parse(raw) {
-        Some(msg) => part(out, &msg, raw, 0, extended, 0),
+    body_structure_of(out, MessageParser::new().parse(raw).as_ref(), raw, extended)
+}
+
+/// BODY or BODYSTRUCTURE of an already parsed `raw` (`None`: unparseable).
+pub fn body_structure_of(out: &mut Vec<u8>, msg: Option<&Message<'_>>, raw: &[u8], extended: bool) {
+    match msg {
+        Some(msg) => part(out, msg, raw, 0, extended, 0),
         None => out.extend_from_slice(b"(\"text\" \"plain\" (\"charset\" \"us-ascii\") NIL NIL \"7bit\" 0 0)"),
     }
 }

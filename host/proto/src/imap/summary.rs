@@ -2,39 +2,52 @@
 //! a message is stored (delivery, APPEND) and kept beside its content, so
 //! fetching a mailbox's metadata never reads or parses the messages.
 
-use super::structure;
+use super::{search, structure};
+use mail_parser::MessageParser;
 
-/// The three pre-rendered answers.
+/// The three pre-rendered answers, and what SEARCH compares header keys
+/// and sent dates with.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
     pub envelope: Vec<u8>,
     pub body: Vec<u8>,
     pub bodystructure: Vec<u8>,
+    /// Header fields, decoded and in lower case, one `name:value` line each.
+    pub headers: Vec<u8>,
+    /// The Date: field, Unix seconds.
+    pub sent: Option<i64>,
 }
 
-/// Tags the layout, so a later one can be told apart (and recomputed).
-const MAGIC: &[u8; 4] = b"IMS1";
+/// Tags the layout, so a later one can be told apart (and recomputed: an
+/// `IMS1` summary, without the search fields, is recomputed on first use).
+const MAGIC: &[u8; 4] = b"IMS2";
 
 impl Summary {
     /// Parses `raw` (the stored content; a `Return-Path:` line in front
     /// changes nothing here).
     pub fn compute(raw: &[u8]) -> Summary {
+        // One parse for everything.
+        let parsed = MessageParser::new().parse(raw);
+        let msg = parsed.as_ref();
         let mut envelope = Vec::new();
-        structure::envelope(&mut envelope, raw);
+        structure::envelope_of(&mut envelope, msg);
         let mut body = Vec::new();
-        structure::body_structure(&mut body, raw, false);
+        structure::body_structure_of(&mut body, msg, raw, false);
         let mut bodystructure = Vec::new();
-        structure::body_structure(&mut bodystructure, raw, true);
-        Summary { envelope, body, bodystructure }
+        structure::body_structure_of(&mut bodystructure, msg, raw, true);
+        let headers = search::header_lines(msg, raw);
+        Summary { envelope, body, bodystructure, headers, sent: search::sent_of(msg) }
     }
 
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.envelope.len() + self.body.len() + self.bodystructure.len());
+        let parts = [&self.envelope, &self.body, &self.bodystructure, &self.headers];
+        let mut out = Vec::with_capacity(28 + parts.iter().map(|p| p.len()).sum::<usize>());
         out.extend_from_slice(MAGIC);
-        for part in [&self.envelope, &self.body, &self.bodystructure] {
+        for part in parts {
             out.extend_from_slice(&(part.len() as u32).to_le_bytes());
             out.extend_from_slice(part);
         }
+        out.extend_from_slice(&self.sent.unwrap_or(i64::MIN).to_le_bytes());
         out
     }
 
@@ -47,8 +60,10 @@ impl Summary {
             rest = &rest[4 + len..];
             Some(part)
         };
-        let (envelope, body, bodystructure) = (take()?, take()?, take()?);
-        rest.is_empty().then_some(Summary { envelope, body, bodystructure })
+        let (envelope, body, bodystructure, headers) = (take()?, take()?, take()?, take()?);
+        let sent = i64::from_le_bytes(rest.try_into().ok()?);
+        let sent = (sent != i64::MIN).then_some(sent);
+        Some(Summary { envelope, body, bodystructure, headers, sent })
     }
 }
 
@@ -68,7 +83,9 @@ mod tests {
         let mut bad = s.encode();
         bad.push(0);
         assert_eq!(Summary::decode(&bad), None);
-        assert_eq!(Summary::decode(b"IMS1\xff\xff\xff\xff"), None);
+        assert_eq!(Summary::decode(b"IMS2\xff\xff\xff\xff"), None);
+        assert_eq!(Summary::decode(b"IMS1\0\0\0\0\0\0\0\0\0\0\0\0"), None, "the old layout is recomputed");
+        assert_eq!(s.headers, b"subject:hi\nfrom: <a@b.c>\n");
         assert_eq!(Summary::decode(b""), None);
     }
 
@@ -77,6 +94,7 @@ mod tests {
         let content = b"Subject: x\r\nContent-Type: text/plain\r\n\r\nline\r\n";
         let mut read_back = b"Return-Path: <a@b.c>\r\n".to_vec();
         read_back.extend_from_slice(content);
-        assert_eq!(Summary::compute(content), Summary::compute(&read_back));
+        let (a, b) = (Summary::compute(content), Summary::compute(&read_back));
+        assert_eq!((a.envelope, a.body, a.bodystructure), (b.envelope, b.body, b.bodystructure));
     }
 }

@@ -2,7 +2,8 @@
 //! flags, and the changes not yet announced (RFC 3501 7.4.1, 5.2).
 
 use super::flags::MessageFlags;
-use std::collections::BTreeSet;
+use super::request::SelectedMailbox;
+use std::collections::{BTreeSet, HashMap};
 
 /// A change to the selected mailbox made elsewhere (another session, POP3,
 /// a delivery), or one the driver found by re-reading the mailbox.
@@ -29,7 +30,15 @@ pub(super) struct View {
     pub read_only: bool,
     /// UID of sequence number n at index n-1, ascending.
     uids: Vec<u32>,
-    flags: Vec<MessageFlags>,
+    /// Each message's system flag bits (and [`WITH_KEYWORDS`]), index as
+    /// `uids`: one byte a message, so a million-message mailbox's view is
+    /// built from the store's flag index in milliseconds.
+    bits: Vec<u8>,
+    /// The keywords of messages that have some, where the session has
+    /// learned them (its own STORE, another session's change).
+    keywords: HashMap<u32, Vec<String>>,
+    /// The mailbox's keywords, for FLAGS.
+    mailbox_keywords: Vec<String>,
     /// UIDs removed elsewhere, still numbered until announced.
     pending_expunge: BTreeSet<u32>,
     /// New messages not yet announced with EXISTS.
@@ -40,15 +49,35 @@ pub(super) struct View {
     max_uid: u32,
 }
 
+/// The bit of [`View::bits`] saying "has at least one keyword".
+const WITH_KEYWORDS: u8 = SelectedMailbox::WITH_KEYWORDS as u8;
+
+fn bits_of(flags: &MessageFlags) -> u8 {
+    (flags.system & 0x1f) as u8 | if flags.keywords.is_empty() { 0 } else { WITH_KEYWORDS }
+}
+
 impl View {
-    pub fn new(id: u32, read_only: bool, messages: Vec<(u32, MessageFlags)>) -> View {
-        let max_uid = messages.last().map_or(0, |m| m.0);
-        let (uids, flags) = messages.into_iter().unzip();
+    pub fn new(read_only: bool, mailbox: SelectedMailbox) -> View {
+        let SelectedMailbox { id, uids, flagged, keywords, .. } = mailbox;
+        let max_uid = uids.last().copied().unwrap_or(0);
+        let mut bits = vec![0u8; uids.len()];
+        for (bit, runs) in flagged {
+            let Ok(bit) = u8::try_from(bit) else { continue };
+            for (first, last) in runs {
+                let mut i = uids.partition_point(|&u| u < first);
+                while i < uids.len() && uids[i] <= last {
+                    bits[i] |= bit;
+                    i += 1;
+                }
+            }
+        }
         View {
             id,
             read_only,
             uids,
-            flags,
+            bits,
+            keywords: HashMap::new(),
+            mailbox_keywords: keywords,
             pending_expunge: BTreeSet::new(),
             pending_new: BTreeSet::new(),
             pending_flags: BTreeSet::new(),
@@ -73,32 +102,61 @@ impl View {
         self.uids.binary_search(&uid).ok().map(|i| i as u32 + 1)
     }
 
-    pub fn flags_of(&self, uid: u32) -> Option<&MessageFlags> {
-        self.uids.binary_search(&uid).ok().map(|i| &self.flags[i])
+    /// Whether the message has system flag `bit` (as the session knows).
+    pub fn has_flag(&self, uid: u32, bit: u32) -> Option<bool> {
+        let i = self.uids.binary_search(&uid).ok()?;
+        Some(u32::from(self.bits[i]) & bit == bit)
     }
 
+    /// The message's flags; keywords only where the session learned them.
+    pub fn flags_of(&self, uid: u32) -> Option<MessageFlags> {
+        let i = self.uids.binary_search(&uid).ok()?;
+        Some(MessageFlags {
+            system: u32::from(self.bits[i] & !WITH_KEYWORDS),
+            keywords: self.keywords.get(&uid).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Records flags the session itself set (its STORE's answer).
     pub fn set_flags(&mut self, uid: u32, flags: MessageFlags) {
         if let Ok(i) = self.uids.binary_search(&uid) {
-            self.flags[i] = flags;
+            self.learn(i, uid, flags);
             self.pending_flags.remove(&uid);
         }
     }
 
-    pub fn first_unseen(&self) -> Option<u32> {
-        self.flags.iter().position(|f| !f.has(MessageFlags::SEEN)).map(|i| i as u32 + 1)
-    }
-
-    /// Every keyword in use, for the FLAGS response.
-    pub fn keywords(&self) -> Vec<String> {
-        let mut out: Vec<String> = Vec::new();
-        for f in &self.flags {
-            for k in &f.keywords {
-                if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
-                    out.push(k.clone());
-                }
+    fn learn(&mut self, i: usize, uid: u32, flags: MessageFlags) {
+        self.bits[i] = bits_of(&flags);
+        for k in &flags.keywords {
+            if !self.mailbox_keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
+                self.mailbox_keywords.push(k.clone());
             }
         }
-        out
+        match flags.keywords.is_empty() {
+            true => self.keywords.remove(&uid),
+            false => self.keywords.insert(uid, flags.keywords),
+        };
+    }
+
+    /// Whether `flags` differ from what the session knows of message `i`;
+    /// keywords it never learned count as different.
+    fn differs(&self, i: usize, uid: u32, flags: &MessageFlags) -> bool {
+        if self.bits[i] != bits_of(flags) {
+            return true;
+        }
+        match self.keywords.get(&uid) {
+            Some(known) => known != &flags.keywords,
+            None => !flags.keywords.is_empty(),
+        }
+    }
+
+    pub fn first_unseen(&self) -> Option<u32> {
+        self.bits.iter().position(|b| u32::from(*b) & MessageFlags::SEEN == 0).map(|i| i as u32 + 1)
+    }
+
+    /// The mailbox's keywords, for the FLAGS response.
+    pub fn keywords(&self) -> &[String] {
+        &self.mailbox_keywords
     }
 
     /// Records a change; nothing is announced yet. Applying a change twice,
@@ -120,9 +178,9 @@ impl View {
             }
             MailboxChange::Flags { uid, flags } => {
                 if let Ok(i) = self.uids.binary_search(&uid)
-                    && self.flags[i] != flags
+                    && self.differs(i, uid, &flags)
                 {
-                    self.flags[i] = flags;
+                    self.learn(i, uid, flags);
                     self.pending_flags.insert(uid);
                 }
             }
@@ -148,7 +206,8 @@ impl View {
     pub fn remove(&mut self, uid: u32) -> Option<u32> {
         let i = self.uids.binary_search(&uid).ok()?;
         self.uids.remove(i);
-        self.flags.remove(i);
+        self.bits.remove(i);
+        self.keywords.remove(&uid);
         self.pending_expunge.remove(&uid);
         self.pending_flags.remove(&uid);
         Some(i as u32 + 1)
@@ -169,7 +228,7 @@ impl View {
                 self.uids.push(uid);
                 // New mail carries its flags with it; most arrive unflagged,
                 // and a FETCH shows the truth.
-                self.flags.push(MessageFlags::default());
+                self.bits.push(0);
             }
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
         }
@@ -191,7 +250,16 @@ mod tests {
     use super::*;
 
     fn view() -> View {
-        View::new(0, false, (1..=3).map(|u| (u * 10, MessageFlags::default())).collect())
+        let status = super::super::request::MailboxStatus {
+            messages: 3,
+            unseen: 3,
+            uid_next: 31,
+            uid_validity: 1,
+            highest_modseq: 1,
+            size: 0,
+        };
+        let messages = (1..=3).map(|u| (u * 10, MessageFlags::default())).collect();
+        View::new(false, SelectedMailbox::from_messages(0, status, messages))
     }
 
     fn announce(v: &mut View, expunge: bool) -> String {
@@ -232,6 +300,45 @@ mod tests {
         assert_eq!(announce(&mut v, true), "");
         v.note(MailboxChange::Flags { uid: 20, flags: MessageFlags::system(MessageFlags::SEEN) });
         assert_eq!(announce(&mut v, true), "* 1 FETCH (FLAGS (\\Seen))\r\n");
+    }
+
+    #[test]
+    fn flags_come_from_the_index_runs_rfc3501_6_3_1() {
+        let status = super::super::request::MailboxStatus {
+            messages: 5,
+            unseen: 2,
+            uid_next: 60,
+            uid_validity: 1,
+            highest_modseq: 1,
+            size: 0,
+        };
+        let mailbox = SelectedMailbox {
+            id: 0,
+            status,
+            uids: vec![10, 20, 30, 40, 50],
+            flagged: vec![
+                (MessageFlags::SEEN, vec![(1, 20), (35, 45)]),
+                (MessageFlags::DELETED, vec![(50, 99)]),
+                (SelectedMailbox::WITH_KEYWORDS, vec![(20, 20)]),
+            ],
+            keywords: vec!["$Junk".into()],
+        };
+        let mut v = View::new(false, mailbox);
+        assert_eq!(v.first_unseen(), Some(3));
+        assert_eq!(v.has_flag(40, MessageFlags::SEEN), Some(true));
+        assert_eq!(v.flags_of(50), Some(MessageFlags::system(MessageFlags::DELETED)));
+        assert_eq!(v.keywords(), ["$Junk".to_string()]);
+        // 20 has keywords the session never learned: any news of it is
+        // announced; 10 has none, so the same flags again are no news.
+        v.note(MailboxChange::Flags { uid: 10, flags: MessageFlags::system(MessageFlags::SEEN) });
+        v.note(MailboxChange::Flags { uid: 20, flags: MessageFlags::system(MessageFlags::SEEN) });
+        assert_eq!(announce(&mut v, true), "* 2 FETCH (FLAGS (\\Seen))\r\n");
+        let mut kw = MessageFlags::system(MessageFlags::SEEN);
+        kw.keywords.push("Later".into());
+        v.set_flags(30, kw.clone());
+        v.note(MailboxChange::Flags { uid: 30, flags: kw });
+        assert_eq!(announce(&mut v, true), "", "the session's own change is known");
+        assert_eq!(v.keywords(), ["$Junk".to_string(), "Later".to_string()]);
     }
 
     #[test]

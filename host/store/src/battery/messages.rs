@@ -140,6 +140,60 @@ pub async fn flags_keywords_modseq_and_unseen(store: &dyn Store) {
     assert!(entries.iter().all(|e| e.flags == Flags::DELETED), "flags are stored");
 }
 
+/// The flag index agrees with the entries after every kind of change.
+async fn assert_flag_index_exact(store: &dyn Store, account: u64, mailbox: u32, keywords: &[&str]) {
+    let index = store.flag_index(account, mailbox).await.unwrap();
+    let want = crate::schema::FlagIndex::from_entries(&store.all_entries(account, mailbox).await.unwrap());
+    assert_eq!((&index.system, &index.with_keywords), (&want.system, &want.with_keywords), "mailbox {mailbox}");
+    for k in keywords {
+        assert!(index.keywords.iter().any(|have| have.eq_ignore_ascii_case(k)), "keyword {k} in {:?}", index.keywords);
+    }
+}
+
+pub async fn flag_index_follows_every_change(store: &dyn Store) {
+    let a = account(store, "a@x.test").await;
+    for _ in 0..5 {
+        deliver(store, b"x\r\n", &[&a], None).await;
+    }
+    assert_flag_index_exact(store, a.id, INBOX_ID, &[]).await;
+    assert!(store.flag_index(a.id, INBOX_ID).await.unwrap().system.iter().all(|s| s.is_empty()), "delivered: no flags");
+    let change = |op, flags, keywords: &[&str]| FlagChange {
+        op,
+        flags,
+        keywords: keywords.iter().map(|k| k.to_string()).collect(),
+        unchanged_since: None,
+    };
+    let set = |a, b| UidSet::from_runs([(a, b)]);
+    store.set_flags(a.id, INBOX_ID, &set(1, 3), &change(FlagOp::Add, Flags::SEEN, &["$Label1"])).await.unwrap();
+    store
+        .set_flags(a.id, INBOX_ID, &set(2, 5), &change(FlagOp::Add, Flags::DELETED | Flags::FLAGGED, &[]))
+        .await
+        .unwrap();
+    store.set_flags(a.id, INBOX_ID, &set(3, 3), &change(FlagOp::Remove, Flags::SEEN, &["$label1"])).await.unwrap();
+    store.set_flags(a.id, INBOX_ID, &set(4, 4), &change(FlagOp::Replace, Flags::ANSWERED, &["Work"])).await.unwrap();
+    assert_flag_index_exact(store, a.id, INBOX_ID, &["$Label1", "Work"]).await;
+    let index = store.flag_index(a.id, INBOX_ID).await.unwrap();
+    assert_eq!(index.system[0].runs(), &[(1, 2)], "\\Seen");
+    assert_eq!(index.with_keywords.runs(), &[(1, 2), (4, 4)]);
+    let append = crate::schema::Append {
+        content: bytes::Bytes::from_static(b"x\r\n"),
+        flags: Flags::SEEN | Flags::DRAFT,
+        keywords: vec!["$Draft2".into()],
+        internal_date: 1,
+        summary: None,
+    };
+    store.append(a.id, INBOX_ID, append).await.unwrap();
+    let work = store.create_mailbox(a.id, "Work", None).await.unwrap();
+    store.copy(a.id, INBOX_ID, &set(1, 6), work.id).await.unwrap();
+    store.move_messages(a.id, INBOX_ID, &set(2, 4), work.id).await.unwrap();
+    store.expunge(a.id, INBOX_ID, &set(6, 6)).await.unwrap();
+    assert_flag_index_exact(store, a.id, INBOX_ID, &["$Label1"]).await;
+    assert_flag_index_exact(store, a.id, work.id, &["$Label1", "Work", "$Draft2"]).await;
+    store.delete_mailbox(a.id, "Work").await.unwrap();
+    let again = store.create_mailbox(a.id, "Work", None).await.unwrap();
+    assert_eq!(store.flag_index(a.id, again.id).await.unwrap(), Default::default(), "a new mailbox starts empty");
+}
+
 pub async fn store_unchanged_since_reports_modified(store: &dyn Store) {
     let a = account(store, "a@x.test").await;
     deliver(store, b"x\r\n", &[&a], None).await;

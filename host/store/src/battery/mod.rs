@@ -46,6 +46,7 @@ macro_rules! store_battery {
             uid_set_is_exact_and_compact,
             entries_by_sparse_uid_set,
             flags_keywords_modseq_and_unseen,
+            flag_index_follows_every_change,
             store_unchanged_since_reports_modified,
             copy_and_move_share_contents,
             expunge_frees_content_with_its_last_reference,

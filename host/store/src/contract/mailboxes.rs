@@ -2,7 +2,9 @@
 
 use super::ChangeFeed;
 use crate::Result;
-use crate::schema::{Append, Appended, CopyResult, FlagChange, FlagUpdate, MailEntry, MailboxInfo, SpecialUse, UidSet};
+use crate::schema::{
+    Append, Appended, CopyResult, FlagChange, FlagIndex, FlagUpdate, MailEntry, MailboxInfo, SpecialUse, UidSet,
+};
 
 /// What [`Mailboxes::set_flags`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -63,6 +65,14 @@ pub trait Mailboxes: Send + Sync {
     /// mailbox: a constant number of reads whatever its size (SELECT of a
     /// million-message mailbox), never a scan of its messages.
     async fn uids(&self, account: u64, mailbox: u32) -> Result<UidSet>;
+
+    /// Which messages carry which flags, and the mailbox's keywords (IMAP
+    /// SELECT's FLAGS and UNSEEN, a session's view of the flags). A backend
+    /// that keeps an index answers in a constant number of reads whatever
+    /// the mailbox's size; this default reads every entry.
+    async fn flag_index(&self, account: u64, mailbox: u32) -> Result<FlagIndex> {
+        Ok(FlagIndex::from_entries(&self.all_entries(account, mailbox).await?))
+    }
 
     /// The entries of the messages in `uids` that exist, in UID order,
     /// without their contents. Cost is proportional to the entries returned.

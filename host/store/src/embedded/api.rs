@@ -4,8 +4,8 @@
 use super::{EmbeddedStore, kv, ops_accounts, ops_mail, ops_mailboxes, ops_queue, reads};
 use crate::contract::{Accounts, ChangeFeed, Contents, FlagsOutcome, Kv, Mailboxes, Queue, Store};
 use crate::schema::{
-    Accepted, Account, Append, Appended, Committed, CopyResult, FlagChange, Incoming, MailEntry, MailboxInfo,
-    QueueEntry, SpecialUse, UidSet, now_secs,
+    Accepted, Account, Append, Appended, Committed, CopyResult, FlagChange, FlagIndex, Incoming, MailEntry,
+    MailboxInfo, QueueEntry, SpecialUse, UidSet, now_secs,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -146,6 +146,10 @@ impl Mailboxes for EmbeddedStore {
 
     async fn uids(&self, account: u64, mailbox: u32) -> Result<UidSet> {
         self.read(move |t| reads::uids(t, account, mailbox)).await
+    }
+
+    async fn flag_index(&self, account: u64, mailbox: u32) -> Result<FlagIndex> {
+        self.read(move |t| super::flagindex::read(t, account, mailbox)).await
     }
 
     async fn entries(&self, account: u64, mailbox: u32, uids: &UidSet) -> Result<Vec<MailEntry>> {

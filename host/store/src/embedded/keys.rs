@@ -1,4 +1,4 @@
-//! The embedded backend's trees and key layouts (schema version 2).
+//! The embedded backend's trees and key layouts (schema version 3).
 //!
 //! | tree            | key                                          | value |
 //! |-----------------|----------------------------------------------|-------|
@@ -15,6 +15,7 @@
 //! | `summaries`     | content u64                                  | the caller's summary bytes |
 //! | `queue_entries` | queue id u64                                 | [`QueueEntry`](crate::schema::QueueEntry) |
 //! | `schedule`      | due u64 ++ queue id u64                      | empty |
+//! | `flag_chunks`, `keywords` | see [`super::flagindex`]         | |
 //! | `plugin_kv`     | namespace length u32 ++ namespace ++ key     | expiry u64 (0 = none) ++ value |
 //! | `records`       | reserved for per-message trace records       | — |
 //!
@@ -45,10 +46,12 @@ pub(crate) enum T {
     Summaries,
     Queue,
     Schedule,
+    FlagChunks,
+    Keywords,
 }
 
 impl T {
-    pub const ALL: [T; 13] = [
+    pub const ALL: [T; 15] = [
         T::Meta,
         T::Accounts,
         T::AccountIds,
@@ -62,6 +65,8 @@ impl T {
         T::Summaries,
         T::Queue,
         T::Schedule,
+        T::FlagChunks,
+        T::Keywords,
     ];
 
     pub fn name(self) -> &'static str {
@@ -79,6 +84,8 @@ impl T {
             T::Summaries => "summaries",
             T::Queue => "queue_entries",
             T::Schedule => "schedule",
+            T::FlagChunks => "flag_chunks",
+            T::Keywords => "keywords",
         }
     }
 }
@@ -136,10 +143,6 @@ pub(crate) fn mail_key(account: u64, mailbox: u32, uid: u32) -> [u8; 16] {
     k[..12].copy_from_slice(&mailbox_key(account, mailbox));
     k[12..].copy_from_slice(&uid.to_be_bytes());
     k
-}
-
-pub(crate) fn uid_chunk_key(account: u64, mailbox: u32, chunk: u32) -> [u8; 16] {
-    mail_key(account, mailbox, chunk)
 }
 
 /// The last four bytes of a mail or uid_chunks key.

@@ -9,6 +9,9 @@
 //! namespace. New trees are written beside the old ones and the version is
 //! switched only when they are complete, so a crash during a migration
 //! just runs it again; the old trees are dropped after the switch.
+//!
+//! Version 2 → 3: the flag index ([`super::flagindex`]) is built from the
+//! messages into two new trees; nothing else changes.
 
 use super::keys::{self, AccountIndex, ContentRecord, T};
 use super::trees::Trees;
@@ -19,7 +22,6 @@ use crate::schema::{
 };
 use crate::{Result, StoreError};
 use serde::Deserialize;
-use std::collections::BTreeMap;
 
 /// Trees of version 1 that version 2 replaced.
 const V1_TREES: [&str; 5] = ["mailboxes", "mail", "blob_refs", "queue", "kv"];
@@ -46,8 +48,14 @@ pub(crate) fn run(trees: &Trees) -> Result<()> {
         Some(1) => {
             tracing::warn!(from = 1, to = SCHEMA_VERSION, "migrating the store's schema");
             v1_to_v2(trees)?;
+            super::flagindex::build(trees)?;
             set_version(trees, SCHEMA_VERSION)?;
             drop_v1_trees(trees)
+        }
+        Some(2) => {
+            tracing::warn!(from = 2, to = SCHEMA_VERSION, "migrating the store's schema");
+            super::flagindex::build(trees)?;
+            set_version(trees, SCHEMA_VERSION)
         }
         Some(found) => Err(StoreError::SchemaVersion { found, supported: SCHEMA_VERSION }),
     }
@@ -262,18 +270,7 @@ fn v1_to_v2(trees: &Trees) -> Result<()> {
 }
 
 pub(crate) fn write_uid_set(trees: &Trees, account: u64, mailbox: u32, uids: &UidSet) -> Result<()> {
-    let mut chunks: BTreeMap<u32, ()> = BTreeMap::new();
-    for &(a, b) in uids.runs() {
-        for c in uidchunk::chunk_of(a)..=uidchunk::chunk_of(b) {
-            chunks.insert(c, ());
-        }
-    }
-    for c in chunks.keys() {
-        if let Some(v) = uidchunk::encode(*c, uids) {
-            trees.tree(T::UidChunks).insert(keys::uid_chunk_key(account, mailbox, *c), v).map_err(sled_error)?;
-        }
-    }
-    Ok(())
+    uidchunk::write(trees, T::UidChunks, &keys::mailbox_key(account, mailbox), uids)
 }
 
 #[cfg(test)]

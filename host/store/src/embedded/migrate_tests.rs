@@ -147,6 +147,9 @@ async fn a_version_1_store_is_migrated_on_open() {
     let text = store.read_message(&entries[1]).await.unwrap();
     assert_eq!(&text[..], b"Return-Path: <s@y.test>\r\nSubject: 3\r\n\r\nold\r\n");
     assert_eq!(entries[1].size, text.len() as u64);
+    let index = store.flag_index(7, INBOX_ID).await.unwrap();
+    assert_eq!((index.system[0].runs(), index.with_keywords.runs()), (&[(1, 1)][..], &[(1, 1), (3, 3)][..]));
+    assert_eq!(index.keywords, ["kw"], "the flag index is built (version 3)");
     let q = store.queue_entry(500).await.unwrap().expect("queue entry kept");
     let reply = q.recipients[0].last_reply.clone().unwrap();
     assert_eq!(
@@ -166,6 +169,35 @@ async fn a_version_1_store_is_migrated_on_open() {
     // Reopening a migrated store migrates nothing and drops no data.
     let store = crate::open_embedded(dir.path(), Default::default()).unwrap();
     assert_eq!(store.all_entries(7, INBOX_ID).await.unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_2_store_gets_its_flag_index_on_open() {
+    use crate::schema::{FlagChange, FlagOp, UidSet};
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::open_embedded(dir.path(), Default::default()).unwrap();
+    let a = crate::battery::account(&*store, "a@x.test").await;
+    for _ in 0..3 {
+        crate::battery::deliver(&*store, b"x\r\n", &[&a], None).await;
+    }
+    let mut change = FlagChange::new(FlagOp::Add, Flags::SEEN | Flags::DELETED);
+    change.keywords = vec!["Later".into()];
+    store.set_flags(a.id, INBOX_ID, &UidSet::from_runs([(2, 3)]), &change).await.unwrap();
+    let want = store.flag_index(a.id, INBOX_ID).await.unwrap();
+    store.close().await.unwrap();
+    drop(store);
+    {
+        // What version 2 had: no index trees.
+        let db = sled::open(dir.path()).unwrap();
+        db.drop_tree("flag_chunks").unwrap();
+        db.drop_tree("keywords").unwrap();
+        db.open_tree("meta").unwrap().insert("schema_version", &2u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+    }
+    let store = crate::open_embedded(dir.path(), Default::default()).unwrap();
+    let got = store.flag_index(a.id, INBOX_ID).await.unwrap();
+    assert_eq!(got, want);
+    assert_eq!(got.system[0].runs(), &[(2, 3)]);
 }
 
 #[test]

@@ -15,12 +15,14 @@
 //!
 //! # Layout
 //! [`keys`] (trees and keys), [`trees`] (opening), [`migrate`] (older
-//! schema versions), [`uidchunk`] (UID sets on disk), `reads`, `kv`,
+//! schema versions), [`uidchunk`] (UID sets on disk), [`flagindex`] (which
+//! messages carry which flags), `reads`, `kv`,
 //! `ops_accounts`, `ops_mailboxes`, `ops_mail`, `ops_queue`, `api` (the
 //! trait implementations).
 
 mod api;
 pub(crate) mod durable;
+pub(crate) mod flagindex;
 pub(crate) mod keys;
 mod kv;
 pub(crate) mod migrate;

@@ -2,6 +2,7 @@
 //! EXPUNGE, and the reference counts of contents. Each function runs inside
 //! one [`Txn`] and keeps the mailbox counters, UID chunks and modseq exact.
 
+use super::flagindex;
 use super::keys::{self, ContentRecord, T};
 use super::txn::Txn;
 use super::uidchunk;
@@ -38,28 +39,7 @@ pub(crate) fn entries_in(txn: &Txn, account: u64, mailbox: u32, uids: &UidSet) -
 }
 
 fn chunk_update(txn: &mut Txn, account: u64, mailbox: u32, uids: &[u32], insert: bool) -> Result<()> {
-    let mut i = 0;
-    while i < uids.len() {
-        let chunk = uidchunk::chunk_of(uids[i]);
-        let key = keys::uid_chunk_key(account, mailbox, chunk);
-        let mut set = match txn.get(T::UidChunks, &key)? {
-            Some(v) => UidSet::from_runs(uidchunk::decode(chunk, &v)?),
-            None => UidSet::new(),
-        };
-        while i < uids.len() && uidchunk::chunk_of(uids[i]) == chunk {
-            if insert {
-                set.insert(uids[i]);
-            } else {
-                set.remove(uids[i]);
-            }
-            i += 1;
-        }
-        match uidchunk::encode(chunk, &set) {
-            Some(v) => txn.put(T::UidChunks, &key, v),
-            None => txn.del(T::UidChunks, &key),
-        }
-    }
-    Ok(())
+    uidchunk::update(txn, T::UidChunks, &keys::mailbox_key(account, mailbox), uids, insert)
 }
 
 /// Stores a new content with no references yet.
@@ -132,6 +112,11 @@ fn file_into(txn: &mut Txn, account: u64, mb: &mut MailboxInfo, new: NewEntry) -
     mb.bytes += entry.size;
     if !entry.flags.contains(Flags::SEEN) {
         mb.unseen += 1;
+    }
+    if entry.flags != Flags::empty() || !entry.keywords.is_empty() {
+        let mut index = flagindex::Pending::default();
+        index.added(uid, entry.flags, &entry.keywords);
+        index.apply(txn, account, mb.id)?;
     }
     txn.put_rec(T::Mail, &keys::mail_key(account, mb.id, uid), &entry);
     chunk_update(txn, account, mb.id, &[uid], true)?;
@@ -225,7 +210,9 @@ pub(crate) fn expunge(txn: &mut Txn, account: u64, mailbox: u32, uids: &UidSet) 
     }
     mb.highest_modseq += 1;
     let mut removed = Vec::with_capacity(entries.len());
+    let mut index = flagindex::Pending::default();
     for e in &entries {
+        index.removed(e);
         txn.del(T::Mail, &keys::mail_key(account, mailbox, e.uid));
         mb.messages = mb.messages.saturating_sub(1);
         mb.bytes = mb.bytes.saturating_sub(e.size);
@@ -236,6 +223,7 @@ pub(crate) fn expunge(txn: &mut Txn, account: u64, mailbox: u32, uids: &UidSet) 
         removed.push(e.uid);
     }
     chunk_update(txn, account, mailbox, &removed, false)?;
+    index.apply(txn, account, mailbox)?;
     save_mailbox(txn, account, &mb);
     let modseq = mb.highest_modseq;
     txn.announce(account, Change { mailbox, kind: ChangeKind::Expunged { uids: removed.clone(), modseq } });
@@ -270,6 +258,7 @@ pub(crate) fn set_flags(
     let mut outcome = crate::contract::FlagsOutcome::default();
     let modseq = mb.highest_modseq + 1;
     let mut changed = false;
+    let mut index = flagindex::Pending::default();
     for mut e in entries {
         if change.unchanged_since.is_some_and(|since| e.modseq > since) {
             outcome.modified.push(e.uid);
@@ -282,6 +271,7 @@ pub(crate) fn set_flags(
                 (true, false) => mb.unseen += 1,
                 _ => {}
             }
+            index.changed(e.uid, (e.flags, !e.keywords.is_empty()), (flags, &keywords));
             e.flags = flags;
             e.keywords = keywords;
             e.modseq = modseq;
@@ -293,6 +283,7 @@ pub(crate) fn set_flags(
         outcome.updated.push(FlagUpdate { uid: e.uid, flags: e.flags, keywords: e.keywords, modseq: e.modseq });
     }
     if changed {
+        index.apply(txn, account, mailbox)?;
         mb.highest_modseq = modseq;
         save_mailbox(txn, account, &mb);
     }

@@ -117,6 +117,7 @@ pub(crate) fn remove(txn: &mut Txn, account: u64, id: u32) -> Result<()> {
     for (key, _) in txn.scan_prefix(T::UidChunks, &keys::mailbox_key(account, id))? {
         txn.del(T::UidChunks, &key);
     }
+    super::flagindex::clear(txn, account, id)?;
     txn.del(T::Mailboxes, &keys::mailbox_key(account, id));
     txn.del(T::MailboxNames, &keys::name_key(account, &mb.name));
     txn.announce(account, Change { mailbox: id, kind: ChangeKind::Mailboxes });

@@ -84,12 +84,7 @@ pub(crate) fn mailbox(trees: &Trees, account: u64, name: &str) -> Result<Option<
 }
 
 pub(crate) fn uids(trees: &Trees, account: u64, mailbox: u32) -> Result<UidSet> {
-    let mut runs = Vec::new();
-    for kv in trees.tree(T::UidChunks).scan_prefix(keys::mailbox_key(account, mailbox)) {
-        let (k, v) = kv.map_err(sled_error)?;
-        runs.extend(uidchunk::decode(keys::tail_u32(&k), &v)?);
-    }
-    Ok(UidSet::from_runs(runs))
+    uidchunk::read(trees, T::UidChunks, &keys::mailbox_key(account, mailbox))
 }
 
 pub(crate) fn entries(trees: &Trees, account: u64, mailbox: u32, uids: &UidSet) -> Result<Vec<MailEntry>> {

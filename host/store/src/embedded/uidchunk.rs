@@ -5,6 +5,9 @@
 //! A chunk is either runs (tag 0, then (first, last) offsets as u16 BE
 //! pairs) or, when that would be longer, a bitmap (tag 1, 128 bytes).
 
+use super::keys::T;
+use super::trees::Trees;
+use super::txn::Txn;
 use crate::schema::UidSet;
 use crate::{Result, StoreError};
 
@@ -76,6 +79,77 @@ pub(crate) fn decode(chunk: u32, bytes: &[u8]) -> Result<Vec<(u32, u32)>> {
         }
         _ => Err(corrupt()),
     }
+}
+
+/// `prefix ++ chunk` (big-endian): a set's chunks are one key range.
+fn chunk_key(prefix: &[u8], chunk: u32) -> Vec<u8> {
+    let mut k = Vec::with_capacity(prefix.len() + 4);
+    k.extend_from_slice(prefix);
+    k.extend_from_slice(&chunk.to_be_bytes());
+    k
+}
+
+/// The chunk number at the end of a chunk key.
+fn chunk_of_key(key: &[u8]) -> u32 {
+    key.len().checked_sub(4).and_then(|i| key[i..].try_into().ok()).map(u32::from_be_bytes).unwrap_or(0)
+}
+
+/// Adds (or removes) `uids` to the set stored in tree `t` under `prefix`,
+/// rewriting each touched chunk once when `uids` ascend.
+pub(crate) fn update(txn: &mut Txn, t: T, prefix: &[u8], uids: &[u32], insert: bool) -> Result<()> {
+    let mut i = 0;
+    while i < uids.len() {
+        let chunk = chunk_of(uids[i]);
+        let key = chunk_key(prefix, chunk);
+        let mut set = match txn.get(t, &key)? {
+            Some(v) => UidSet::from_runs(decode(chunk, &v)?),
+            None => UidSet::new(),
+        };
+        while i < uids.len() && chunk_of(uids[i]) == chunk {
+            if insert {
+                set.insert(uids[i]);
+            } else {
+                set.remove(uids[i]);
+            }
+            i += 1;
+        }
+        match encode(chunk, &set) {
+            Some(v) => txn.put(t, &key, v),
+            None => txn.del(t, &key),
+        }
+    }
+    Ok(())
+}
+
+/// The whole set stored in tree `t` under `prefix`: one prefix scan.
+pub(crate) fn read(trees: &Trees, t: T, prefix: &[u8]) -> Result<UidSet> {
+    let mut runs = Vec::new();
+    for kv in trees.tree(t).scan_prefix(prefix) {
+        let (k, v) = kv.map_err(super::sled_error)?;
+        if k.len() == prefix.len() + 4 {
+            runs.extend(decode(chunk_of_key(&k), &v)?);
+        }
+    }
+    Ok(UidSet::from_runs(runs))
+}
+
+/// Writes a whole set under `prefix` directly (a migration: nothing else
+/// runs yet).
+pub(crate) fn write(trees: &Trees, t: T, prefix: &[u8], set: &UidSet) -> Result<()> {
+    let mut chunks: Vec<u32> = Vec::new();
+    for &(a, b) in set.runs() {
+        for c in chunk_of(a)..=chunk_of(b) {
+            if chunks.last() != Some(&c) {
+                chunks.push(c);
+            }
+        }
+    }
+    for c in chunks {
+        if let Some(v) = encode(c, set) {
+            trees.tree(t).insert(chunk_key(prefix, c), v).map_err(super::sled_error)?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! Mailboxes and the messages in them (RFC 3501 2.3 message attributes).
 
 use super::queue::QueueEntry;
+use super::uidset::UidSet;
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +26,8 @@ impl Flags {
     pub const DRAFT: Flags = Flags(1 << 4);
     /// Every flag the store knows; other bits are dropped on write.
     pub const ALL: Flags = Flags(0b1_1111);
+    /// How many system flags there are (bits 0 to COUNT - 1).
+    pub const COUNT: usize = 5;
 
     pub const fn empty() -> Flags {
         Flags(0)
@@ -51,6 +54,44 @@ impl std::ops::BitOr for Flags {
     type Output = Flags;
     fn bitor(self, rhs: Flags) -> Flags {
         self.union(rhs)
+    }
+}
+
+/// Which messages of a mailbox carry which flags, kept exact by every
+/// write so IMAP SELECT (FLAGS, UNSEEN) and a session's view of the flags
+/// cost a few reads whatever the mailbox's size, never a scan of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FlagIndex {
+    /// The UIDs having each system flag, in bit order of [`Flags`]
+    /// (`\Seen`, `\Answered`, `\Flagged`, `\Deleted`, `\Draft`).
+    pub system: [UidSet; Flags::COUNT],
+    /// The UIDs having at least one keyword.
+    pub with_keywords: UidSet,
+    /// Every keyword in use in the mailbox (a backend may keep ones no
+    /// message has any more, as Dovecot does), compared case-insensitively.
+    pub keywords: Vec<String>,
+}
+
+impl FlagIndex {
+    /// Built from entries: what a backend without an index of its own answers.
+    pub fn from_entries(entries: &[MailEntry]) -> FlagIndex {
+        let mut index = FlagIndex::default();
+        for e in entries {
+            for (bit, set) in index.system.iter_mut().enumerate() {
+                if e.flags.0 & (1 << bit) != 0 {
+                    set.insert(e.uid);
+                }
+            }
+            if !e.keywords.is_empty() {
+                index.with_keywords.insert(e.uid);
+            }
+            for k in &e.keywords {
+                if !index.keywords.iter().any(|have| have.eq_ignore_ascii_case(k)) {
+                    index.keywords.push(k.clone());
+                }
+            }
+        }
+        index
     }
 }
 

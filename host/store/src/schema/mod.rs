@@ -23,8 +23,8 @@ pub mod uidset;
 
 pub use account::{Account, normalize_address};
 pub use mail::{
-    Accepted, Append, Appended, Change, ChangeKind, CopyResult, Filed, Filing, FlagChange, FlagOp, FlagUpdate, Flags,
-    HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, SpecialUse,
+    Accepted, Append, Appended, Change, ChangeKind, CopyResult, Filed, Filing, FlagChange, FlagIndex, FlagOp,
+    FlagUpdate, Flags, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, SpecialUse,
 };
 pub use queue::{Committed, Lease, QueueEntry, QueueRecipient, QueuedRoute, RecipientState, StoredReply};
 pub use uidset::UidSet;
@@ -32,8 +32,9 @@ pub use uidset::UidSet;
 /// Version 1: the first sled layout (INBOX only, no modseq, messages with
 /// bodies in sled). Version 2: folders with special-use and subscriptions,
 /// per-mailbox counters and UID sets, modseq, message summaries, typed queue
-/// replies and leases.
-pub const SCHEMA_VERSION: u32 = 2;
+/// replies and leases. Version 3: a per-mailbox flag index (which messages
+/// carry which flag, the mailbox's keywords) so SELECT never scans messages.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Current time as Unix seconds.
 pub fn now_secs() -> u64 {

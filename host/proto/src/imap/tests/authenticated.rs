@@ -9,11 +9,11 @@ fn select_reports_the_mailbox_rfc3501_6_3_1() {
     let seen = MessageFlags::system(MessageFlags::SEEN);
     let mut kw = MessageFlags::default();
     kw.keywords.push("$Junk".into());
-    s.answer(Answer::Selected(Ok(SelectedMailbox {
-        id: 0,
-        status: status(),
-        messages: vec![(10, seen), (20, kw), (30, MessageFlags::default())],
-    })));
+    s.answer(Answer::Selected(Ok(SelectedMailbox::from_messages(
+        0,
+        status(),
+        vec![(10, seen), (20, kw), (30, MessageFlags::default())],
+    ))));
     let (_, out) = step(&mut s);
     assert_eq!(
         out,
@@ -33,7 +33,7 @@ fn select_reports_the_mailbox_rfc3501_6_3_1() {
 fn examine_is_read_only_rfc3501_6_3_2() {
     let mut s = logged_in();
     send(&mut s, "A932 EXAMINE blurdybloop\r\n");
-    s.answer(Answer::Selected(Ok(SelectedMailbox { id: 5, status: status(), messages: vec![] })));
+    s.answer(Answer::Selected(Ok(SelectedMailbox::from_messages(5, status(), vec![]))));
     let (_, out) = step(&mut s);
     assert!(out.ends_with("* OK [PERMANENTFLAGS ()] Read-only mailbox\r\nA932 OK [READ-ONLY] EXAMINE completed\r\n"));
     assert_eq!(send(&mut s, "b STORE 1 +FLAGS (\\Seen)\r\n").1, "b BAD invalid message sequence number\r\n");

@@ -64,11 +64,11 @@ pub(super) fn selected() -> ImapSession {
     let (event, _) = send(&mut s, "s SELECT INBOX\r\n");
     assert_eq!(event, ImapEvent::Request(Request::Select { name: "INBOX".into() }));
     let seen = MessageFlags::system(MessageFlags::SEEN);
-    s.answer(Answer::Selected(Ok(SelectedMailbox {
-        id: 0,
-        status: status(),
-        messages: vec![(10, seen.clone()), (20, seen), (30, MessageFlags::default())],
-    })));
+    s.answer(Answer::Selected(Ok(SelectedMailbox::from_messages(
+        0,
+        status(),
+        vec![(10, seen.clone()), (20, seen), (30, MessageFlags::default())],
+    ))));
     step(&mut s);
     s
 }

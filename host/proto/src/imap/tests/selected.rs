@@ -166,9 +166,10 @@ fn close_expunges_silently_unselect_does_not_rfc3501_6_4_2_rfc3691() {
 fn search_rfc3501_6_4_4() {
     let mut s = selected();
     let (event, _) = send(&mut s, "A282 SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"\r\n");
+    // A header key needs the summary kept at delivery, not the message.
     assert_eq!(
         event,
-        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: true, summary: false })
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: true })
     );
     let flagged = MessageFlags::system(MessageFlags::FLAGGED);
     let out = answer_messages(
@@ -191,6 +192,36 @@ fn search_rfc3501_6_4_4() {
         send(&mut s, "c SEARCH CHARSET KOI8-R BODY x\r\n").1,
         "c NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
     );
+}
+
+#[test]
+fn header_and_sent_keys_search_the_summary_not_the_message_rfc3501_6_4_4() {
+    let mut s = selected();
+    let (event, _) = send(&mut s, "a SEARCH SUBJECT \"WG MTG\" SENTON 17-Jul-1996 HEADER to washington\r\n");
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: true })
+    );
+    let with_summary = |uid, raw: &str| MessageData {
+        summary: Some(crate::imap::Summary::compute(raw.as_bytes())),
+        ..message(uid, MessageFlags::default(), None)
+    };
+    let out = answer_messages(
+        &mut s,
+        vec![
+            with_summary(10, MAIL),
+            with_summary(20, "Subject: =?utf-8?q?WG_mtg?=\r\nTo: x@washington.edu\r\n\r\n"),
+            with_summary(30, "Subject: other\r\n\r\nWG mtg\r\n"),
+        ],
+    );
+    // 20 has no Date:, so SENTON cannot match it; 30's subject does not.
+    assert_eq!(out, "* SEARCH 1\r\na OK SEARCH completed\r\n");
+    send(&mut s, "b SEARCH SUBJECT \"wg mtg\"\r\n");
+    let out = answer_messages(
+        &mut s,
+        vec![with_summary(20, "Subject: =?utf-8?q?WG_mtg?=\r\n\r\n"), with_summary(30, "Subject: x\r\n\r\n")],
+    );
+    assert_eq!(out, "* SEARCH 2\r\nb OK SEARCH completed\r\n", "encoded words are decoded");
 }
 
 #[test]
@@ -263,11 +294,7 @@ fn idle_announces_changes_at_once_rfc2177_3() {
 fn read_only_mailbox_refuses_changes_rfc3501_6_3_2() {
     let mut s = logged_in();
     send(&mut s, "a EXAMINE INBOX\r\n");
-    s.answer(Answer::Selected(Ok(SelectedMailbox {
-        id: 0,
-        status: status(),
-        messages: vec![(10, MessageFlags::default())],
-    })));
+    s.answer(Answer::Selected(Ok(SelectedMailbox::from_messages(0, status(), vec![(10, MessageFlags::default())]))));
     step(&mut s);
     assert_eq!(send(&mut s, "b STORE 1 +FLAGS (\\Seen)\r\n").1, "b NO [READ-ONLY] Mailbox is read-only\r\n");
     assert_eq!(send(&mut s, "c EXPUNGE\r\n").1, "c NO [READ-ONLY] Mailbox is read-only\r\n");
@@ -302,6 +329,6 @@ fn a_uid_range_narrows_what_search_reads_rfc3501_6_4_4() {
     let (event, _) = send(&mut s, "a UID SEARCH UID 15:* SUBJECT x 2:3\r\n");
     assert_eq!(
         event,
-        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: true, summary: false })
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false, summary: true })
     );
 }
