@@ -54,7 +54,7 @@ async fn fill(store: Arc<dyn Store>, account: u64, from: u64, to: u64, step: u64
     let mut n = from;
     while n < to {
         let content = message(n, &body);
-        let summary = Bytes::from(Summary::compute(&content).encode());
+        let summary = Bytes::from(Summary::compute(&content).into_encoded());
         let incoming = Incoming {
             id: store.new_id().await?,
             content,

@@ -185,7 +185,7 @@ async fn messages(
         entries.truncate(fit);
         bodies = store.read_contents(&entries.iter().map(|e| e.content).collect::<Vec<_>>()).await?;
     }
-    let summaries = match summary {
+    let mut summaries = match summary {
         true => store.summaries(&entries.iter().map(|e| e.content).collect::<Vec<_>>()).await?,
         false => Vec::new(),
     };
@@ -206,7 +206,8 @@ async fn messages(
             },
             false => None,
         };
-        let summary = match summaries.get(i).cloned().flatten().and_then(|s| Summary::decode(&s)) {
+        // Vec::from a sole Bytes takes its buffer without a copy.
+        let summary = match summaries.get_mut(i).and_then(Option::take).and_then(|s| Summary::decode(Vec::from(s))) {
             Some(s) => Some(s),
             None if summary => {
                 // The stored content, as delivery summarises it (without
@@ -220,7 +221,7 @@ async fn messages(
                     },
                 };
                 let encoded = summarize(raw).await;
-                let decoded = Summary::decode(&encoded);
+                let decoded = Summary::decode(encoded.to_vec());
                 // Derived data: a failure to keep it only costs a parse next time.
                 if let Err(err) = store.set_summary(e.content, encoded).await {
                     tracing::warn!(error = %err, "keeping a message summary failed");
@@ -245,7 +246,7 @@ async fn messages(
 /// A message's IMAP summary, parsed off the async workers (a 25 MB
 /// message takes a while).
 pub async fn summarize(content: Bytes) -> Bytes {
-    let work = tokio::task::spawn_blocking(move || Summary::compute(&content).encode());
+    let work = tokio::task::spawn_blocking(move || Summary::compute(&content).into_encoded());
     Bytes::from(work.await.unwrap_or_default())
 }
 

@@ -104,17 +104,17 @@ pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPl
             MessageDataItemName::Envelope => {
                 sep(out);
                 out.extend_from_slice(b"ENVELOPE ");
-                out.extend_from_slice(&summary_of(m, &mut computed, content).envelope);
+                out.extend_from_slice(summary_of(m, &mut computed, content).envelope());
             }
             MessageDataItemName::Body => {
                 sep(out);
                 out.extend_from_slice(b"BODY ");
-                out.extend_from_slice(&summary_of(m, &mut computed, content).body);
+                out.extend_from_slice(summary_of(m, &mut computed, content).body());
             }
             MessageDataItemName::BodyStructure => {
                 sep(out);
                 out.extend_from_slice(b"BODYSTRUCTURE ");
-                out.extend_from_slice(&summary_of(m, &mut computed, content).bodystructure);
+                out.extend_from_slice(summary_of(m, &mut computed, content).bodystructure());
             }
             MessageDataItemName::Rfc822 => {
                 sep(out);

@@ -211,11 +211,9 @@ fn parse(raw: &[u8], with_body: bool) -> Parsed<'static> {
 pub(crate) fn matches(plan: &SearchPlan, m: &MessageData, _seq: u32, _view: &View) -> bool {
     let parsed = match (&m.content, &m.summary) {
         (Some(raw), _) if plan.content => Some(parse(raw, true)),
-        (_, Some(summary)) if plan.summary => Some(Parsed {
-            headers: summary.headers.as_slice().into(),
-            body: String::new(),
-            sent: summary.sent.and_then(day_of),
-        }),
+        (_, Some(summary)) if plan.summary => {
+            Some(Parsed { headers: summary.headers().into(), body: String::new(), sent: summary.sent.and_then(day_of) })
+        }
         (Some(raw), _) if plan.summary => Some(parse(raw, false)),
         _ => None,
     };

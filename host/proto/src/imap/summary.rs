@@ -6,14 +6,13 @@ use super::{search, structure};
 use mail_parser::MessageParser;
 
 /// The three pre-rendered answers, and what SEARCH compares header keys
-/// and sent dates with.
+/// and sent dates with. One buffer (the encoded form itself), so reading a
+/// mailbox's summaries costs one allocation each, not five.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    pub envelope: Vec<u8>,
-    pub body: Vec<u8>,
-    pub bodystructure: Vec<u8>,
-    /// Header fields, decoded and in lower case, one `name:value` line each.
-    pub headers: Vec<u8>,
+    /// The encoded summary; the parts below are ranges of it.
+    raw: Vec<u8>,
+    parts: [std::ops::Range<usize>; 4],
     /// The Date: field, Unix seconds.
     pub sent: Option<i64>,
 }
@@ -36,34 +35,65 @@ impl Summary {
         let mut bodystructure = Vec::new();
         structure::body_structure_of(&mut bodystructure, msg, raw, true);
         let headers = search::header_lines(msg, raw);
-        Summary { envelope, body, bodystructure, headers, sent: search::sent_of(msg) }
-    }
-
-    pub fn encode(&self) -> Vec<u8> {
-        let parts = [&self.envelope, &self.body, &self.bodystructure, &self.headers];
+        let parts = [&envelope, &body, &bodystructure, &headers];
         let mut out = Vec::with_capacity(28 + parts.iter().map(|p| p.len()).sum::<usize>());
         out.extend_from_slice(MAGIC);
         for part in parts {
             out.extend_from_slice(&(part.len() as u32).to_le_bytes());
             out.extend_from_slice(part);
         }
-        out.extend_from_slice(&self.sent.unwrap_or(i64::MIN).to_le_bytes());
-        out
+        out.extend_from_slice(&search::sent_of(msg).unwrap_or(i64::MIN).to_le_bytes());
+        Summary::decode(out).expect("a summary just encoded decodes")
     }
 
-    /// `None` for bytes of another layout (or damaged): recompute then.
-    pub fn decode(bytes: &[u8]) -> Option<Summary> {
-        let mut rest = bytes.strip_prefix(MAGIC)?;
+    /// ENVELOPE's answer.
+    pub fn envelope(&self) -> &[u8] {
+        &self.raw[self.parts[0].clone()]
+    }
+
+    /// BODY's answer.
+    pub fn body(&self) -> &[u8] {
+        &self.raw[self.parts[1].clone()]
+    }
+
+    /// BODYSTRUCTURE's answer.
+    pub fn bodystructure(&self) -> &[u8] {
+        &self.raw[self.parts[2].clone()]
+    }
+
+    /// Header fields, decoded and in lower case, one `name:value` line each.
+    pub fn headers(&self) -> &[u8] {
+        &self.raw[self.parts[3].clone()]
+    }
+
+    /// The bytes to store.
+    pub fn encode(&self) -> Vec<u8> {
+        self.raw.clone()
+    }
+
+    /// [`Summary::encode`] without a copy.
+    pub fn into_encoded(self) -> Vec<u8> {
+        self.raw
+    }
+
+    /// The stored bytes (taken without a copy); `None` for bytes of another
+    /// layout (or damaged): recompute then.
+    pub fn decode(raw: Vec<u8>) -> Option<Summary> {
+        let mut at = MAGIC.len();
+        if raw.get(..at)? != MAGIC {
+            return None;
+        }
         let mut take = || {
-            let len = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?) as usize;
-            let part = rest.get(4..4 + len)?.to_vec();
-            rest = &rest[4 + len..];
-            Some(part)
+            let len = u32::from_le_bytes(raw.get(at..at + 4)?.try_into().ok()?) as usize;
+            let start = at + 4;
+            let end = start.checked_add(len).filter(|&e| e <= raw.len())?;
+            at = end;
+            Some(start..end)
         };
-        let (envelope, body, bodystructure, headers) = (take()?, take()?, take()?, take()?);
-        let sent = i64::from_le_bytes(rest.try_into().ok()?);
+        let parts = [take()?, take()?, take()?, take()?];
+        let sent = i64::from_le_bytes(raw.get(at..)?.try_into().ok()?);
         let sent = (sent != i64::MIN).then_some(sent);
-        Some(Summary { envelope, body, bodystructure, headers, sent })
+        Some(Summary { raw, parts, sent })
     }
 }
 
@@ -75,18 +105,18 @@ mod tests {
     fn summary_round_trips_and_refuses_other_bytes() {
         let s = Summary::compute(b"Subject: hi\r\nFrom: a@b.c\r\n\r\nbody\r\n");
         assert!(
-            s.envelope.starts_with(b"(NIL \"hi\" ((NIL NIL \"a\" \"b.c\"))"),
+            s.envelope().starts_with(b"(NIL \"hi\" ((NIL NIL \"a\" \"b.c\"))"),
             "{:?}",
-            String::from_utf8_lossy(&s.envelope)
+            String::from_utf8_lossy(s.envelope())
         );
-        assert_eq!(Summary::decode(&s.encode()), Some(s.clone()));
+        assert_eq!(Summary::decode(s.encode()), Some(s.clone()));
         let mut bad = s.encode();
         bad.push(0);
-        assert_eq!(Summary::decode(&bad), None);
-        assert_eq!(Summary::decode(b"IMS2\xff\xff\xff\xff"), None);
-        assert_eq!(Summary::decode(b"IMS1\0\0\0\0\0\0\0\0\0\0\0\0"), None, "the old layout is recomputed");
-        assert_eq!(s.headers, b"subject:hi\nfrom: <a@b.c>\n");
-        assert_eq!(Summary::decode(b""), None);
+        assert_eq!(Summary::decode(bad), None);
+        assert_eq!(Summary::decode(b"IMS2\xff\xff\xff\xff".to_vec()), None);
+        assert_eq!(Summary::decode(b"IMS1\0\0\0\0\0\0\0\0\0\0\0\0".to_vec()), None, "the old layout is recomputed");
+        assert_eq!(s.headers(), b"subject:hi\nfrom: <a@b.c>\n");
+        assert_eq!(Summary::decode(Vec::new()), None);
     }
 
     #[test]
@@ -95,6 +125,6 @@ mod tests {
         let mut read_back = b"Return-Path: <a@b.c>\r\n".to_vec();
         read_back.extend_from_slice(content);
         let (a, b) = (Summary::compute(content), Summary::compute(&read_back));
-        assert_eq!((a.envelope, a.body, a.bodystructure), (b.envelope, b.body, b.bodystructure));
+        assert_eq!((a.envelope(), a.body(), a.bodystructure()), (b.envelope(), b.body(), b.bodystructure()));
     }
 }
