@@ -150,3 +150,59 @@ fn every_problem_is_reported_at_once() {
         Ok(())
     });
 }
+
+/// The ```toml blocks of README.md and docs/*.md that are ferrymail
+/// configuration, with where each starts (file:line).
+fn documented_config_snippets() -> Vec<(String, String)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut files = vec![root.join("README.md")];
+    let mut docs: Vec<_> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "md"))
+        .collect();
+    docs.sort();
+    files.extend(docs);
+    let mut snippets = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut current: Option<(usize, String)> = None;
+        for (n, line) in text.lines().enumerate() {
+            match (&mut current, line.trim_start()) {
+                (None, "```toml") => current = Some((n + 1, String::new())),
+                (Some((start, body)), "```") => {
+                    // Cargo manifests for plugin authors are TOML too, not ours.
+                    if !body.lines().any(|l| l.trim() == "[package]") {
+                        snippets.push((format!("{}:{start}", file.display()), std::mem::take(body)));
+                    }
+                    current = None;
+                }
+                (Some((_, body)), _) => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                (None, _) => {}
+            }
+        }
+    }
+    snippets
+}
+
+#[test]
+fn every_config_snippet_in_readme_and_docs_loads() {
+    // A reader copies these into their config: one that does not load as
+    // written (a key landing in the wrong table, a renamed field) is a bug.
+    let snippets = documented_config_snippets();
+    assert!(snippets.len() >= 5, "found only {} snippets", snippets.len());
+    let mut broken = Vec::new();
+    for (place, body) in &snippets {
+        Jail::expect_with(|jail| {
+            jail.create_file("snippet.toml", body)?;
+            if let Err(e) = Config::load(Some(Path::new("snippet.toml"))) {
+                broken.push(format!("{place}: {e}"));
+            }
+            Ok(())
+        });
+    }
+    assert!(broken.is_empty(), "documented config that does not load:\n{}", broken.join("\n"));
+}
