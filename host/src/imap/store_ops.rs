@@ -89,9 +89,19 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
         Request::Create { name } => Answer::Done(create(state, account, &name).await.map_err(fail)),
         Request::Delete { name } => Answer::Done(store.delete_mailbox(account, &name).await.map_err(fail)),
         Request::Rename { from, to } => Answer::Done(store.rename_mailbox(account, &from, &to).await.map_err(fail)),
-        Request::Subscribe { name, subscribe } => {
-            Answer::Done(store.set_subscribed(account, &name, subscribe).await.map_err(fail))
-        }
+        Request::Subscribe { name, subscribe } => Answer::Done(
+            async {
+                // Only an existing mailbox can be subscribed (Dovecot's
+                // answer; RFC 3501 6.3.6 allows either). Unsubscribing a
+                // name that is gone must still work.
+                if subscribe {
+                    mailbox(state, account, &name).await?;
+                }
+                store.set_subscribed(account, &name, subscribe).await
+            }
+            .await
+            .map_err(fail),
+        ),
         Request::Messages { mailbox, uids, content, summary } => {
             Answer::Messages(messages(state, account, mailbox, uids, content, summary).await.map_err(fail))
         }

@@ -86,15 +86,24 @@ impl ImapSession {
             }
             CommandBody::Rename { from, to } => {
                 let (Some(from), Some(to)) = (mailbox_name(&from), mailbox_name(&to)) else {
-                    return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+                    return self.bad_name(&tag);
                 };
+                let is_inbox = |n: &str| n.eq_ignore_ascii_case("INBOX");
+                if from == to || (is_inbox(&from) && is_inbox(&to)) {
+                    tagged(&mut self.output, &tag, "NO", "[ALREADYEXISTS] Cannot rename a mailbox to itself");
+                    return None;
+                }
                 self.request(Job::Simple { tag, what: "RENAME" }, Request::Rename { from, to })
             }
             CommandBody::List { reference, mailbox_wildcard } => self.list(tag, false, &reference, &mailbox_wildcard),
             CommandBody::Lsub { reference, mailbox_wildcard } => self.list(tag, true, &reference, &mailbox_wildcard),
             CommandBody::Status { mailbox, item_names } => {
+                if item_names.is_empty() {
+                    // RFC 3501 9: status-att-list has at least one item.
+                    return self.bad(&tag, "empty status list");
+                }
                 let Some(name) = mailbox_name(&mailbox) else {
-                    return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+                    return self.bad_name(&tag);
                 };
                 let shown = String::from_utf8_lossy(raw_name(&mailbox)).into_owned();
                 let items = item_names.into_owned();
@@ -102,7 +111,7 @@ impl ImapSession {
             }
             CommandBody::Append { mailbox, flags, date, message } => {
                 let Some(name) = mailbox_name(&mailbox) else {
-                    return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+                    return self.bad_name(&tag);
                 };
                 let content = match message {
                     LiteralOrLiteral8::Literal(l) => l.into_inner().into_owned(),
@@ -139,9 +148,16 @@ impl ImapSession {
             untagged(&mut self.output, "OK [CLOSED] Previous mailbox closed");
         }
         let Some(name) = mailbox_name(mailbox) else {
-            return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+            return self.bad_name(&tag);
         };
         self.request(Job::Select { tag, read_only }, Request::Select { name })
+    }
+
+    /// A mailbox name that is not valid modified UTF-7 (RFC 3501 5.1.3):
+    /// `NO`, as Dovecot answers (the command itself is well-formed).
+    pub(super) fn bad_name(&mut self, tag: &str) -> Option<ImapEvent> {
+        tagged(&mut self.output, tag, "NO", "Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)");
+        None
     }
 
     fn mailbox_op(
@@ -151,7 +167,7 @@ impl ImapSession {
         make: impl FnOnce(String) -> Request,
     ) -> Option<ImapEvent> {
         let Some(name) = mailbox_name(mailbox) else {
-            return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+            return self.bad_name(&tag);
         };
         let request = make(name);
         let what = match request {

@@ -138,8 +138,17 @@ pub(crate) fn write(out: &mut Vec<u8>, seq: u32, m: &MessageData, plan: &FetchPl
                 out.push(b']');
                 let data = section::extract(content, which.as_ref());
                 match (data, partial) {
-                    (None, Some((origin, _))) => out.extend_from_slice(format!("<{origin}> NIL").as_bytes()),
-                    (None, None) => out.extend_from_slice(b" NIL"),
+                    // A part the message does not have is empty, as Dovecot
+                    // answers (RFC 3501 leaves it open; NIL breaks clients
+                    // that expect a string).
+                    (None, Some((origin, _))) => {
+                        out.extend_from_slice(format!("<{origin}> ").as_bytes());
+                        wire::literal(out, b"");
+                    }
+                    (None, None) => {
+                        out.push(b' ');
+                        wire::literal(out, b"");
+                    }
                     (Some(data), Some((origin, len))) => {
                         // RFC 3501 6.4.5: a partial fetch past the end is empty.
                         let from = (*origin as usize).min(data.len());

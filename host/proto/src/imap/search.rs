@@ -51,8 +51,10 @@ enum Key {
 }
 
 impl SearchPlan {
-    pub fn new(criteria: Vec<SearchKey<'static>>, view: &View) -> Result<SearchPlan, &'static str> {
-        let key = Key::And(criteria.iter().map(|k| convert(k, view, 0)).collect::<Result<_, _>>()?);
+    /// `latin1`: the strings are ISO-8859-1 (SEARCH CHARSET ISO-8859-1),
+    /// else UTF-8 (US-ASCII is a subset of both).
+    pub fn new(criteria: Vec<SearchKey<'static>>, view: &View, latin1: bool) -> Result<SearchPlan, &'static str> {
+        let key = Key::And(criteria.iter().map(|k| convert(k, view, 0, latin1)).collect::<Result<_, _>>()?);
         let content = key.needs(&|k| matches!(k, Key::Body(_) | Key::Text(_)));
         let summary = !content
             && key.needs(&|k| matches!(k, Key::Header(..) | Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_)));
@@ -71,19 +73,24 @@ impl SearchPlan {
     }
 }
 
-fn lower(s: &impl AsRef<[u8]>) -> String {
-    String::from_utf8_lossy(s.as_ref()).to_lowercase()
-}
-
-fn convert(key: &SearchKey<'_>, view: &View, depth: usize) -> Result<Key, &'static str> {
+fn convert(key: &SearchKey<'_>, view: &View, depth: usize, latin1: bool) -> Result<Key, &'static str> {
+    let lower = |s: &dyn AsRef<[u8]>| -> String {
+        match latin1 {
+            // Every ISO-8859-1 byte is the Unicode code point of its value.
+            true => s.as_ref().iter().map(|&b| char::from(b)).collect::<String>().to_lowercase(),
+            false => String::from_utf8_lossy(s.as_ref()).to_lowercase(),
+        }
+    };
     if depth > MAX_DEPTH {
         return Err("search criteria nested too deeply");
     }
     let d = depth + 1;
     Ok(match key {
-        SearchKey::And(keys) => Key::And(keys.as_ref().iter().map(|k| convert(k, view, d)).collect::<Result<_, _>>()?),
-        SearchKey::Or(a, b) => Key::Or(Box::new(convert(a, view, d)?), Box::new(convert(b, view, d)?)),
-        SearchKey::Not(k) => Key::Not(Box::new(convert(k, view, d)?)),
+        SearchKey::And(keys) => {
+            Key::And(keys.as_ref().iter().map(|k| convert(k, view, d, latin1)).collect::<Result<_, _>>()?)
+        }
+        SearchKey::Or(a, b) => Key::Or(Box::new(convert(a, view, d, latin1)?), Box::new(convert(b, view, d, latin1)?)),
+        SearchKey::Not(k) => Key::Not(Box::new(convert(k, view, d, latin1)?)),
         SearchKey::All | SearchKey::Old => Key::All,
         // No session sees \Recent here (RFC 9051 dropped it).
         SearchKey::New | SearchKey::Recent => Key::None,

@@ -10,10 +10,11 @@ use super::request::{Answer, CopyOutcome, Failure, MessageData, Request, StoreFl
 use super::search::{self, SearchPlan};
 use super::sequence::resolve;
 use super::session::{ImapSession, State, tagged, untagged};
-use super::view::View;
+use super::view::{View, flag_list};
 use super::{commands, list};
 use imap_codec::imap_types::command::CommandBody;
-use imap_codec::imap_types::flag::{StoreResponse, StoreType};
+use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+use imap_codec::imap_types::flag::{Flag, StoreResponse, StoreType};
 use imap_codec::imap_types::status::StatusDataItemName;
 use std::collections::VecDeque;
 
@@ -113,7 +114,10 @@ impl ImapSession {
                 self.expunge_start(job, mailbox)
             }
             CommandBody::Expunge | CommandBody::ExpungeUid { .. } if read_only => {
-                tagged(&mut self.output, &tag, "NO", "[READ-ONLY] Mailbox is read-only");
+                // Nothing can be removed from an EXAMINEd mailbox; Dovecot
+                // answers OK (no EXPUNGE responses), and so does this.
+                self.announce(false, false);
+                tagged(&mut self.output, &tag, "OK", "Expunge completed (read-only mailbox: nothing removed)");
                 None
             }
             CommandBody::Expunge => {
@@ -131,6 +135,14 @@ impl ImapSession {
                     Ok(uids) => uids,
                     Err(e) => return self.bad(&tag, e),
                 };
+                if let MacroOrMessageDataItemNames::MessageDataItemNames(items) = &macro_or_item_names
+                    && items.iter().any(|i| {
+                        matches!(i, MessageDataItemName::Binary { .. } | MessageDataItemName::BinarySize { .. })
+                    })
+                {
+                    // Not advertised (RFC 3516); an empty answer would not be IMAP.
+                    return self.bad(&tag, "BINARY is not supported");
+                }
                 let plan = FetchPlan::new(macro_or_item_names, uid, read_only);
                 let job = FetchJob { tag, uid, plan, left: uids.into(), batch: Vec::new(), seen_now: Vec::new() };
                 self.fetch_next(job)
@@ -140,8 +152,14 @@ impl ImapSession {
                     Ok(uids) => uids,
                     Err(e) => return self.bad(&tag, e),
                 };
+                // RFC 3501 2.3.2: \Recent cannot be set and other
+                // `\`-flags do not exist; BAD, as Dovecot answers.
+                if let Some(bad) = flags.iter().find(|f| matches!(f, Flag::Extension(_))) {
+                    return self.bad(&tag, &format!("invalid system flag {bad}"));
+                }
                 if read_only {
-                    tagged(&mut self.output, &tag, "NO", "[READ-ONLY] Mailbox is read-only");
+                    // Dovecot: OK, nothing changed (RFC 3501 leaves it open).
+                    tagged(&mut self.output, &tag, "OK", "Store ignored with read-only mailbox");
                     return None;
                 }
                 let add = match kind {
@@ -159,14 +177,21 @@ impl ImapSession {
                 self.request(Job::Store { tag, uid, silent }, Request::SetFlags { mailbox, uids, change })
             }
             CommandBody::Search { charset, criteria, uid } => {
+                let mut latin1 = false;
                 if let Some(charset) = charset {
                     let c = charset.as_ref();
-                    if !c.eq_ignore_ascii_case("UTF-8") && !c.eq_ignore_ascii_case("US-ASCII") {
-                        tagged(&mut self.output, &tag, "NO", "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset");
+                    latin1 = c.eq_ignore_ascii_case("ISO-8859-1") || c.eq_ignore_ascii_case("LATIN1");
+                    if !latin1 && !c.eq_ignore_ascii_case("UTF-8") && !c.eq_ignore_ascii_case("US-ASCII") {
+                        tagged(
+                            &mut self.output,
+                            &tag,
+                            "NO",
+                            "[BADCHARSET (UTF-8 US-ASCII ISO-8859-1)] Unsupported charset",
+                        );
                         return None;
                     }
                 }
-                let plan = match SearchPlan::new(criteria.into_inner(), self.view()) {
+                let plan = match SearchPlan::new(criteria.into_inner(), self.view(), latin1) {
                     Ok(plan) => plan,
                     Err(e) => return self.bad(&tag, e),
                 };
@@ -219,7 +244,7 @@ impl ImapSession {
             Err(e) => return self.bad(&tag, e),
         };
         let Some(to) = commands::mailbox_name(target) else {
-            return self.bad(&tag, "invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)");
+            return self.bad_name(&tag);
         };
         if uids.is_empty() {
             self.announce(uid, uid);
@@ -313,11 +338,7 @@ impl ImapSession {
                     let status = mailbox.status;
                     let view = View::new(read_only, mailbox);
                     let out = &mut self.output;
-                    let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
-                    for k in view.keywords() {
-                        flags.push(' ');
-                        flags.push_str(k);
-                    }
+                    let flags = flag_list(view.keywords());
                     untagged(out, &format!("FLAGS ({flags})"));
                     untagged(out, &format!("{} EXISTS", view.len()));
                     untagged(out, "0 RECENT");
@@ -372,6 +393,11 @@ impl ImapSession {
                 Ok(updated) => {
                     if let Some(view) = self.view_mut() {
                         let mut out = Vec::new();
+                        for (u, flags) in &updated {
+                            view.set_flags(*u, flags.clone());
+                        }
+                        // Before the FETCH responses that show a new keyword.
+                        view.announce_keywords(&mut out);
                         for (u, flags) in updated {
                             let Some(seq) = view.seq_of(u) else { continue };
                             if !silent {
@@ -383,7 +409,6 @@ impl ImapSession {
                                 flags.write_list(&mut out);
                                 out.extend_from_slice(b")\r\n");
                             }
-                            view.set_flags(u, flags);
                         }
                         self.output.extend_from_slice(&out);
                     }

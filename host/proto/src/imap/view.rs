@@ -39,6 +39,8 @@ pub(super) struct View {
     keywords: HashMap<u32, Vec<String>>,
     /// The mailbox's keywords, for FLAGS.
     mailbox_keywords: Vec<String>,
+    /// How many of them the client has heard of (FLAGS at SELECT, or since).
+    keywords_announced: usize,
     /// UIDs removed elsewhere, still numbered until announced.
     pending_expunge: BTreeSet<u32>,
     /// New messages not yet announced with EXISTS.
@@ -54,6 +56,16 @@ const WITH_KEYWORDS: u8 = SelectedMailbox::WITH_KEYWORDS as u8;
 
 fn bits_of(flags: &MessageFlags) -> u8 {
     (flags.system & 0x1f) as u8 | if flags.keywords.is_empty() { 0 } else { WITH_KEYWORDS }
+}
+
+/// The system flags and `keywords`, for FLAGS and PERMANENTFLAGS.
+pub(super) fn flag_list(keywords: &[String]) -> String {
+    let mut flags = String::from("\\Answered \\Flagged \\Deleted \\Seen \\Draft");
+    for k in keywords {
+        flags.push(' ');
+        flags.push_str(k);
+    }
+    flags
 }
 
 impl View {
@@ -77,6 +89,7 @@ impl View {
             uids,
             bits,
             keywords: HashMap::new(),
+            keywords_announced: keywords.len(),
             mailbox_keywords: keywords,
             pending_expunge: BTreeSet::new(),
             pending_new: BTreeSet::new(),
@@ -159,6 +172,20 @@ impl View {
         &self.mailbox_keywords
     }
 
+    /// FLAGS and PERMANENTFLAGS again when a keyword new to the client
+    /// came into use (RFC 3501 7.2.6), as Dovecot sends them.
+    pub fn announce_keywords(&mut self, out: &mut Vec<u8>) {
+        if self.keywords_announced == self.mailbox_keywords.len() {
+            return;
+        }
+        self.keywords_announced = self.mailbox_keywords.len();
+        let flags = flag_list(&self.mailbox_keywords);
+        out.extend_from_slice(format!("* FLAGS ({flags})\r\n").as_bytes());
+        if !self.read_only {
+            out.extend_from_slice(format!("* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted\r\n").as_bytes());
+        }
+    }
+
     /// Records a change; nothing is announced yet. Applying a change twice,
     /// or one the session made itself, changes nothing.
     pub fn note(&mut self, change: MailboxChange) {
@@ -216,6 +243,7 @@ impl View {
     /// Writes the pending untagged responses: EXPUNGE (when allowed), then
     /// EXISTS, then FETCH FLAGS (with UID when `with_uid`).
     pub fn announce(&mut self, out: &mut Vec<u8>, expunge_allowed: bool, with_uid: bool) {
+        self.announce_keywords(out);
         if expunge_allowed {
             for uid in std::mem::take(&mut self.pending_expunge) {
                 if let Some(seq) = self.remove(uid) {
@@ -337,7 +365,12 @@ mod tests {
         kw.keywords.push("Later".into());
         v.set_flags(30, kw.clone());
         v.note(MailboxChange::Flags { uid: 30, flags: kw });
-        assert_eq!(announce(&mut v, true), "", "the session's own change is known");
+        assert_eq!(
+            announce(&mut v, true),
+            "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk Later)\r\n\
+             * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft $Junk Later \\*)] Flags permitted\r\n",
+            "the session's own change is known; the new keyword is news (RFC 3501 7.2.6)"
+        );
         assert_eq!(v.keywords(), ["$Junk".to_string(), "Later".to_string()]);
     }
 

@@ -66,13 +66,27 @@ fn create_delete_rename_rfc3501_6_3_3_to_6_3_5() {
 }
 
 #[test]
+fn status_needs_an_item_and_rename_to_itself_exists_rfc3501_6_3() {
+    let mut s = logged_in();
+    assert_eq!(send(&mut s, "a STATUS INBOX ()\r\n").1, "a BAD empty status list\r\n");
+    assert_eq!(
+        send(&mut s, "b RENAME inbox INBOX\r\n").1,
+        "b NO [ALREADYEXISTS] Cannot rename a mailbox to itself\r\n"
+    );
+}
+
+#[test]
 fn mailbox_names_are_modified_utf7_rfc3501_5_1_3() {
     let mut s = logged_in();
     let (event, _) = send(&mut s, "a CREATE &ZeVnLIqe-\r\n");
     assert_eq!(event, ImapEvent::Request(Request::Create { name: "日本語".into() }));
     s.answer(Answer::Done(Ok(())));
     step(&mut s);
-    assert_eq!(send(&mut s, "b CREATE &Jjo!\r\n").1, "b BAD invalid mailbox name (modified UTF-7, RFC 3501 5.1.3)\r\n");
+    // NO, as Dovecot answers: the command is well-formed, the name is not.
+    assert_eq!(
+        send(&mut s, "b CREATE &Jjo!\r\n").1,
+        "b NO Mailbox name is not valid modified UTF-7 (RFC 3501 5.1.3)\r\n"
+    );
     // "inbox/x" keeps INBOX's spelling (RFC 3501 5.1).
     let (event, _) = send(&mut s, "c CREATE inbox/x\r\n");
     assert_eq!(event, ImapEvent::Request(Request::Create { name: "INBOX/x".into() }));

@@ -190,7 +190,7 @@ fn search_rfc3501_6_4_4() {
     assert_eq!(out, "* SEARCH 30\r\nb OK SEARCH completed\r\n");
     assert_eq!(
         send(&mut s, "c SEARCH CHARSET KOI8-R BODY x\r\n").1,
-        "c NO [BADCHARSET (UTF-8 US-ASCII)] Unsupported charset\r\n"
+        "c NO [BADCHARSET (UTF-8 US-ASCII ISO-8859-1)] Unsupported charset\r\n"
     );
 }
 
@@ -222,6 +222,58 @@ fn header_and_sent_keys_search_the_summary_not_the_message_rfc3501_6_4_4() {
         vec![with_summary(20, "Subject: =?utf-8?q?WG_mtg?=\r\n\r\n"), with_summary(30, "Subject: x\r\n\r\n")],
     );
     assert_eq!(out, "* SEARCH 2\r\nb OK SEARCH completed\r\n", "encoded words are decoded");
+}
+
+#[test]
+fn store_of_recent_or_an_unknown_system_flag_is_bad_rfc3501_2_3_2() {
+    let mut s = selected();
+    assert_eq!(send(&mut s, "a STORE 1 FLAGS (\\Recent)\r\n").1, "a BAD invalid system flag \\Recent\r\n");
+    assert_eq!(send(&mut s, "b STORE 1 +FLAGS (\\Seen \\Foo)\r\n").1, "b BAD invalid system flag \\Foo\r\n");
+}
+
+#[test]
+fn a_new_keyword_announces_flags_and_permanentflags_rfc3501_7_2_6() {
+    let mut s = selected();
+    send(&mut s, "a STORE 1 +FLAGS (Later)\r\n");
+    let mut later = MessageFlags::system(MessageFlags::SEEN);
+    later.keywords.push("Later".into());
+    s.answer(Answer::Flags(Ok(vec![(10, later.clone())])));
+    assert_eq!(
+        step(&mut s).1,
+        "* FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Later)\r\n\
+         * OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft Later \\*)] Flags permitted\r\n\
+         * 1 FETCH (FLAGS (\\Seen Later))\r\n\
+         a OK STORE completed\r\n"
+    );
+    send(&mut s, "b STORE 2 +FLAGS (later)\r\n");
+    s.answer(Answer::Flags(Ok(vec![(20, later)])));
+    assert_eq!(step(&mut s).1, "* 2 FETCH (FLAGS (\\Seen Later))\r\nb OK STORE completed\r\n", "known already");
+}
+
+#[test]
+fn a_missing_part_is_empty_and_binary_is_bad_rfc3501_6_4_5() {
+    let mut s = selected();
+    send(&mut s, "a FETCH 1 BODY.PEEK[1.2.3]\r\n");
+    let out = answer_messages(&mut s, vec![message(10, MessageFlags::default(), Some(MAIL))]);
+    assert_eq!(out, "* 1 FETCH (BODY[1.2.3] {0}\r\n)\r\na OK FETCH completed\r\n");
+    assert_eq!(send(&mut s, "b FETCH 1 BINARY[1]\r\n").1, "b BAD BINARY is not supported\r\n");
+}
+
+#[test]
+fn search_charset_iso_8859_1_rfc3501_6_4_4() {
+    let mut s = selected();
+    s.feed(b"a SEARCH CHARSET ISO-8859-1 SUBJECT {4+}\r\ncaf\xe9\r\n");
+    let (event, _) = step(&mut s);
+    assert!(matches!(event, ImapEvent::Request(Request::Messages { .. })), "{event:?}");
+    let out = answer_messages(
+        &mut s,
+        vec![
+            message(10, MessageFlags::default(), Some("Subject: CAF\u{c9}\r\n\r\n")),
+            message(20, MessageFlags::default(), Some("Subject: cafe\r\n\r\n")),
+            message(30, MessageFlags::default(), Some("Subject: caf\u{c3}\u{a9}\r\n\r\n")),
+        ],
+    );
+    assert_eq!(out, "* SEARCH 1\r\na OK SEARCH completed\r\n", "\\xe9 is é, not a UTF-8 fragment");
 }
 
 #[test]
@@ -290,14 +342,21 @@ fn idle_announces_changes_at_once_rfc2177_3() {
     assert_eq!(send(&mut s, "c NOOP\r\n").1, "b BAD expected DONE\r\n");
 }
 
+/// RFC 3501 6.3.2 makes the mailbox read-only; what STORE and EXPUNGE
+/// answer there is left open, and Dovecot says OK having changed nothing.
 #[test]
 fn read_only_mailbox_refuses_changes_rfc3501_6_3_2() {
     let mut s = logged_in();
     send(&mut s, "a EXAMINE INBOX\r\n");
     s.answer(Answer::Selected(Ok(SelectedMailbox::from_messages(0, status(), vec![(10, MessageFlags::default())]))));
     step(&mut s);
-    assert_eq!(send(&mut s, "b STORE 1 +FLAGS (\\Seen)\r\n").1, "b NO [READ-ONLY] Mailbox is read-only\r\n");
-    assert_eq!(send(&mut s, "c EXPUNGE\r\n").1, "c NO [READ-ONLY] Mailbox is read-only\r\n");
+    let (event, out) = send(&mut s, "b STORE 1 +FLAGS (\\Seen)\r\n");
+    assert_eq!((event, out.as_str()), (ImapEvent::NeedInput, "b OK Store ignored with read-only mailbox\r\n"));
+    let (event, out) = send(&mut s, "c EXPUNGE\r\n");
+    assert_eq!(
+        (event, out.as_str()),
+        (ImapEvent::NeedInput, "c OK Expunge completed (read-only mailbox: nothing removed)\r\n")
+    );
     // FETCH BODY[] of an examined mailbox does not set \Seen.
     let (event, _) = send(&mut s, "d FETCH 1 BODY[]\r\n");
     assert_eq!(
