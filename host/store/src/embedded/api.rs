@@ -14,7 +14,7 @@ use bytes::Bytes;
 #[async_trait]
 impl Contents for EmbeddedStore {
     async fn new_id(&self) -> Result<u64> {
-        self.read(|t| t.db.generate_id().map_err(super::sled_error)).await
+        self.take_id().await
     }
 
     async fn accept(&self, incoming: Incoming) -> Result<Accepted> {

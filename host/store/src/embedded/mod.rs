@@ -2,12 +2,15 @@
 //!
 //! # How it keeps the contract
 //! - Changes run on one writer thread in commit groups ([`writer`]): each
-//!   group is one sled transaction, sled's flush and an `fdatasync` of its
-//!   log ([`durable`]: what survives a power cut), then the callers hear back.
+//!   group is one journal record and plain sled writes ([`journal`]: atomic
+//!   across a crash), sled's flush and an `fdatasync` of its log
+//!   ([`durable`]: what survives a power cut), then the callers hear back.
 //!   Staging and the transaction helpers live in [`txn`]; the changes
 //!   themselves in the `ops_*` modules, written against a [`txn::Txn`] only.
-//! - Reads run on tokio's blocking pool against the open database; they see
-//!   whole groups only, because sled receives whole groups only.
+//! - Reads run on tokio's blocking pool against the open database. Each
+//!   key read is a whole value; a read of several keys may see some of a
+//!   group being applied, as it may see two groups between two of its reads
+//!   (so readers check what they follow: a content may be gone).
 //! - The kv tree is written directly (atomic per key, never awaited for a
 //!   flush): durable with the next group or sled's periodic flush.
 //! - A free-space reserve ([`space`]) and a reopen after I/O errors keep a
@@ -23,6 +26,8 @@
 mod api;
 pub(crate) mod durable;
 pub(crate) mod flagindex;
+mod gather;
+pub(crate) mod journal;
 pub(crate) mod keys;
 mod kv;
 pub(crate) mod migrate;
@@ -42,6 +47,9 @@ use crate::{Result, StoreError};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use trees::Trees;
+
+/// Ids taken from sled per trip to the blocking pool.
+const ID_BATCH: usize = 64;
 
 /// Tuning of the embedded backend; the defaults suit a small server.
 #[derive(Debug, Clone)]
@@ -105,6 +113,8 @@ pub struct EmbeddedStore {
     shared: Arc<Shared>,
     writer: RwLock<Option<writer::Submitter>>,
     thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Ids taken from sled ahead of need (see [`EmbeddedStore::new_id`]).
+    ids: Mutex<Vec<u64>>,
 }
 
 impl EmbeddedStore {
@@ -127,7 +137,32 @@ impl EmbeddedStore {
             shared,
             writer: RwLock::new(Some(writer::Submitter::new(tx))),
             thread: Mutex::new(Some(thread)),
+            ids: Mutex::new(Vec::new()),
         })
+    }
+
+    /// A new id. sled's counter is in memory and persists itself only
+    /// every million ids, but that rare persist flushes, so it runs on the
+    /// blocking pool: [`ID_BATCH`] ids at a time, which spares every
+    /// message but one in that many the trip there and back. Ids left
+    /// unused at shutdown are skipped, as ids are allowed to be.
+    async fn take_id(&self) -> Result<u64> {
+        if let Some(id) = self.ids.lock().unwrap_or_else(|e| e.into_inner()).pop() {
+            return Ok(id);
+        }
+        let mut batch = self
+            .read(|t| {
+                let mut ids = (0..ID_BATCH).map(|_| t.db.generate_id()).collect::<sled::Result<Vec<u64>>>();
+                // Handed out from the end: lowest first.
+                if let Ok(ids) = &mut ids {
+                    ids.reverse();
+                }
+                ids.map_err(sled_error)
+            })
+            .await?;
+        let id = batch.pop().ok_or_else(|| StoreError::Unavailable("no id".into()))?;
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).extend(batch);
+        Ok(id)
     }
 
     fn submitter(&self) -> Result<writer::Submitter> {

@@ -1,6 +1,7 @@
 //! Opening the sled database and its trees.
 
 use super::durable::{Durability, restore_blobs, sync_tree};
+use super::journal::{self, JOURNAL_TREE};
 use super::keys::{KV_TREE, T};
 use super::{EmbeddedOptions, sled_error};
 use crate::{Result, StoreError};
@@ -12,6 +13,8 @@ pub(crate) struct Trees {
     pub db: sled::Db,
     trees: Vec<sled::Tree>,
     pub kv: sled::Tree,
+    /// Commit groups on their way in ([`journal`]).
+    pub journal: sled::Tree,
     /// Only the writer thread makes groups durable; the lock is uncontended.
     pub durability: Mutex<Durability>,
 }
@@ -46,18 +49,19 @@ impl Trees {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(sled_error)?;
         let kv = db.open_tree(KV_TREE).map_err(sled_error)?;
+        let journal = db.open_tree(JOURNAL_TREE).map_err(sled_error)?;
+        let replayed = journal::replay(&journal, &trees)?;
+        if replayed > 0 {
+            tracing::info!(groups = replayed, "store: applied the last commit group again after a crash");
+        }
         db.flush().map_err(sled_error)?;
         sync_tree(dir)?;
         let durability = Mutex::new(Durability::new(dir)?);
-        Ok(Trees { db, trees, kv, durability })
+        Ok(Trees { db, trees, kv, journal, durability })
     }
 
     pub fn tree(&self, t: T) -> &sled::Tree {
         &self.trees[t as usize]
-    }
-
-    pub fn all(&self) -> &[sled::Tree] {
-        &self.trees
     }
 
     /// sled's flush, then what sled's flush does not do (see [`super::durable`]).

@@ -2,9 +2,10 @@
 //! commit groups.
 //!
 //! Callers submit a change (a function of a [`Txn`]) and await its result.
-//! The thread takes every change waiting, runs them one after another
-//! against the staged state ([`super::txn`]), writes the group to sled in
-//! one transaction, makes it durable with one flush, and only then answers
+//! The thread takes every change waiting (and, under concurrent load, waits
+//! a little for more: [`super::gather`]), runs them one after another
+//! against the staged state ([`super::txn`]), writes the group to sled
+//! atomically ([`super::journal`]), makes it durable with one flush, and only then answers
 //! the callers and announces the changes. Under load each flush covers every
 //! change that arrived during the previous one; async workers never block.
 //!
@@ -20,17 +21,19 @@
 //! restores those images before anything reads again: a change whose caller
 //! was told it failed never appears later. Reads keep working meanwhile.
 
+use super::gather::Gather;
+use super::journal;
 use super::keys::T;
 use super::space;
 use super::trees::Trees;
 use super::txn::{Staged, Txn};
 use super::{Shared, sled_error};
 use crate::{Result, StoreError};
-use sled::{IVec, Transactional};
+use sled::IVec;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Most changes in one group: bounds a group's latency and memory.
 const MAX_GROUP: usize = 256;
@@ -90,9 +93,9 @@ impl Job {
 type Undo = Vec<((T, Vec<u8>), Option<IVec>)>;
 
 pub(crate) fn spawn(shared: Arc<Shared>, rx: Receiver<Job>) -> std::io::Result<std::thread::JoinHandle<()>> {
-    std::thread::Builder::new()
-        .name("store-writer".into())
-        .spawn(move || Writer { shared, failed: Vec::new(), kv_flushed: 0 }.run(rx))
+    std::thread::Builder::new().name("store-writer".into()).spawn(move || {
+        Writer { shared, failed: Vec::new(), kv_flushed: 0, gather: Gather::default(), journal_seq: 0 }.run(rx)
+    })
 }
 
 struct Writer {
@@ -101,6 +104,10 @@ struct Writer {
     failed: Vec<Undo>,
     /// `Shared::kv_writes` as of the last flush that covered them.
     kv_flushed: u64,
+    /// How long a group waits for more changes.
+    gather: Gather,
+    /// The key of the next group's journal record.
+    journal_seq: u64,
 }
 
 impl Writer {
@@ -126,23 +133,48 @@ impl Writer {
                 self.recover();
             }
             let Some(first) = first else { continue };
-            let mut batch = vec![first];
+            if !self.failed.is_empty() {
+                let mut batch = vec![first];
+                batch.extend(rx.try_iter().take(MAX_GROUP));
+                for job in batch {
+                    job.refuse(StoreError::Unavailable("the store is recovering from an I/O error".into()));
+                }
+                continue;
+            }
+            let batch = self.gather_group(first, &rx);
+            let (size, started) = (batch.len(), Instant::now());
+            self.group(batch);
+            self.gather.committed(size, started.elapsed());
+        }
+        if let Some(trees) = self.shared.current() {
+            let _ = trees.make_durable();
+        }
+    }
+
+    /// The changes of the next group: `first`, every change waiting, and
+    /// those arriving while [`Gather`] says to wait for more.
+    fn gather_group(&self, first: Job, rx: &Receiver<Job>) -> Vec<Job> {
+        let deadline = Instant::now() + self.gather.linger();
+        let mut batch = vec![first];
+        loop {
             while batch.len() < MAX_GROUP {
                 match rx.try_recv() {
                     Ok(job) => batch.push(job),
                     Err(_) => break,
                 }
             }
-            if !self.failed.is_empty() {
-                for job in batch {
-                    job.refuse(StoreError::Unavailable("the store is recovering from an I/O error".into()));
-                }
-                continue;
+            if batch.len() >= MAX_GROUP || !self.gather.wants_more(batch.len()) {
+                return batch;
             }
-            self.group(batch);
-        }
-        if let Some(trees) = self.shared.current() {
-            let _ = trees.make_durable();
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return batch;
+            }
+            match rx.recv_timeout(left) {
+                Ok(job) => batch.push(job),
+                // Disconnected: the next receive in `run` ends the loop.
+                Err(_) => return batch,
+            }
         }
     }
 
@@ -218,24 +250,41 @@ impl Writer {
                 Err(e) => return self.fail(undo, sled_error(e)),
             }
         }
-        let applied = trees.all().transaction(|txs| {
-            for ((t, k), v) in group {
-                match v {
-                    Some(v) => txs[*t as usize].insert(k.as_slice(), v.clone())?,
-                    None => txs[*t as usize].remove(k.as_slice())?,
-                };
-            }
-            Ok::<(), sled::transaction::ConflictableTransactionError<StoreError>>(())
-        });
-        let result = match applied {
-            Ok(()) => trees.make_durable(),
-            Err(sled::transaction::TransactionError::Abort(e)) => Err(e),
-            Err(sled::transaction::TransactionError::Storage(e)) => Err(sled_error(e)),
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) => self.fail(undo, e),
+        let result = Self::apply(trees, group, self.journal_seq).and_then(|()| trees.make_durable());
+        if let Err(e) = result {
+            return self.fail(undo, e);
         }
+        // Durable: the record is no longer needed. Until its removal is, a
+        // reopen applies it again, which changes nothing as long as no
+        // later group got to the disk; if it cannot be removed, later
+        // groups must not, so the store reopens first (which removes it).
+        if let Err(e) = trees.journal.remove(self.journal_seq.to_be_bytes()) {
+            tracing::error!(error = %sled_error(e), "removing a commit journal record failed; reopening the store");
+            self.failed.push(Undo::new());
+        }
+        self.journal_seq += 1;
+        Ok(())
+    }
+
+    /// Writes a group to sled, atomic across a crash ([`super::journal`]):
+    /// new bodies, the journal record, then the group's other writes.
+    fn apply(trees: &Trees, group: &Staged, seq: u64) -> Result<()> {
+        for ((t, k), v) in group {
+            if let Some(v) = v.as_ref().filter(|_| journal::is_new_body(*t, v)) {
+                trees.tree(*t).insert(k.as_slice(), v.clone()).map_err(sled_error)?;
+            }
+        }
+        trees.journal.insert(seq.to_be_bytes(), journal::record(group)).map_err(sled_error)?;
+        for ((t, k), v) in group {
+            if journal::is_new_body(*t, v) {
+                continue;
+            }
+            match v {
+                Some(v) => trees.tree(*t).insert(k.as_slice(), v.clone()).map_err(sled_error)?,
+                None => trees.tree(*t).remove(k.as_slice()).map_err(sled_error)?,
+            };
+        }
+        Ok(())
     }
 
     fn fail(&mut self, undo: Undo, e: StoreError) -> Result<()> {
