@@ -73,6 +73,32 @@ impl SearchPlan {
     }
 }
 
+impl SearchPlan {
+    /// Only system flags, UIDs and sequence numbers: the session's view
+    /// answers without reading messages. (Keywords are not: the view knows
+    /// them only for messages it has heard about.)
+    pub fn view_only(&self) -> bool {
+        !self.key.needs(&|k| !matches!(k, Key::All | Key::None | Key::Uids(_) | Key::Flag(..)))
+    }
+}
+
+/// [`matches`] for a [`SearchPlan::view_only`] plan, from the view's flags.
+pub(crate) fn matches_view(plan: &SearchPlan, uid: u32, view: &View) -> bool {
+    eval_view(&plan.key, uid, view)
+}
+
+fn eval_view(key: &Key, uid: u32, view: &View) -> bool {
+    match key {
+        Key::All => true,
+        Key::And(keys) => keys.iter().all(|k| eval_view(k, uid, view)),
+        Key::Or(a, b) => eval_view(a, uid, view) || eval_view(b, uid, view),
+        Key::Not(k) => !eval_view(k, uid, view),
+        Key::Uids(uids) => uids.binary_search(&uid).is_ok(),
+        Key::Flag(bit, set) => view.has_flag(uid, *bit) == Some(*set),
+        _ => false,
+    }
+}
+
 fn convert(key: &SearchKey<'_>, view: &View, depth: usize, latin1: bool) -> Result<Key, &'static str> {
     let lower = |s: &dyn AsRef<[u8]>| -> String {
         match latin1 {

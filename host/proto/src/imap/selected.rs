@@ -324,6 +324,15 @@ impl ImapSession {
             tagged(&mut self.output, &job.tag, "OK", "SEARCH completed");
             return None;
         }
+        if job.plan.view_only() {
+            // System flags and numbers only: the view knows them (kept
+            // current by the change feed), so no message is read — SEARCH
+            // UNSEEN of a million messages is a pass over a byte array.
+            let view = self.view();
+            let found: Vec<u32> = job.left.drain(..).filter(|&u| search::matches_view(&job.plan, u, view)).collect();
+            job.found.extend(found);
+            return self.search_next(job);
+        }
         let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
         job.batch = job.left.drain(..n.min(job.left.len())).collect();
         let (uids, content, summary) = (job.batch.clone(), job.plan.content, job.plan.summary);

@@ -181,13 +181,20 @@ fn search_rfc3501_6_4_4() {
         ],
     );
     assert_eq!(out, "* SEARCH 1\r\nA282 OK SEARCH completed\r\n");
-    let (event, _) = send(&mut s, "b UID SEARCH UNSEEN\r\n");
+    // System flags and numbers only: the session's view answers, no
+    // message is read.
+    let (event, out) = send(&mut s, "b UID SEARCH UNSEEN\r\n");
+    assert_eq!((event, out.as_str()), (ImapEvent::NeedInput, "* SEARCH 30\r\nb OK SEARCH completed\r\n"));
+    s.mailbox_changed(MailboxChange::Flags { uid: 10, flags: MessageFlags::default() });
+    let (_, out) = send(&mut s, "b2 SEARCH OR UNSEEN DELETED NOT 2\r\n");
+    assert_eq!(out, "* SEARCH 1 3\r\n* 1 FETCH (FLAGS ())\r\nb2 OK SEARCH completed\r\n", "a change elsewhere counts");
+    let (event, _) = send(&mut s, "b3 SEARCH UNSEEN KEYWORD $Junk\r\n");
     assert_eq!(
         event,
-        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: false })
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: false }),
+        "keywords are the store's to answer"
     );
-    let out = answer_messages(&mut s, vec![message(30, MessageFlags::default(), None)]);
-    assert_eq!(out, "* SEARCH 30\r\nb OK SEARCH completed\r\n");
+    answer_messages(&mut s, vec![message(30, MessageFlags::default(), None)]);
     assert_eq!(
         send(&mut s, "c SEARCH CHARSET KOI8-R BODY x\r\n").1,
         "c NO [BADCHARSET (UTF-8 US-ASCII ISO-8859-1)] Unsupported charset\r\n"
