@@ -22,7 +22,7 @@ if [ "$QUICK" = 1 ]; then def_msgs=2000; def_box=1000; def_idle=1000; def_runs=1
 MSGS=${BENCH_MESSAGES:-$def_msgs}; SESSIONS=${BENCH_SESSIONS:-20}; SIZE=${BENCH_SIZE:-2048}
 BOX=${BENCH_MAILBOX:-$def_box}; IDLE=${BENCH_IDLE:-$def_idle}; RUNS=${BENCH_RUNS:-$def_runs}
 MODES=${BENCH_MODES:-persistent conn-per-msg}
-ONLY=${BENCH_ONLY:-inbound plugins pop3 imap outbound idle}
+ONLY=${BENCH_ONLY:-inbound syscalls fullstore plugins pop3 imap outbound idle}
 FM_SMTP=${BENCH_FM_SMTP_PORT:-20025}; FM_POP3=${BENCH_FM_POP3_PORT:-20110}
 FM_SUBM=${BENCH_FM_SUBMISSION_PORT:-20587}; FM_IMAP=${BENCH_FM_IMAP_PORT:-20143}
 PF=${BENCH_PF_PORT:-2525}; PF_HOLD=${BENCH_PF_HOLD_PORT:-2527}; HARAKA=${BENCH_HARAKA_PORT:-2526}
@@ -31,6 +31,7 @@ PASS=${BENCH_PASS:-benchpass}; DOMAIN=bench.test
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target}
 FM_BIN=${BENCH_FERRYMAIL_BIN:-$CARGO_TARGET_DIR/release/ferrymail}
 LOAD=${BENCH_LOAD_BIN:-$CARGO_TARGET_DIR/release/ferrymail-load}
+FILL=${BENCH_FILL_BIN:-$CARGO_TARGET_DIR/release/ferrymail-fill}
 RESULTS=$RUN/results.jsonl
 FM_PID=""; SINK_PID=""; STARTED_POSTFIX=0
 mkdir -p "$RUN"; : > "$RESULTS"
@@ -93,6 +94,15 @@ fm_start() {
     done
 }
 
+# fm_restart: start again on the data dir as it is.
+fm_restart() {
+    fm_stop
+    "$FM_BIN" serve --config "$RUN/ferrymail.toml" 2>> "$RUN/ferrymail.log" &
+    FM_PID=$!
+    for _ in $(seq 1 600); do ss -ltn | grep -q "127.0.0.1:$FM_POP3 " && break; sleep 0.1; done
+    kill -0 "$FM_PID" || { echo "ferrymail did not start: $RUN/ferrymail.log" >&2; exit 1; }
+}
+
 fm_stop() {
     if [ -n "$FM_PID" ] && kill -0 "$FM_PID" 2>/dev/null; then
         kill "$FM_PID"; wait "$FM_PID" 2>/dev/null || true
@@ -122,6 +132,19 @@ postfix_up() {
     "$HERE/peers/postfix.sh" start
 }
 
+# smtp-sink on $SINK: accepts and discards (-u nobody: it may not run as root).
+sink_up() { smtp-sink -4 -u nobody "127.0.0.1:$SINK" 1024 >/dev/null 2>&1 & SINK_PID=$!; sleep 0.3; }
+sink_down() { kill "$SINK_PID" 2>/dev/null; wait "$SINK_PID" 2>/dev/null || true; SINK_PID=""; }
+
+# store_size LABEL MESSAGES: the stopped server's store on disk against the
+# bytes of the messages it holds (each content is stored once, however many
+# mailboxes it is filed in; $SIZE body bytes + ~300 of headers a message).
+store_size() {
+    local bytes; bytes=$(du -sb "$RUN/ferrymail-data/store" | cut -f1)
+    printf '{"label": "%s", "store_bytes": %s, "store_ratio": %s}\n' "$1" "$bytes" \
+        "$(echo "scale=3; $bytes / ($2 * ($SIZE + 300))" | bc | sed 's/^\./0./')" >> "$RESULTS"
+}
+
 # ---------------------------------------------------------------- workloads
 # 1. Inbound accept + local delivery: "delivered" = visible in the mailbox
 #    (ferrymail: POP3 STAT; Postfix: Maildir files). Haraka (file queue +
@@ -131,11 +154,18 @@ wl_inbound() {
     for mode in $MODES; do
         for run in $(seq 1 "$RUNS"); do
             log "inbound $mode run $run: ferrymail"
+            log "inbound $mode run $run: smtp-sink (the protocol ceiling: same client, a server that keeps nothing)"
+            sink_up
+            load "inbound-$mode/sink" smtp --port "$SINK" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+                --rcpt "$RCPTS" $(mode_flag "$mode")
+            sink_down
+            log "inbound $mode run $run: ferrymail"
             fm_start
             load "inbound-$mode/ferrymail" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
                 --rcpt "$RCPTS" $(mode_flag "$mode") --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" \
                 --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
             fm_stop
+            store_size "inbound-$mode/ferrymail-store" "$MSGS"
             log "inbound $mode run $run: postfix"
             postfix_up; "$HERE/peers/postfix.sh" wait-idle; "$HERE/peers/postfix.sh" clean-maildirs; sync
             load "inbound-$mode/postfix" smtp --port "$PF" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
@@ -150,6 +180,56 @@ wl_inbound() {
         done
     done
     "$HERE/peers/postfix.sh" clean-maildirs
+}
+
+# 1b. System calls per message (issue 13 goal 3): benches/scripts/syscalls.sh
+#     (Postfix's smtp-source, 20 persistent sessions, 5,000 messages, perf
+#     stat on syscall tracepoints). Counts do not depend on the machine's load.
+wl_syscalls() {
+    local out
+    log "syscalls: ferrymail, smtp-source, $SESSIONS sessions, ${BENCH_SYSCALL_MESSAGES:-5000} messages"
+    out=$(BENCH_FERRYMAIL_BIN="$FM_BIN" "$HERE/scripts/syscalls.sh" "${BENCH_SYSCALL_MESSAGES:-5000}" "$SESSIONS" 2>&1) || true
+    echo "$out" >&2
+    echo "$out" | awk '
+        $1 == "futex" {f = $3} $1 == "sched_yield" {y = $3}
+        /^fsync-class per message/ {s = $4}
+        /^server_cpu_ms_per_msg/ {split($1, a, "="); c = a[2]}
+        END {if (s != "") printf "{\"label\": \"syscalls/ferrymail\", \"fsync_per_msg\": %.3f, \"futex_per_msg\": %.2f, \"yield_per_msg\": %.3f, \"cpu_ms_per_msg\": %.3f}\n", s, f, y, c}' >> "$RESULTS"
+}
+
+# 1c. Flat with store size: inbound into an empty store, then into one
+#     already holding $FULL messages (filled straight through the store API
+#     by ferrymail-fill: SMTP would take hours for a million).
+FULL=${BENCH_FULL_STORE:-1000000}; [ "$QUICK" = 1 ] && FULL=${BENCH_FULL_STORE:-20000}
+wl_fullstore() {
+    local run
+    for run in $(seq 1 "$RUNS"); do
+        log "fullstore run $run: ferrymail, empty store"
+        fm_start
+        load "fullstore/ferrymail-empty" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --watch-pid "$FM_PID"
+        fm_stop
+    done
+    log "fullstore: filling a mailbox with $FULL messages (ferrymail-fill)"
+    fm_start; fm_stop
+    "$FILL" --store "$RUN/ferrymail-data/store" --account "imap10k@$DOMAIN" --messages "$FULL" --size "$SIZE" >&2
+    fm_restart
+    for run in $(seq 1 "$RUNS"); do
+        log "fullstore run $run: ferrymail, $FULL messages stored"
+        load "fullstore/ferrymail-full" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --watch-pid "$FM_PID"
+    done
+    # POP3 STAT + LIST of the full mailbox (RETR of all of it would take long).
+    python3 - "$FM_POP3" "imap10k@$DOMAIN" "$PASS" >> "$RESULTS" <<'PY'
+import json, poplib, sys, time
+p = poplib.POP3("127.0.0.1", int(sys.argv[1]), timeout=600)
+p.user(sys.argv[2]); p.pass_(sys.argv[3])
+t = time.monotonic(); n = p.stat()[0]; p.list(); s = time.monotonic() - t
+p.quit()
+print(json.dumps({"label": "fullstore/pop3-full", "messages": n, "stat_list_s": round(s, 3)}))
+PY
+    fm_stop
+    store_size "fullstore/ferrymail-store" "$((FULL + MSGS * (RUNS)))"
 }
 
 # 2. Inbound through a 4-plugin chain. Haraka: bench_chain_{acl,helo,rcpt,data}
@@ -324,8 +404,8 @@ fi
 # Run copies of the binaries: a rebuild in the shared target dir during the
 # run must not swap the server between workloads.
 mkdir -p "$RUN/bin"
-cp "$FM_BIN" "$RUN/bin/ferrymail"; cp "$LOAD" "$RUN/bin/ferrymail-load"
-FM_BIN=$RUN/bin/ferrymail; LOAD=$RUN/bin/ferrymail-load
+cp "$FM_BIN" "$RUN/bin/ferrymail"; cp "$LOAD" "$RUN/bin/ferrymail-load"; cp "$FILL" "$RUN/bin/ferrymail-fill"
+FM_BIN=$RUN/bin/ferrymail; LOAD=$RUN/bin/ferrymail-load; FILL=$RUN/bin/ferrymail-fill
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT+="+dirty"; fi
 STARTED=$(date -u +%Y-%m-%dT%H:%MZ); LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -333,7 +413,7 @@ setup_peers
 # Dovecot checks passwords with the same argon2id parameters ferrymail uses
 # (BENCH_DC_PLAIN=1: its PLAIN passwd-file instead, no hashing at all).
 if [ "${BENCH_DC_PLAIN:-0}" != 1 ]; then BENCH_DC_PHC=$(echo "$PASS" | "$LOAD" phc); export BENCH_DC_PHC; fi
-for w in inbound plugins pop3 imap outbound idle; do
+for w in inbound syscalls fullstore plugins pop3 imap outbound idle; do
     if wants "$w"; then "wl_$w"; fi
 done
 "$HERE/scripts/table.py" "$RESULTS" --machine "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)" \

@@ -21,6 +21,24 @@ for mode, conn in (("persistent", "persistent sessions"), ("conn-per-msg", "1 ms
         (w, "p99 final-250 latency, ms", "p99_ms", LOWER, fm, [("Postfix", pf), ("Haraka file+fsync", hk)]),
         (w, "peak memory (PSS, all processes), MiB", "pss_peak_mib", LOWER, fm, [("Postfix", pf), ("Haraka file+fsync", hk)]),
     ]
+    ROWS += [
+        (w, "share of the protocol ceiling (same client to smtp-sink), accepted msg/s", "accept_msgs_per_s", HIGHER, fm, [("smtp-sink", f"inbound-{mode}/sink")]),
+        (w, "peak RSS of the server, MiB", "rss_peak_mib", LOWER, fm, [("Postfix", pf)]),
+        (w, "store on disk / message bytes", "store_ratio", LOWER, f"inbound-{mode}/ferrymail-store", []),
+    ]
+w = "system calls per message (smtp-source, 20 persistent sessions, benches/scripts/syscalls.sh)"
+ROWS += [
+    (w, "fsync-class calls (fsync, fdatasync, sync_file_range)", "fsync_per_msg", LOWER, "syscalls/ferrymail", []),
+    (w, "futex", "futex_per_msg", LOWER, "syscalls/ferrymail", []),
+    (w, "sched_yield", "yield_per_msg", LOWER, "syscalls/ferrymail", []),
+    (w, "server CPU, ms", "cpu_ms_per_msg", LOWER, "syscalls/ferrymail", []),
+]
+w = "flat with store size (persistent, 4 rcpts)"
+ROWS += [
+    (w, "accepted msg/s, store already full (BENCH_FULL_STORE messages)", "accept_msgs_per_s", HIGHER, "fullstore/ferrymail-full", [("ferrymail, empty store", "fullstore/ferrymail-empty")]),
+    (w, "POP3 STAT + LIST of the full mailbox, s", "stat_list_s", LOWER, "fullstore/pop3-full", []),
+    (w, "store on disk / message bytes", "store_ratio", LOWER, "fullstore/ferrymail-store", []),
+]
 # ferrymail's 4 extra plugins run in front of its default chain (itself wasm
 # plugins); "ferrymail, default chain only" is the same server without the
 # four, measured in the same run: there the ratio is the four plugins' cost

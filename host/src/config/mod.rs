@@ -48,6 +48,10 @@ pub struct Config {
     /// Compiled plugins are cached here across restarts; empty:
     /// data_dir/plugin-cache. Several servers may share one.
     pub plugin_cache_dir: PathBuf,
+    /// The store's page cache, bytes (sled's `cache_capacity`). Reads of
+    /// recent mail hit it; everything else is in the kernel's page cache
+    /// anyway, so a small one costs little and keeps the server small.
+    pub store_cache_bytes: u64,
     /// Port 25: mail from other servers.
     pub smtp: SmtpListener,
     /// Port 587: mail from our own users (RFC 6409), AUTH required.

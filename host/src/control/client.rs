@@ -44,7 +44,8 @@ pub fn to_server(config: &Config, request: &Request) -> Result<Option<Response>>
 pub fn open_store(config: &Config) -> Result<SharedStore> {
     let dir = config.store_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("config key data_dir: cannot create {}", dir.display()))?;
-    ferrymail_store::open_embedded(&dir, Default::default()).map_err(|e| match e {
+    let options = ferrymail_store::EmbeddedOptions { cache_bytes: config.store_cache_bytes, ..Default::default() };
+    ferrymail_store::open_embedded(&dir, options).map_err(|e| match e {
         StoreError::Locked { .. } => anyhow::anyhow!(
             "the store in {} is locked by a running ferrymail whose control socket is missing",
             dir.display()

@@ -63,7 +63,7 @@ pub struct EmbeddedOptions {
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { cache_bytes: 64 << 20, reserve_bytes: None }
+        EmbeddedOptions { cache_bytes: 16 << 20, reserve_bytes: None }
     }
 }
 
