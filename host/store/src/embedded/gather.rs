@@ -10,13 +10,15 @@
 //!
 //! So, like ext4's journal batching (jbd2 waits about one commit time for
 //! more handles), the writer waits for more changes, but only
-//! - for as many as the last group held: the callers that group answered
-//!   are the ones likely to come back together; a lone client's group of one
-//!   sets the target to one, and then nothing waits;
-//! - and for at most about as long as a commit takes (within
-//!   [`MIN_LINGER`]..[`MAX_LINGER`]), so a change waits at most about twice
-//!   as long as it would without batching. A wait that runs out shrinks the
-//!   target to what did arrive.
+//! - for as many as the last groups held: the callers a group answered are
+//!   the ones likely to come back together. A group that fell short halves
+//!   the gap (one slow session does not shrink the convoy at once); a lone
+//!   client brings the target down to one within a few groups, and then
+//!   nothing waits;
+//! - and for at most about two commit times (within
+//!   [`MIN_LINGER`]..[`MAX_LINGER`]): the callers of the last group come
+//!   back spread over the time the server needs to process their next
+//!   messages, which under load is longer than one commit.
 
 use std::time::Duration;
 
@@ -47,12 +49,16 @@ impl Gather {
 
     /// How long after its first change a group may wait for more.
     pub fn linger(&self) -> Duration {
-        self.commit.clamp(MIN_LINGER, MAX_LINGER)
+        (self.commit * 2).clamp(MIN_LINGER, MAX_LINGER)
     }
 
     /// A group of `size` changes was committed in `took`.
     pub fn committed(&mut self, size: usize, took: Duration) {
-        self.target = size.max(1);
+        self.target = match size >= self.target {
+            true => size,
+            false => size + (self.target - size) / 2,
+        }
+        .max(1);
         // An exponential average over about eight commits: one slow flush
         // does not set the wait.
         self.commit = (self.commit * 7 + took) / 8;
@@ -69,6 +75,14 @@ mod tests {
         assert!(!g.wants_more(1));
         g.committed(1, Duration::from_millis(1));
         assert!(!g.wants_more(1));
+        // After a burst, within a few groups.
+        g.committed(20, Duration::from_millis(1));
+        let groups = (0..10).take_while(|_| {
+            let waits = g.wants_more(1);
+            g.committed(1, Duration::from_millis(1));
+            waits
+        });
+        assert!(groups.count() <= 5);
     }
 
     #[test]
@@ -77,21 +91,24 @@ mod tests {
         g.committed(20, Duration::from_micros(500));
         assert!(g.wants_more(19));
         assert!(!g.wants_more(20));
-        // The wait ran out with 7: the target follows.
-        g.committed(7, Duration::from_micros(500));
-        assert!(g.wants_more(6));
-        assert!(!g.wants_more(7));
+        // The wait ran out with 8: the target closes half the gap.
+        g.committed(8, Duration::from_micros(500));
+        assert!(g.wants_more(13));
+        assert!(!g.wants_more(14));
+        // More came than waited for: the target follows.
+        g.committed(30, Duration::from_micros(500));
+        assert!(g.wants_more(29));
     }
 
     #[test]
     fn the_wait_follows_the_commit_time_within_bounds() {
         let mut g = Gather::default();
-        assert_eq!(g.linger(), MIN_LINGER);
+        assert_eq!(g.linger(), 2 * MIN_LINGER);
         for _ in 0..64 {
             g.committed(1, Duration::from_micros(700));
         }
         let l = g.linger();
-        assert!(l > Duration::from_micros(650) && l <= Duration::from_micros(700), "{l:?}");
+        assert!(l > Duration::from_micros(1300) && l <= Duration::from_micros(1400), "{l:?}");
         for _ in 0..64 {
             g.committed(1, Duration::from_secs(1));
         }
