@@ -56,16 +56,14 @@ fuzz_target!(|data: &[u8]| {
                 }
                 SmtpEvent::Close => break,
                 SmtpEvent::Pause(until) => now = until,
-                SmtpEvent::Connect
-                | SmtpEvent::Helo { .. }
-                | SmtpEvent::Mail { .. }
-                | SmtpEvent::Rcpt { .. } => s.verdict(match d % 5 {
-                    0 => Verdict::Continue,
-                    1 => Verdict::Reject(Reply::new(550, "5.7.1", "no")),
-                    2 => Verdict::Tempfail(Reply::new(451, "4.7.1", "later")),
-                    3 => Verdict::Disconnect(Reply::new(421, "4.7.0", "bye")),
-                    _ => Verdict::Accept,
-                }),
+                SmtpEvent::Connect | SmtpEvent::Helo { .. } | SmtpEvent::Mail { .. } | SmtpEvent::Rcpt { .. } => s
+                    .verdict(match d % 5 {
+                        0 => Verdict::Continue,
+                        1 => Verdict::Reject(Reply::new(550, "5.7.1", "no")),
+                        2 => Verdict::Tempfail(Reply::new(451, "4.7.1", "later")),
+                        3 => Verdict::Disconnect(Reply::new(421, "4.7.0", "bye")),
+                        _ => Verdict::Accept,
+                    }),
                 SmtpEvent::Vrfy(_) | SmtpEvent::Expn(_) => s.reply(Reply::new(252, "2.5.2", "maybe")),
                 SmtpEvent::Message(content) => {
                     assert!(content.len() <= 4096);
