@@ -6,6 +6,7 @@
 #   benches/compare.sh                    # full: installs peers if missing, ~30-45 min
 #   BENCH_QUICK=1 benches/compare.sh      # smoke: small counts, 1 run
 #   BENCH_ONLY="inbound pop3" benches/compare.sh
+#   BENCH_ONLY=observability benches/compare.sh   # metrics + trace on vs off
 #
 # Loopback only. ferrymail listens on 127.0.0.1:20025 (SMTP) / 20110 (POP3);
 # peers on their shared-harness ports (Postfix 2525/2527, Haraka 2526,
@@ -22,7 +23,7 @@ if [ "$QUICK" = 1 ]; then def_msgs=2000; def_box=1000; def_idle=1000; def_runs=1
 MSGS=${BENCH_MESSAGES:-$def_msgs}; SESSIONS=${BENCH_SESSIONS:-20}; SIZE=${BENCH_SIZE:-2048}
 BOX=${BENCH_MAILBOX:-$def_box}; IDLE=${BENCH_IDLE:-$def_idle}; RUNS=${BENCH_RUNS:-$def_runs}
 MODES=${BENCH_MODES:-persistent conn-per-msg}
-ONLY=${BENCH_ONLY:-inbound syscalls fullstore plugins pop3 imap outbound idle}
+ONLY=${BENCH_ONLY:-inbound observability syscalls fullstore plugins pop3 imap outbound idle}
 FM_SMTP=${BENCH_FM_SMTP_PORT:-20025}; FM_POP3=${BENCH_FM_POP3_PORT:-20110}
 FM_SUBM=${BENCH_FM_SUBMISSION_PORT:-20587}; FM_IMAP=${BENCH_FM_IMAP_PORT:-20143}
 PF=${BENCH_PF_PORT:-2525}; PF_HOLD=${BENCH_PF_HOLD_PORT:-2527}; HARAKA=${BENCH_HARAKA_PORT:-2526}
@@ -232,6 +233,33 @@ PY
     store_size "fullstore/ferrymail-store" "$((FULL + MSGS * (RUNS)))"
 }
 
+# 1d. The cost of watching (issue 11): ferrymail's inbound workload with
+#    metrics (scraped every second, as Prometheus would) and the decision
+#    trace on, against both off, runs alternating so drift in the machine's
+#    load hits both alike. ferrymail only: peers have no such switch.
+FM_METRICS=${BENCH_FM_METRICS_PORT:-20925}
+wl_observability() {
+    local run scraper
+    for run in $(seq 1 "$RUNS"); do
+        log "observability run $run: metrics and trace off"
+        fm_start "" '[trace]
+enabled = false'
+        load "observability/off" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+        fm_stop
+        log "observability run $run: metrics (scraped each second) and trace on"
+        fm_start "" "[metrics]
+listen = [\"127.0.0.1:$FM_METRICS\"]
+[trace]
+enabled = true"
+        ( while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$FM_METRICS/metrics"; done ) & scraper=$!
+        load "observability/on" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+        kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true
+        fm_stop
+    done
+}
+
 # 2. Inbound through a 4-plugin chain. Haraka: bench_chain_{acl,helo,rcpt,data}
 #    (connect ACL, HELO check, RCPT local domain, DATA size/header check +
 #    add header) in front of its file queue. ferrymail: four embedded wasm
@@ -413,7 +441,7 @@ setup_peers
 # Dovecot checks passwords with the same argon2id parameters ferrymail uses
 # (BENCH_DC_PLAIN=1: its PLAIN passwd-file instead, no hashing at all).
 if [ "${BENCH_DC_PLAIN:-0}" != 1 ]; then BENCH_DC_PHC=$(echo "$PASS" | "$LOAD" phc); export BENCH_DC_PHC; fi
-for w in inbound syscalls fullstore plugins pop3 imap outbound idle; do
+for w in inbound observability syscalls fullstore plugins pop3 imap outbound idle; do
     if wants "$w"; then "wl_$w"; fi
 done
 "$HERE/scripts/table.py" "$RESULTS" --machine "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)" \

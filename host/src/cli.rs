@@ -43,6 +43,15 @@ pub enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+    /// Why a message was accepted, refused or deferred: each plugin's answer
+    /// and time, each command's reply, each delivery attempt.
+    Trace {
+        /// A message id (`msg=` in the logs), session id (`session=`) or queue id.
+        id: String,
+        /// One line of JSON (a list of records) instead of the timeline.
+        #[arg(long)]
+        json: bool,
+    },
     /// Submit a message from stdin with sendmail's options (-t -i -f -F …);
     /// also what the binary does when invoked as `sendmail`.
     #[command(disable_help_flag = true)]

@@ -27,15 +27,27 @@ impl Dns {
     /// (the name must resolve back to the address, or it is not trusted).
     pub async fn confirmed_name(&self, ip: IpAddr) -> Option<String> {
         let resolver = self.resolver().ok()?;
-        let ptr = resolver.reverse_lookup(ip).await.ok()?;
+        let ptr = timed("PTR", resolver.reverse_lookup(ip)).await.ok()?;
         let name = ptr.iter().next()?.to_utf8();
-        let forward = resolver.lookup_ip(name.as_str()).await.ok()?;
+        let forward = timed("A/AAAA", resolver.lookup_ip(name.as_str())).await.ok()?;
         forward.iter().any(|a| a == ip).then(|| name.trim_end_matches('.').to_string())
     }
 
     pub fn is_nx(e: &ResolveError) -> bool {
         e.is_nx_domain()
     }
+}
+
+/// Runs one look-up of record type `rtype`, timing it and counting its
+/// failure for the metrics.
+pub async fn timed<T>(
+    rtype: &'static str,
+    lookup: impl std::future::Future<Output = Result<T, ResolveError>>,
+) -> Result<T, ResolveError> {
+    let started = std::time::Instant::now();
+    let result = lookup.await;
+    crate::metrics::dns_query(rtype, started.elapsed(), &result, Dns::is_nx);
+    result
 }
 
 fn build(config: &DnsConfig) -> Result<TokioResolver, String> {

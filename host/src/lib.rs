@@ -11,6 +11,7 @@
 //! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
 //! - [`policy`]: how the `Policy` is built (native test double)
 //! - [`control`]: the CLI ↔ server control socket
+//! - [`metrics`]: the Prometheus endpoint; [`trace`]: the per-transaction decision trace
 //! - [`dns`], [`tls`], [`passwords`], [`logging`]: infrastructure
 
 pub mod cli;
@@ -21,6 +22,7 @@ pub mod dns;
 pub mod imap;
 pub mod listener;
 pub mod logging;
+pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod passwords;
@@ -33,3 +35,4 @@ pub mod smtp;
 pub mod state;
 pub mod throttle;
 pub mod tls;
+pub mod trace;

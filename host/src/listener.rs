@@ -63,6 +63,7 @@ pub async fn serve<F, Fut>(
     let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     let name = spec.name;
     tracing::info!(service = name, listen = %local, tls = spec.implicit_tls, "listening");
+    let _up = state.listeners.up();
     loop {
         let (tcp, peer) = tokio::select! {
             _ = shutdown.changed() => return,
@@ -93,6 +94,7 @@ pub async fn serve<F, Fut>(
         };
         let (state, handler, implicit_tls) = (state.clone(), handler.clone(), spec.implicit_tls);
         tokio::spawn(async move {
+            let _counted = crate::metrics::session(name);
             let conn = if implicit_tls { handshake(&state, name, tcp, peer).await } else { Some(Conn::Plain(tcp)) };
             if let Some(conn) = conn {
                 handler(conn, peer).await;

@@ -67,6 +67,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             respond(control::client::run(&config, &request)?)
         }
         Command::Sendmail(args) => std::process::exit(ferrymail::sendmail::run(*args, cli.config.as_deref()).into()),
+        Command::Trace { id, json } => respond(control::client::run(&config, &Request::Trace { id, json })?),
         Command::Mailq => std::process::exit(ferrymail::sendmail::mailq(&config).into()),
         Command::Cert { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Config { action: ConfigAction::Check } => {

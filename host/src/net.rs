@@ -88,15 +88,19 @@ impl Conn {
 
     /// The server side of a handshake (STARTTLS, STLS, implicit TLS).
     pub async fn accept_tls(&mut self, acceptor: &TlsAcceptor) -> io::Result<()> {
+        let counted = crate::metrics::Handshake::start("inbound");
         let tcp = self.take_plain()?;
         *self = Conn::Tls(Box::new(TlsStream::Server(acceptor.accept(tcp).await?)));
+        counted.succeeded();
         Ok(())
     }
 
     /// The client side of a handshake (outbound STARTTLS).
     pub async fn connect_tls(&mut self, connector: &TlsConnector, name: ServerName<'static>) -> io::Result<()> {
+        let counted = crate::metrics::Handshake::start("outbound");
         let tcp = self.take_plain()?;
         *self = Conn::Tls(Box::new(TlsStream::Client(connector.connect(name, tcp).await?)));
+        counted.succeeded();
         Ok(())
     }
 

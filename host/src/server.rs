@@ -36,6 +36,8 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let imap = crate::listener::bind("imap.listen", &config.imap.listen).await?;
     let imaps = crate::listener::bind("imaps.listen", &config.imaps.listen).await?;
     let control_listener = control::server::bind(&config.control_socket())?;
+    let metrics_listeners = crate::listener::bind("metrics.listen", &config.metrics.listen).await?;
+    let metrics = crate::metrics::start(&config);
 
     let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
     // Start-up problems are logged once the server is up, so that a fatal
@@ -85,6 +87,17 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         }
     }
     tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
+    state.listeners.expect(config.mail_listeners().count());
+    if let Some(metrics) = metrics {
+        let endpoint =
+            crate::metrics::http::Endpoint { metrics, store: state.store.clone(), listeners: state.listeners.clone() };
+        for l in metrics_listeners {
+            tokio::spawn(crate::metrics::http::serve(endpoint.clone(), l, shutdown.clone()));
+        }
+    }
+    if config.trace.enabled {
+        tokio::spawn(crate::trace::sweep_forever(state.store.clone()));
+    }
     let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);
     tokio::spawn(control::server::serve(control_listener, state.clone(), reload_tx));
     // Messages `sendmail` left while no server ran.

@@ -34,6 +34,8 @@ pub struct ServerState {
     pub pop3_locks: Mutex<HashSet<u64>>,
     /// Logged-in IMAP sessions per account id (`imap.max_sessions_per_user`).
     pub imap_sessions: Mutex<HashMap<u64, usize>>,
+    /// Listeners accepting now, for `/healthz`.
+    pub listeners: Arc<crate::metrics::http::Listeners>,
     policy: RwLock<SharedPolicy>,
     session_ids: AtomicU64,
 }
@@ -70,6 +72,7 @@ impl ServerState {
             queue_wake,
             pop3_locks: Mutex::new(HashSet::new()),
             imap_sessions: Mutex::new(HashMap::new()),
+            listeners: Default::default(),
             policy: RwLock::new(policy),
             // Seeded from the clock so ids differ across restarts in the logs.
             session_ids: AtomicU64::new(ferrymail_store::now_secs() << 20),

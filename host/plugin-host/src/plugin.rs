@@ -6,7 +6,8 @@
 use crate::bindings::hooks;
 use crate::config::{FailurePolicy, PluginDecl};
 use crate::sandbox::{self, Ctx, DeadlineExceeded, Scope};
-use crate::validate::{Answer, Invalid};
+use crate::validate::{Answer, Invalid, Shown};
+use ferrymail_policy::observe::{self, Failure, HookCall, Outcome};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use wasmtime::component::{Instance, InstancePre};
@@ -121,20 +122,38 @@ impl Binding {
             value.check()?;
             wasmtime::error::Ok(value)
         };
-        let outcome = match tokio::time::timeout(self.scope.sandbox.call_timeout, run).await {
-            Ok(Ok(v)) => return Some(v),
+        let started = std::time::Instant::now();
+        let (failure, outcome) = match tokio::time::timeout(self.scope.sandbox.call_timeout, run).await {
+            Ok(Ok(v)) => {
+                self.report(hook, started, Outcome::Answered(&Shown(&v)), v.decides());
+                return Some(v);
+            }
             Ok(Err(e)) => describe(&e),
-            Err(_) => format!("call_timeout of {:?} exceeded", self.scope.sandbox.call_timeout),
+            Err(_) => (Failure::Deadline, format!("call_timeout of {:?} exceeded", self.scope.sandbox.call_timeout)),
         };
+        let outcome = ferrymail_policy::logsafe(&outcome).to_string();
         tracing::warn!(
             plugin = %self.scope.plugin,
             tenant = %self.scope.tenant_label(),
             hook,
             failure_policy = ?self.failure(),
-            error = %ferrymail_policy::logsafe(&outcome),
+            error = %outcome,
             "plugin failed"
         );
+        let decided = self.failure() == FailurePolicy::Tempfail;
+        self.report(hook, started, Outcome::Failed(failure, &outcome), decided);
         None
+    }
+
+    fn report(&self, hook: &'static str, started: std::time::Instant, outcome: Outcome<'_>, decided: bool) {
+        observe::report(&HookCall {
+            plugin: &self.scope.plugin,
+            tenant: self.scope.tenant.as_deref(),
+            hook,
+            elapsed: started.elapsed(),
+            outcome,
+            decided,
+        });
     }
 }
 
@@ -149,21 +168,21 @@ pub(crate) async fn instantiate(engine: &Engine, plugin: &LoadedPlugin, scope: &
 /// One line saying what went wrong, naming the sandbox limit if one hit.
 /// The wasm backtrace stays out of the log line (it is in the error chain
 /// for debugging).
-fn describe(e: &wasmtime::Error) -> String {
+fn describe(e: &wasmtime::Error) -> (Failure, String) {
     if let Some(invalid) = e.downcast_ref::<Invalid>() {
-        return invalid.to_string();
+        return (Failure::Invalid, invalid.to_string());
     }
     if let Some(d) = e.chain().find_map(|c| c.downcast_ref::<DeadlineExceeded>()) {
-        return d.to_string();
+        return (Failure::Deadline, d.to_string());
     }
     let full = format!("{e:#}");
     if full.contains("growing memory") {
-        return "memory cap (sandbox.memory_limit) reached".into();
+        return (Failure::Memory, "memory cap (sandbox.memory_limit) reached".into());
     }
     match e.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => "fuel exhausted (sandbox.fuel)".into(),
-        Some(Trap::Interrupt) => "interrupted (deadline)".into(),
-        Some(trap) => format!("trap: {trap}"),
-        None => full.lines().next().unwrap_or_default().to_string(),
+        Some(Trap::OutOfFuel) => (Failure::Fuel, "fuel exhausted (sandbox.fuel)".into()),
+        Some(Trap::Interrupt) => (Failure::Deadline, "interrupted (deadline)".into()),
+        Some(trap) => (Failure::Trap, format!("trap: {trap}")),
+        None => (Failure::Other, full.lines().next().unwrap_or_default().to_string()),
     }
 }

@@ -73,11 +73,44 @@ pub(crate) const RETRY_SECS: RangeInclusive<u64> = 1..=30 * 86_400;
 /// A hook's answer, checked before the host uses any of it.
 pub(crate) trait Answer {
     fn check(&self) -> Checked;
+
+    /// Whether the answer ends the chain's walk (the plugin decided).
+    fn decides(&self) -> bool;
+
+    /// The answer as one line for the decision trace ("reject 550 5.7.1 …").
+    /// Called only after [`Answer::check`] passed.
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+/// An answer as `Display`, formatted only if someone reads it.
+pub(crate) struct Shown<'a, A: Answer>(pub &'a A);
+
+impl<A: Answer> fmt::Display for Shown<'_, A> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.show(f)
+    }
+}
+
+fn show_reply(f: &mut fmt::Formatter<'_>, word: &str, r: &wit::Reply) -> fmt::Result {
+    write!(f, "{word} {}", r.code)?;
+    if let Some(e) = r.enhanced.as_deref().filter(|e| !e.is_empty()) {
+        write!(f, " {e}")?;
+    }
+    // Multi-line texts are checked to be printable; one line in the trace.
+    write!(f, " {}", r.text.replace('\n', " / "))
 }
 
 impl Answer for () {
     fn check(&self) -> Checked {
         Ok(())
+    }
+
+    fn decides(&self) -> bool {
+        false
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("noted")
     }
 }
 
@@ -90,6 +123,20 @@ impl Answer for wit::Verdict {
             wit::Verdict::Disconnect(r) => reply(r, 400..=599, "disconnect"),
         }
     }
+
+    fn decides(&self) -> bool {
+        !matches!(self, wit::Verdict::Continue)
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            wit::Verdict::Continue => f.write_str("continue"),
+            wit::Verdict::Accept => f.write_str("accept"),
+            wit::Verdict::Reject(r) => show_reply(f, "reject", r),
+            wit::Verdict::Tempfail(r) => show_reply(f, "tempfail", r),
+            wit::Verdict::Disconnect(r) => show_reply(f, "disconnect", r),
+        }
+    }
 }
 
 impl Answer for wit::DataResult {
@@ -99,6 +146,18 @@ impl Answer for wit::DataResult {
             return fail(format!("{} header fields added, at most {MAX_HEADERS}", self.add_headers.len()));
         }
         self.add_headers.iter().try_for_each(|h| header(&h.name, &h.value))
+    }
+
+    fn decides(&self) -> bool {
+        self.verdict.decides()
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.verdict.show(f)?;
+        match self.add_headers.len() {
+            0 => Ok(()),
+            n => write!(f, " (+{n} header fields)"),
+        }
     }
 }
 
@@ -113,12 +172,38 @@ impl Answer for wit::AuthResult {
             _ => Ok(()),
         }
     }
+
+    fn decides(&self) -> bool {
+        !matches!(self, wit::AuthResult::Continue)
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Never the user name a client typed: the trace is not a log of
+        // login attempts.
+        f.write_str(match self {
+            wit::AuthResult::Continue => "continue",
+            wit::AuthResult::Ok(_) => "ok",
+            wit::AuthResult::Fail => "fail",
+            wit::AuthResult::Tempfail => "tempfail",
+        })
+    }
 }
 
 /// VRFY and EXPN answers: any reply, in any class.
 impl Answer for Option<wit::Reply> {
     fn check(&self) -> Checked {
         self.as_ref().map_or(Ok(()), |r| reply(r, 200..=599, "reply"))
+    }
+
+    fn decides(&self) -> bool {
+        self.is_some()
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Some(r) => show_reply(f, "reply", r),
+            None => f.write_str("continue"),
+        }
     }
 }
 
@@ -141,6 +226,22 @@ impl Answer for Option<wit::Destination> {
             wit::Destination::Reject(r) => reply(r, 400..=599, "route reject"),
         }
     }
+
+    fn decides(&self) -> bool {
+        self.is_some()
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            None => f.write_str("continue"),
+            Some(wit::Destination::Local(account)) => write!(f, "local {account}"),
+            Some(wit::Destination::Relay(h)) => write!(f, "relay {}:{}", h.host, h.port),
+            Some(wit::Destination::Mx(domain)) => write!(f, "mx {domain}"),
+            Some(wit::Destination::Alias(targets)) => write!(f, "alias to {} addresses", targets.len()),
+            Some(wit::Destination::Discard) => f.write_str("discard"),
+            Some(wit::Destination::Reject(r)) => show_reply(f, "reject", r),
+        }
+    }
 }
 
 impl Answer for Option<wit::RetryDecision> {
@@ -152,6 +253,19 @@ impl Answer for Option<wit::RetryDecision> {
                 fail(format!("retry interval of {s} s outside {}..={} s", RETRY_SECS.start(), RETRY_SECS.end()))
             }
             _ => Ok(()),
+        }
+    }
+
+    fn decides(&self) -> bool {
+        self.is_some()
+    }
+
+    fn show(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            None => f.write_str("continue"),
+            Some(wit::RetryDecision::RetryAfter(s)) => write!(f, "retry after {s} s"),
+            Some(wit::RetryDecision::WarnAndRetry(s)) => write!(f, "warn the sender, retry after {s} s"),
+            Some(wit::RetryDecision::Bounce) => f.write_str("bounce"),
         }
     }
 }

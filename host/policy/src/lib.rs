@@ -11,10 +11,12 @@
 //! - [`context`]: what a hook is told (session, envelope, message)
 //! - [`decisions`]: routing, retry, and authentication outcomes
 //! - [`logsafe`]: client-controlled text in log lines
+//! - [`observe`]: every plugin call reported to the server's metrics and trace
 
 pub mod context;
 pub mod decisions;
 pub mod logsafe;
+pub mod observe;
 pub mod reply;
 pub mod verdict;
 

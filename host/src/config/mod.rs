@@ -73,6 +73,10 @@ pub struct Config {
     pub dns: DnsConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
+    /// The Prometheus endpoint (`/metrics`, `/healthz`); off unless `listen` is set.
+    pub metrics: MetricsConfig,
+    /// The per-transaction decision trace (`ferrymail trace`).
+    pub trace: TraceConfig,
     // The policy keys below are the plugin runtime's (docs/plugins.md);
     // listed one by one because `flatten` and `deny_unknown_fields` do not mix.
     /// Plugins by name: component path, config, failure policy, grants.
@@ -265,6 +269,31 @@ pub struct LogConfig {
     pub format: LogFormat,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// Where `/metrics` and `/healthz` are served over HTTP; empty (the
+    /// default) turns metrics off. No authentication: loopback or a
+    /// monitoring network only.
+    pub listen: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TraceConfig {
+    /// Record each SMTP transaction's plugin calls and each delivery attempt.
+    pub enabled: bool,
+    /// How long the trace of an accepted message is kept.
+    #[serde(with = "humantime_serde")]
+    pub keep_messages: Duration,
+    /// How long the trace of a refused transaction is kept.
+    #[serde(with = "humantime_serde")]
+    pub keep_refused: Duration,
+    /// Steps one trace keeps; later ones are counted, not kept, so a
+    /// session cannot grow its record without bound.
+    pub max_steps: usize,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -340,6 +369,19 @@ impl Config {
                 }
             }
         }
+        if self.trace.enabled {
+            for (key, t) in [("keep_messages", self.trace.keep_messages), ("keep_refused", self.trace.keep_refused)] {
+                if t < Duration::from_secs(1) {
+                    bad(&format!("trace.{key}"), "must be at least 1s (or set trace.enabled = false)");
+                }
+            }
+            if !(1..=10_000).contains(&self.trace.max_steps) {
+                bad("trace.max_steps", "must be between 1 and 10000");
+            }
+        }
+        if let Some(clash) = self.metrics.listen.iter().find(|a| self.listens_on(**a)) {
+            bad("metrics.listen", &format!("{clash} is already a mail listener's address"));
+        }
         if self.pop3.max_command_line < 255 {
             bad("pop3.max_command_line", "RFC 2449 4 requires at least 255");
         }
@@ -391,6 +433,26 @@ impl Config {
         address
             .rsplit_once('@')
             .is_some_and(|(local, domain)| local.eq_ignore_ascii_case("postmaster") && self.is_local_domain(domain))
+    }
+
+    /// Every mail listener's addresses (SMTP, submission, POP3, IMAP, with
+    /// and without implicit TLS).
+    pub fn mail_listeners(&self) -> impl Iterator<Item = &SocketAddr> {
+        [
+            &self.smtp.listen,
+            &self.submission.listen,
+            &self.submissions.listen,
+            &self.pop3.listen,
+            &self.pop3s.listen,
+            &self.imap.listen,
+            &self.imaps.listen,
+        ]
+        .into_iter()
+        .flatten()
+    }
+
+    fn listens_on(&self, addr: SocketAddr) -> bool {
+        self.mail_listeners().any(|a| *a == addr)
     }
 
     /// The client is in `relay_networks`.

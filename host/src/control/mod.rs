@@ -45,6 +45,11 @@ pub enum Request {
     QueueBounce {
         id: String,
     },
+    /// The decision trace of a message, session or queue entry.
+    Trace {
+        id: String,
+        json: bool,
+    },
     /// A message from `ferrymail sendmail` (server only; without a server
     /// sendmail writes to the maildrop instead).
     Submit(crate::sendmail::pickup::Submission),
@@ -90,6 +95,12 @@ pub async fn execute_store(store: &dyn Store, request: &Request) -> Response {
         },
         Request::UserPasswd { address, password_hash } => {
             store.set_password(address, password_hash).await.map(|()| vec![format!("password changed for {address}")])
+        }
+        Request::Trace { id, json } => {
+            return match crate::trace::report(store, id, *json).await {
+                Ok(out) => Response::ok(out),
+                Err(e) => Response::err(e),
+            };
         }
         Request::Reload => return Response::err("reload needs a running server"),
         Request::Submit(_) => return Response::err("submitting a message needs a running server"),

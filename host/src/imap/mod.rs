@@ -224,10 +224,12 @@ impl Driver {
         let (account_name, tenant) = match self.policy.auth(&request).await {
             AuthOutcome::Ok { user, tenant } => {
                 attempt.succeeded();
+                crate::metrics::login("imap", true);
                 (user, tenant)
             }
             AuthOutcome::Fail => {
                 let (delay, failures) = attempt.failed();
+                crate::metrics::login("imap", false);
                 crate::throttle::log_failed(info, &user, failures);
                 tokio::time::sleep(delay).await;
                 return LoginDone::Fail;

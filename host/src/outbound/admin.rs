@@ -144,8 +144,11 @@ pub async fn show(store: &dyn Store, outbound: Option<&Outbound>, id: &str, json
     let id = id_of(id)?;
     let e = store.queue_entry(id).await.map_err(|e| e.to_string())?.ok_or_else(|| missing(id))?;
     let v = view(&e, in_flight(outbound, id).await);
+    let trace = crate::trace::load(store, &format!("m/{}", format_id(e.content))).await;
     if json {
-        return Ok(vec![serde_json::to_string(&v).map_err(|e| e.to_string())?]);
+        let mut value = serde_json::to_value(&v).map_err(|e| e.to_string())?;
+        value["trace"] = serde_json::to_value(&trace).map_err(|e| e.to_string())?;
+        return Ok(vec![value.to_string()]);
     }
     let now = now_secs();
     let mut out = vec![
@@ -163,6 +166,13 @@ pub async fn show(store: &dyn Store, outbound: Option<&Outbound>, id: &str, json
         };
         let last = r.last_reply.as_deref().unwrap_or("");
         out.push(format!("  {} {} ({} attempts{next}) {last}", r.address, r.state, r.attempts));
+    }
+    match trace {
+        Some(t) => {
+            out.push("trace:".into());
+            out.extend(crate::trace::show::timeline(&t).lines().map(|l| format!("  {l}")));
+        }
+        None => out.push("trace: none kept".into()),
     }
     Ok(out)
 }

@@ -91,6 +91,7 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     }
     let applied = retry::apply(policy.as_ref(), &mut entry, results, now).await;
     let dsns = notify::prepare(&state, policy.as_ref(), &mut entry, &content, &applied.warned, now).await;
+    super::observed::attempt(&state, &entry, &applied, &dsns).await;
     commit(&state, &mut entry, &file_into, &dsns).await;
     report(&state, &entry, &applied, &dsns).await;
 }

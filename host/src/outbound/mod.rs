@@ -23,6 +23,7 @@ pub mod client;
 pub mod dsn;
 pub mod mx;
 pub mod notify;
+mod observed;
 pub mod retry;
 pub mod scheduler;
 pub mod tls;

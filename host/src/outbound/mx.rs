@@ -98,7 +98,7 @@ pub async fn resolve_domain(dns: &Dns, domain: &str, port: u16, our_names: &[&st
         Ok(r) => r,
         Err(e) => return Resolution::Deferred(Reply::new(451, "4.4.3", format!("no DNS resolver: {e}"))),
     };
-    let records = match resolver.mx_lookup(fqdn(domain)).await {
+    let records = match crate::dns::timed("MX", resolver.mx_lookup(fqdn(domain))).await {
         Ok(lookup) => lookup
             .iter()
             .map(|mx| MxRecord {
@@ -173,7 +173,7 @@ pub async fn resolve_host(dns: &Dns, host: &str, port: u16) -> Resolution {
 
 async fn addresses(dns: &Dns, host: &str, port: u16) -> Result<Vec<Target>, ResolveError> {
     let resolver = dns.resolver().map_err(ResolveError::from)?;
-    let lookup = resolver.lookup_ip(fqdn(host)).await?;
+    let lookup = crate::dns::timed("A/AAAA", resolver.lookup_ip(fqdn(host))).await?;
     Ok(lookup.iter().map(|ip| Target { name: host.to_string(), addr: SocketAddr::new(ip, port) }).collect())
 }
 

@@ -103,7 +103,7 @@ impl HostServices for StoreServices {
 
     async fn dns_txt(&self, name: &str) -> Result<Vec<String>, ServiceError> {
         let resolver = self.dns.resolver().map_err(ServiceError::Failed)?;
-        dns_result(resolver.txt_lookup(name).await.map(|l| {
+        dns_result(crate::dns::timed("TXT", resolver.txt_lookup(name)).await.map(|l| {
             l.iter()
                 .map(|txt| txt.txt_data().iter().map(|part| String::from_utf8_lossy(part)).collect::<String>())
                 .collect()
@@ -112,17 +112,25 @@ impl HostServices for StoreServices {
 
     async fn dns_a(&self, name: &str) -> Result<Vec<IpAddr>, ServiceError> {
         let resolver = self.dns.resolver().map_err(ServiceError::Failed)?;
-        dns_result(resolver.ipv4_lookup(name).await.map(|l| l.iter().map(|a| IpAddr::V4(a.0)).collect()))
+        dns_result(
+            crate::dns::timed("A", resolver.ipv4_lookup(name))
+                .await
+                .map(|l| l.iter().map(|a| IpAddr::V4(a.0)).collect()),
+        )
     }
 
     async fn dns_aaaa(&self, name: &str) -> Result<Vec<IpAddr>, ServiceError> {
         let resolver = self.dns.resolver().map_err(ServiceError::Failed)?;
-        dns_result(resolver.ipv6_lookup(name).await.map(|l| l.iter().map(|a| IpAddr::V6(a.0)).collect()))
+        dns_result(
+            crate::dns::timed("AAAA", resolver.ipv6_lookup(name))
+                .await
+                .map(|l| l.iter().map(|a| IpAddr::V6(a.0)).collect()),
+        )
     }
 
     async fn dns_mx(&self, name: &str) -> Result<Vec<(u16, String)>, ServiceError> {
         let resolver = self.dns.resolver().map_err(ServiceError::Failed)?;
-        dns_result(resolver.mx_lookup(name).await.map(|l| {
+        dns_result(crate::dns::timed("MX", resolver.mx_lookup(name)).await.map(|l| {
             l.iter().map(|mx| (mx.preference(), mx.exchange().to_utf8().trim_end_matches('.').to_string())).collect()
         }))
     }

@@ -62,7 +62,16 @@ impl Driver {
 
     pub async fn run(mut self) {
         let end = self.serve().await;
-        self.conn.farewell(&self.session.take_output()).await;
+        let last = self.session.take_output();
+        crate::metrics::smtp::replies(self.session.info().service.as_str(), &last);
+        self.conn.farewell(&last).await;
+        let how = match &end {
+            End::Session => "closed by the server",
+            End::ClientClosed => "client closed",
+            End::Io(_) => "I/O error",
+            End::TlsFailed(_) => "TLS handshake failed",
+        };
+        crate::trace::save_session_end(&*self.state.store, &self.state.config.trace, how).await;
         let id = &self.session.info().id;
         match (end, self.session.ending()) {
             (End::Session, Some(Ending::Quit)) => tracing::info!(session = %id, "disconnect (QUIT)"),
@@ -117,6 +126,11 @@ impl Driver {
                     if let Some(reply) = verdict.reply() {
                         tracing::info!(session = %info.id, reply = %logsafe(&reply.to_string()), "refused at connect");
                     }
+                    crate::trace::command(
+                        "connect",
+                        &info.client_ip.to_string(),
+                        verdict.reply().map(|r| r.to_string()).as_deref(),
+                    );
                     self.session.verdict(verdict);
                 }
                 SmtpEvent::Helo { name, ehlo } => {
@@ -178,6 +192,7 @@ impl Driver {
     /// connection is gone.
     async fn flush(&mut self) -> Result<(), Option<End>> {
         let out = self.session.take_output();
+        crate::metrics::smtp::replies(self.session.info().service.as_str(), &out);
         match self.conn.write_before(&out, self.session.poll_timeout()).await {
             Ok(()) => Ok(()),
             Err(WriteError::TimedOut) => {
@@ -197,8 +212,13 @@ impl Driver {
         };
         let msg = ferrymail_store::format_id(id);
         let decision = self.policy.data(info, &envelope, &content).await;
+        let (store, trace) = (&*self.state.store, &self.state.config.trace);
+        let service = info.service.as_str();
+        crate::metrics::smtp::received(service, content.len());
         if let Some(reply) = decision.verdict.reply() {
             tracing::info!(session = %info.id, msg = %msg, reply = %logsafe(&reply.to_string()), "message refused by policy");
+            crate::metrics::smtp::message(service, reply.code);
+            crate::trace::save_message(store, trace, id, format!("refused: {reply}")).await;
             return reply.clone();
         }
         let date = chrono::Utc::now().to_rfc2822();
@@ -207,7 +227,11 @@ impl Driver {
         full.extend_from_slice(&content);
         drop(content);
         let size = full.len();
-        match self.state.delivery.accept(self.policy.as_ref(), info, &envelope, id, full.into()).await {
+        // Before the commit: the trace becomes durable with the message.
+        crate::trace::save_message(store, trace, id, format!("accepted: 250 2.0.0 queued as {msg}")).await;
+        let accepted = self.state.delivery.accept(self.policy.as_ref(), info, &envelope, id, full.into()).await;
+        crate::metrics::smtp::message(service, accepted.as_ref().map_or_else(|r| r.code, |_| 250));
+        match accepted {
             Ok(receipt) => {
                 tracing::info!(
                     session = %info.id, msg = %msg, from = %logsafe(&envelope.mail_from),
@@ -216,7 +240,10 @@ impl Driver {
                 );
                 Reply::new(250, "2.0.0", format!("Ok: queued as {msg}"))
             }
-            Err(reply) => reply,
+            Err(reply) => {
+                crate::trace::message_failed(store, trace, id, format!("refused: {reply}")).await;
+                reply
+            }
         }
     }
 
@@ -254,11 +281,13 @@ impl Driver {
         match self.policy.auth(&request).await {
             AuthOutcome::Ok { user, tenant } => {
                 attempt.succeeded();
+                crate::metrics::login("smtp", true);
                 tracing::info!(session = %info.id, user = %logsafe(&user), "auth ok");
                 AuthResult::Ok { user, tenant }
             }
             AuthOutcome::Fail => {
                 let (delay, failures) = attempt.failed();
+                crate::metrics::login("smtp", false);
                 crate::throttle::log_failed(info, &username, failures);
                 tokio::time::sleep(delay).await;
                 AuthResult::Fail
@@ -269,6 +298,7 @@ impl Driver {
 }
 
 fn log_verdict(info: &SessionInfo, stage: &str, address: &str, verdict: &Verdict) {
+    crate::trace::command(stage, address, verdict.reply().map(|r| r.to_string()).as_deref());
     match verdict.reply() {
         None => tracing::info!(session = %info.id, stage, address = %logsafe(address), "ok"),
         Some(reply) => {

@@ -49,5 +49,6 @@ async fn session(state: Arc<ServerState>, service: Service, limits: SmtpListener
     }
     tracing::info!(session = %info.id, service = service.as_str(), client = %peer, tls = info.tls, name = %logsafe(info.client_name.as_deref().unwrap_or("-")), "connect");
     let cfg = driver::session_config(&state, &limits, &info);
-    driver::Driver::new(state, cfg, policy, info, conn).run().await;
+    let recorder = crate::trace::Recorder::new(&state.config.trace, &info.id, service.as_str(), peer.ip().to_string());
+    crate::trace::scope(recorder, driver::Driver::new(state, cfg, policy, info, conn).run()).await;
 }

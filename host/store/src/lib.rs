@@ -15,6 +15,7 @@
 //! - [`error`]: [`StoreError`], shared by all backends
 //! - [`embedded`]: the embedded backend (keys, transactions, writer thread,
 //!   migrations, free-space reserve)
+//! - [`stats`]: commit latency and group size, for the server's metrics
 //! - [`battery`]: the behavioural test suite every backend runs
 //!   ([`store_battery!`])
 
@@ -23,8 +24,9 @@ pub mod contract;
 pub mod embedded;
 pub mod error;
 pub mod schema;
+pub mod stats;
 
-pub use contract::{Accounts, ChangeFeed, Contents, Kv, Mailboxes, Queue, SharedStore, Store};
+pub use contract::{Accounts, ChangeFeed, Contents, Kv, Mailboxes, Queue, SharedStore, Store, Traces};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{Result, StoreError};
 pub use schema::{

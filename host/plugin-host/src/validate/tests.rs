@@ -250,3 +250,20 @@ fn retry_intervals_are_sane() {
     assert!(ok(RetryDecision::WarnAndRetry(u64::MAX)).is_err(), "overflows the clock");
     assert_eq!(ok(RetryDecision::Bounce), Ok(()));
 }
+
+/// The decision trace shows each answer on one line, and knows which
+/// answers end the chain's walk.
+#[test]
+fn answers_are_shown_on_one_line_for_the_trace() {
+    let v = reject(550, "5.7.1", "no\nnot here");
+    assert_eq!(Shown(&v).to_string(), "reject 550 5.7.1 no / not here");
+    assert!(v.decides());
+    assert_eq!(Shown(&Verdict::Continue).to_string(), "continue");
+    assert!(!Verdict::Continue.decides());
+    let d =
+        DataResult { verdict: Verdict::Continue, add_headers: vec![Header { name: "X".into(), value: "y".into() }] };
+    assert_eq!(Shown(&d).to_string(), "continue (+1 header fields)");
+    assert_eq!(Shown(&Some(RetryDecision::RetryAfter(60))).to_string(), "retry after 60 s");
+    assert_eq!(Shown(&Some(Destination::Mx("example.org".into()))).to_string(), "mx example.org");
+    assert_eq!(Shown(&AuthResult::Fail).to_string(), "fail", "never the user name");
+}

@@ -12,6 +12,7 @@
 //! | [`Mailboxes`] | folders, the messages in them, flags, UIDs, change notifications |
 //! | [`Queue`] | messages waiting for (re)delivery, claimed with leases |
 //! | [`Kv`] | the plugins' key-value data, namespaced, with expiry |
+//! | [`Traces`] | per-transaction decision traces, with expiry |
 //!
 //! ## Rules every call keeps
 //!
@@ -52,6 +53,7 @@ mod contents;
 mod kv;
 mod mailboxes;
 mod queue;
+mod traces;
 
 pub use accounts::Accounts;
 pub use changes::{ChangeFeed, ChangeHub, Lagged};
@@ -59,13 +61,14 @@ pub use contents::Contents;
 pub use kv::Kv;
 pub use mailboxes::{FlagsOutcome, Mailboxes};
 pub use queue::Queue;
+pub use traces::Traces;
 
 use crate::Result;
 use std::sync::Arc;
 
 /// A whole storage backend.
 #[async_trait::async_trait]
-pub trait Store: Contents + Accounts + Mailboxes + Queue + Kv + Send + Sync + 'static {
+pub trait Store: Contents + Accounts + Mailboxes + Queue + Kv + Traces + Send + Sync + 'static {
     /// What the backend is, for status output ("embedded", "postgres").
     fn backend(&self) -> &'static str;
 

@@ -1,8 +1,8 @@
 //! The storage traits, implemented by the embedded backend: changes go to
 //! the writer thread, reads to the blocking pool.
 
-use super::{EmbeddedStore, kv, ops_accounts, ops_mail, ops_mailboxes, ops_queue, reads};
-use crate::contract::{Accounts, ChangeFeed, Contents, FlagsOutcome, Kv, Mailboxes, Queue, Store};
+use super::{EmbeddedStore, kv, ops_accounts, ops_mail, ops_mailboxes, ops_queue, reads, records};
+use crate::contract::{Accounts, ChangeFeed, Contents, FlagsOutcome, Kv, Mailboxes, Queue, Store, Traces};
 use crate::schema::{
     Accepted, Account, Append, Appended, Committed, CopyResult, FlagChange, FlagIndex, Incoming, MailEntry,
     MailboxInfo, QueueEntry, SpecialUse, UidSet, now_secs,
@@ -256,6 +256,34 @@ impl Kv for EmbeddedStore {
 
     async fn kv_sweep(&self) -> Result<usize> {
         let n = self.read(|t| kv::sweep(t, now_secs())).await?;
+        self.kv_written();
+        Ok(n)
+    }
+}
+
+#[async_trait]
+impl Traces for EmbeddedStore {
+    async fn trace_put(&self, keys: &[String], record: &[u8], ttl_secs: u64) -> Result<()> {
+        let (keys, record) = (keys.to_vec(), record.to_vec());
+        self.read(move |t| records::put(t, &keys, &record, ttl_secs, now_secs())).await?;
+        // Durable with the next group, or the writer's idle flush.
+        self.kv_written();
+        Ok(())
+    }
+
+    async fn trace_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let key = key.to_string();
+        self.read(move |t| records::get(t, &key, now_secs())).await
+    }
+
+    async fn trace_scan(&self, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
+        let prefix = prefix.to_string();
+        self.read(move |t| records::scan(t, &prefix, limit, now_secs())).await
+    }
+
+    async fn trace_sweep(&self, trim_prefix: &str, keep: usize) -> Result<usize> {
+        let prefix = trim_prefix.to_string();
+        let n = self.read(move |t| records::sweep(t, &prefix, keep, now_secs())).await?;
         self.kv_written();
         Ok(n)
     }

@@ -17,7 +17,7 @@
 //! | `schedule`      | due u64 ++ queue id u64                      | empty |
 //! | `flag_chunks`, `keywords` | see [`super::flagindex`]         | |
 //! | `plugin_kv`     | namespace length u32 ++ namespace ++ key     | expiry u64 (0 = none) ++ value |
-//! | `records`       | reserved for per-message trace records       | — |
+//! | `records`       | trace key (`m/<message>`, `s/<session>/<n>`) | expiry u64 (0 = none) ++ record |
 //!
 //! Trees whose layout changed since version 1 have new names, so a
 //! migration builds them beside the old ones ([`super::migrate`]).
@@ -91,6 +91,8 @@ impl T {
 }
 
 pub(crate) const KV_TREE: &str = "plugin_kv";
+/// Decision traces, written directly like the kv tree (see [`super::records`]).
+pub(crate) const RECORDS_TREE: &str = "records";
 pub(crate) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 pub(crate) const UID_VALIDITY_KEY: &[u8] = b"uid_validity";
 

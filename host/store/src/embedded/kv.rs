@@ -7,14 +7,14 @@ use super::sled_error;
 use super::trees::Trees;
 use crate::{Result, StoreError};
 
-fn split(raw: &[u8]) -> (u64, &[u8]) {
+pub(crate) fn split(raw: &[u8]) -> (u64, &[u8]) {
     match raw.split_first_chunk::<8>() {
         Some((exp, value)) => (u64::from_be_bytes(*exp), value),
         None => (0, &[]),
     }
 }
 
-fn join(expires: u64, value: &[u8]) -> Vec<u8> {
+pub(crate) fn join(expires: u64, value: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(8 + value.len());
     v.extend_from_slice(&expires.to_be_bytes());
     v.extend_from_slice(value);
@@ -25,7 +25,7 @@ fn expiry(now: u64, ttl_secs: Option<u64>) -> u64 {
     ttl_secs.map(|t| now.saturating_add(t.max(1))).unwrap_or(0)
 }
 
-fn live(expires: u64, now: u64) -> bool {
+pub(crate) fn live(expires: u64, now: u64) -> bool {
     expires == 0 || expires > now
 }
 

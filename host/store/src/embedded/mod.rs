@@ -36,6 +36,7 @@ mod ops_mail;
 mod ops_mailboxes;
 mod ops_queue;
 mod reads;
+mod records;
 pub(crate) mod space;
 pub(crate) mod trees;
 pub(crate) mod txn;

@@ -223,7 +223,11 @@ impl Writer {
             completions.push(completion);
         }
         let kv_writes = self.shared.kv_writes.load(Ordering::Acquire);
+        let started = std::time::Instant::now();
         let result = if group.is_empty() { Ok(()) } else { self.commit(&trees, &group) };
+        if result.is_ok() && !group.is_empty() {
+            crate::stats::committed(started.elapsed(), completions.len());
+        }
         if result.is_ok() && !group.is_empty() {
             // This group's flush covered the kv writes applied before it.
             self.kv_flushed = kv_writes;

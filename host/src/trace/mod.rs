@@ -1,0 +1,299 @@
+//! The per-transaction decision trace: every plugin call of an SMTP
+//! transaction (plugin, hook, answer, time spent) and the reply each
+//! command got, then each delivery attempt of the message (where it went,
+//! the reply, what happens next). `ferrymail trace ID` reads it back
+//! ([`show`]).
+//!
+//! Recording: an SMTP session runs inside [`scope`], a task-local
+//! [`Recorder`]; the plugin runtime reports each call to it (through the
+//! metrics' observer) and the driver each command's reply. At the end of
+//! DATA the steps so far become one [`Record`], stored under the message
+//! id and the session id just before the commit that accepts the message,
+//! so both become durable together (see `ferrymail_store::Traces`). A
+//! session that ends with a refusal and no message leaves a record under
+//! its session id, kept `trace.keep_refused`.
+//!
+//! Size: at most `trace.max_steps` steps and [`MAX_ATTEMPTS`] attempts per
+//! record, texts clipped to [`MAX_TEXT`]; refused records also at most
+//! [`MAX_REFUSED`] in all (the oldest go first).
+
+pub mod record;
+pub mod show;
+
+pub use record::{Attempt, AttemptRcpt, Record, Step, What};
+
+use crate::config::TraceConfig;
+use ferrymail_policy::observe::{HookCall, Outcome};
+use ferrymail_store::{SharedStore, Store, format_id, parse_id};
+use std::cell::RefCell;
+use std::fmt::Write as _;
+use std::future::Future;
+
+/// Attempts one record keeps (the first and the latest ones).
+pub const MAX_ATTEMPTS: usize = 50;
+/// Characters of one text (a reply, a command) kept.
+pub const MAX_TEXT: usize = 300;
+/// Records of refused transactions kept at most, whatever their age.
+pub const MAX_REFUSED: usize = 200_000;
+
+tokio::task_local! {
+    static CURRENT: RefCell<Recorder>;
+}
+
+/// What one session has recorded since its last transaction ended.
+pub struct Recorder {
+    on: bool,
+    max_steps: usize,
+    session: String,
+    service: &'static str,
+    client: String,
+    steps: Vec<Step>,
+    dropped: usize,
+    /// A command of this stretch was refused, or a transaction began.
+    worth_keeping: bool,
+    /// Transactions saved so far (the session key's counter).
+    saved: u32,
+    /// The plugin whose answer ended the last chain walk, for the
+    /// `decided_by` label of the next reply.
+    decider: Option<String>,
+}
+
+impl Recorder {
+    pub fn new(config: &TraceConfig, session: &str, service: &'static str, client: String) -> Self {
+        Recorder {
+            on: config.enabled,
+            max_steps: config.max_steps,
+            session: session.to_string(),
+            service,
+            client,
+            steps: Vec::new(),
+            dropped: 0,
+            worth_keeping: false,
+            saved: 0,
+            decider: None,
+        }
+    }
+
+    fn push(&mut self, what: What) {
+        if self.steps.len() < self.max_steps {
+            self.steps.push(Step { at: record::now_ms(), what });
+        } else {
+            self.dropped += 1;
+        }
+    }
+
+    /// The record of the stretch since the last one, and a fresh start.
+    fn take(&mut self, message: Option<u64>, outcome: String) -> Record {
+        self.worth_keeping = false;
+        Record {
+            session: self.session.clone(),
+            service: self.service.to_string(),
+            client: self.client.clone(),
+            message: message.map(format_id),
+            outcome,
+            steps: std::mem::take(&mut self.steps),
+            dropped: std::mem::take(&mut self.dropped),
+            attempts: Vec::new(),
+        }
+    }
+
+    fn session_key(&mut self) -> String {
+        let key = format!("s/{}/{:04}", self.session, self.saved);
+        self.saved += 1;
+        key
+    }
+}
+
+/// Runs `session` with a recorder.
+pub async fn scope<F: Future>(recorder: Recorder, session: F) -> F::Output {
+    CURRENT.scope(RefCell::new(recorder), session).await
+}
+
+fn with<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
+    CURRENT.try_with(|r| f(&mut r.borrow_mut())).ok()
+}
+
+/// A plugin call (from the observer the metrics install).
+pub fn hook_call(call: &HookCall<'_>) {
+    with(|r| {
+        if call.decided {
+            r.decider = Some(call.plugin.to_string());
+        }
+        if !r.on {
+            return;
+        }
+        let (answer, failed) = match &call.outcome {
+            Outcome::Answered(a) => (clip(&a.to_string()), false),
+            Outcome::Failed(kind, detail) => (clip(&format!("failed ({}): {detail}", kind.as_str())), true),
+        };
+        r.push(What::Hook {
+            plugin: call.plugin.to_string(),
+            tenant: call.tenant.map(str::to_string),
+            hook: call.hook.to_string(),
+            answer,
+            micros: call.elapsed.as_micros().min(u128::from(u64::MAX)) as u64,
+            failed,
+            decided: call.decided,
+        });
+    });
+}
+
+/// A command and the reply it got (`reply` empty: accepted, no reply text
+/// of interest). A MAIL starts a transaction worth keeping; a refusal too.
+pub fn command(command: &str, arg: &str, reply: Option<&str>) {
+    with(|r| {
+        if !r.on {
+            return;
+        }
+        r.worth_keeping |= reply.is_some() || command == "mail";
+        let mut line = command.to_ascii_uppercase();
+        if !arg.is_empty() {
+            let _ = write!(line, " {}", ferrymail_policy::logsafe(arg));
+        }
+        r.push(What::Command { command: clip(&line), reply: clip(reply.unwrap_or("ok")) });
+    });
+}
+
+/// The plugin that decided since the last call, if any ("host" otherwise).
+pub fn take_decider() -> Option<String> {
+    with(|r| r.decider.take()).flatten()
+}
+
+/// Saves the transaction that ended with DATA: under the message id and the
+/// session key. Call it before the commit that accepts the message.
+pub async fn save_message(store: &dyn Store, config: &TraceConfig, id: u64, outcome: String) {
+    let Some((keys, record)) = with(|r| {
+        if !r.on {
+            return None;
+        }
+        let keys = vec![format!("m/{}", format_id(id)), r.session_key()];
+        Some((keys, r.take(Some(id), clip(&outcome))))
+    })
+    .flatten() else {
+        return;
+    };
+    let ttl = if outcome.starts_with("accepted") { config.keep_messages } else { config.keep_refused };
+    put(store, &keys, &record, ttl.as_secs()).await;
+}
+
+/// Overwrites the outcome of the message saved last (its commit failed).
+pub async fn message_failed(store: &dyn Store, config: &TraceConfig, id: u64, outcome: String) {
+    if !config.enabled {
+        return;
+    }
+    let key = format!("m/{}", format_id(id));
+    if let Some(mut record) = load(store, &key).await {
+        record.outcome = clip(&outcome);
+        let session_key = with(|r| format!("s/{}/{:04}", r.session, r.saved.saturating_sub(1)));
+        let keys: Vec<String> = [Some(key), session_key].into_iter().flatten().collect();
+        put(store, &keys, &record, config.keep_refused.as_secs()).await;
+    }
+}
+
+/// At the session's end: what is left, if it holds a refusal or a
+/// transaction that never reached a message.
+pub async fn save_session_end(store: &dyn Store, config: &TraceConfig, how: &str) {
+    let Some((key, record)) = with(|r| {
+        if !r.on || !r.worth_keeping {
+            return None;
+        }
+        let key = r.session_key();
+        Some((key, r.take(None, format!("no message; {how}"))))
+    })
+    .flatten() else {
+        return;
+    };
+    put(store, &[key], &record, config.keep_refused.as_secs()).await;
+}
+
+/// Appends one delivery attempt to message `id`'s record (one is made if
+/// the message has none: traced off at the time, or expired).
+pub async fn save_attempt(store: &dyn Store, config: &TraceConfig, id: u64, attempt: Attempt) {
+    if !config.enabled {
+        return;
+    }
+    let key = format!("m/{}", format_id(id));
+    let mut record = load(store, &key).await.unwrap_or_else(|| Record::queued_only(id));
+    record.add_attempt(attempt);
+    put(store, &[key], &record, config.keep_messages.as_secs()).await;
+}
+
+pub async fn load(store: &dyn Store, key: &str) -> Option<Record> {
+    let bytes = store.trace_get(key).await.ok()??;
+    serde_json::from_slice(&bytes).ok()
+}
+
+async fn put(store: &dyn Store, keys: &[String], record: &Record, ttl_secs: u64) {
+    let bytes = match serde_json::to_vec(record) {
+        Ok(b) => b,
+        Err(e) => return tracing::warn!(error = %e, "trace: encoding failed"),
+    };
+    if let Err(e) = store.trace_put(keys, &bytes, ttl_secs).await {
+        // Losing a trace never costs a message.
+        tracing::warn!(error = %e, "trace: cannot store");
+    }
+}
+
+/// The records `id` names: a message id (`msg=` in the logs), a session id
+/// (`session=`: each of its transactions), or a queue id (its message).
+/// Records of messages are read under the message key, which has the
+/// delivery attempts.
+pub async fn lookup(store: &dyn Store, id: &str) -> Result<Vec<Record>, String> {
+    let id = id.trim().to_ascii_lowercase();
+    let Some(n) = parse_id(&id) else {
+        return Err(format!("{id} is not an id: give a message, session or queue id (hex, as the logs show them)"));
+    };
+    if let Some(r) = load(store, &format!("m/{}", format_id(n))).await {
+        return Ok(vec![r]);
+    }
+    let found = store.trace_scan(&format!("s/{id}/"), 1000).await.map_err(|e| e.to_string())?;
+    if !found.is_empty() {
+        let mut out = Vec::new();
+        for (_, bytes) in found {
+            let Ok(r) = serde_json::from_slice::<Record>(&bytes) else { continue };
+            let fresher = match &r.message {
+                Some(m) => load(store, &format!("m/{m}")).await,
+                None => None,
+            };
+            out.push(fresher.unwrap_or(r));
+        }
+        return Ok(out);
+    }
+    if let Ok(Some(entry)) = store.queue_entry(n).await
+        && let Some(r) = load(store, &format!("m/{}", format_id(entry.content))).await
+    {
+        return Ok(vec![r]);
+    }
+    Err(format!("no trace for {id} (not a message, session or queue id with a trace kept)"))
+}
+
+/// `ferrymail trace`'s output lines.
+pub async fn report(store: &dyn Store, id: &str, json: bool) -> Result<Vec<String>, String> {
+    let records = lookup(store, id).await?;
+    if json {
+        return Ok(vec![serde_json::to_string(&records).map_err(|e| e.to_string())?]);
+    }
+    Ok(records.iter().flat_map(|r| show::timeline(r).lines().map(str::to_string).collect::<Vec<_>>()).collect())
+}
+
+/// Removes expired traces and the oldest refused ones beyond [`MAX_REFUSED`],
+/// now and then, for the server's lifetime.
+pub async fn sweep_forever(store: SharedStore) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
+    loop {
+        every.tick().await;
+        match store.trace_sweep("s/", MAX_REFUSED).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(removed = n, "trace: old records removed"),
+            Err(e) => tracing::warn!(error = %e, "trace: sweep failed"),
+        }
+    }
+}
+
+/// At most [`MAX_TEXT`] characters.
+pub fn clip(s: &str) -> String {
+    match s.char_indices().nth(MAX_TEXT) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
