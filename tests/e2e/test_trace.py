@@ -96,6 +96,7 @@ def test_an_accepted_local_message_shows_every_plugin_call(make_server):
     # local plugin claimed the recipient.
     assert calls[("stamp", "data")]["answer"].startswith("continue (+1 header fields)"), calls
     assert calls[("local", "rcpt")]["answer"] == "accept" and calls[("local", "rcpt")]["decided"], calls
+    assert ("local", "route") in calls, "routing at acceptance is part of the record"
     assert all(h["micros"] >= 0 for h in calls.values())
     assert f"message {msg}" in text and "plugin local: accept" in text, text
     assert "RCPT" in text and "MAIL" in text, text

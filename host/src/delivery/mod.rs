@@ -77,6 +77,10 @@ impl Delivery {
             queue,
             summary,
         };
+        // Before the commit: the trace (routing included) becomes durable
+        // with the message.
+        let outcome = format!("accepted: 250 2.0.0 queued as {}", format_id(id));
+        crate::trace::save_message(&*self.store, &self.config.trace, id, outcome).await;
         // Durable on return; on an error nothing was kept and the client
         // keeps the message and retries.
         let accepted = self.store.accept(incoming).await.map_err(store_reply)?;

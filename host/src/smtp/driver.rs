@@ -227,8 +227,6 @@ impl Driver {
         full.extend_from_slice(&content);
         drop(content);
         let size = full.len();
-        // Before the commit: the trace becomes durable with the message.
-        crate::trace::save_message(store, trace, id, format!("accepted: 250 2.0.0 queued as {msg}")).await;
         let accepted = self.state.delivery.accept(self.policy.as_ref(), info, &envelope, id, full.into()).await;
         crate::metrics::smtp::message(service, accepted.as_ref().map_or_else(|r| r.code, |_| 250));
         match accepted {

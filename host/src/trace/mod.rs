@@ -176,17 +176,22 @@ pub async fn save_message(store: &dyn Store, config: &TraceConfig, id: u64, outc
     put(store, &keys, &record, ttl.as_secs()).await;
 }
 
-/// Overwrites the outcome of the message saved last (its commit failed).
+/// The message was not accepted after all (routing or its commit failed):
+/// its record says so, and is kept as long as refused ones.
 pub async fn message_failed(store: &dyn Store, config: &TraceConfig, id: u64, outcome: String) {
     if !config.enabled {
         return;
     }
     let key = format!("m/{}", format_id(id));
-    if let Some(mut record) = load(store, &key).await {
-        record.outcome = clip(&outcome);
-        let session_key = with(|r| format!("s/{}/{:04}", r.session, r.saved.saturating_sub(1)));
-        let keys: Vec<String> = [Some(key), session_key].into_iter().flatten().collect();
-        put(store, &keys, &record, config.keep_refused.as_secs()).await;
+    match load(store, &key).await {
+        Some(mut record) => {
+            record.outcome = clip(&outcome);
+            let session_key = with(|r| format!("s/{}/{:04}", r.session, r.saved.saturating_sub(1)));
+            let keys: Vec<String> = [Some(key), session_key].into_iter().flatten().collect();
+            put(store, &keys, &record, config.keep_refused.as_secs()).await;
+        }
+        // Refused before it was saved (routing failed).
+        None => save_message(store, config, id, outcome).await,
     }
 }
 
