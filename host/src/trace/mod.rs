@@ -166,7 +166,7 @@ pub async fn save_message(store: &dyn Store, config: &TraceConfig, id: u64, outc
         if !r.on {
             return None;
         }
-        let keys = vec![format!("m/{}", format_id(id)), r.session_key()];
+        let keys = vec![message_key(id), r.session_key()];
         Some((keys, r.take(Some(id), clip(&outcome))))
     })
     .flatten() else {
@@ -182,7 +182,7 @@ pub async fn message_failed(store: &dyn Store, config: &TraceConfig, id: u64, ou
     if !config.enabled {
         return;
     }
-    let key = format!("m/{}", format_id(id));
+    let key = message_key(id);
     match load(store, &key).await {
         Some(mut record) => {
             record.outcome = clip(&outcome);
@@ -217,7 +217,7 @@ pub async fn save_attempt(store: &dyn Store, config: &TraceConfig, id: u64, atte
     if !config.enabled {
         return;
     }
-    let key = format!("m/{}", format_id(id));
+    let key = message_key(id);
     let mut record = load(store, &key).await.unwrap_or_else(|| Record::queued_only(id));
     record.add_attempt(attempt);
     put(store, &[key], &record, config.keep_messages.as_secs()).await;
@@ -228,12 +228,29 @@ pub async fn load(store: &dyn Store, key: &str) -> Option<Record> {
     serde_json::from_slice(&bytes).ok()
 }
 
+fn message_key(id: u64) -> String {
+    format!("m/{}", format_id(id))
+}
+
+/// What a session key holds for a transaction that became a message: a
+/// pointer to the message's record (written once, and the one delivery
+/// attempts extend).
+const POINTER: u8 = b'@';
+
+/// Stores `record` under its first key; further keys get a pointer to it.
 async fn put(store: &dyn Store, keys: &[String], record: &Record, ttl_secs: u64) {
     let bytes = match serde_json::to_vec(record) {
         Ok(b) => b,
         Err(e) => return tracing::warn!(error = %e, "trace: encoding failed"),
     };
-    if let Err(e) = store.trace_put(keys, &bytes, ttl_secs).await {
+    let Some((first, others)) = keys.split_first() else { return };
+    let mut entries = vec![(first.clone(), bytes)];
+    for key in others {
+        let mut pointer = vec![POINTER];
+        pointer.extend_from_slice(first.as_bytes());
+        entries.push((key.clone(), pointer));
+    }
+    if let Err(e) = store.trace_put(&entries, ttl_secs).await {
         // Losing a trace never costs a message.
         tracing::warn!(error = %e, "trace: cannot store");
     }
@@ -248,24 +265,23 @@ pub async fn lookup(store: &dyn Store, id: &str) -> Result<Vec<Record>, String> 
     let Some(n) = parse_id(&id) else {
         return Err(format!("{id} is not an id: give a message, session or queue id (hex, as the logs show them)"));
     };
-    if let Some(r) = load(store, &format!("m/{}", format_id(n))).await {
+    if let Some(r) = load(store, &message_key(n)).await {
         return Ok(vec![r]);
     }
     let found = store.trace_scan(&format!("s/{id}/"), 1000).await.map_err(|e| e.to_string())?;
     if !found.is_empty() {
         let mut out = Vec::new();
         for (_, bytes) in found {
-            let Ok(r) = serde_json::from_slice::<Record>(&bytes) else { continue };
-            let fresher = match &r.message {
-                Some(m) => load(store, &format!("m/{m}")).await,
-                None => None,
+            let record = match bytes.split_first() {
+                Some((&POINTER, key)) => load(store, &String::from_utf8_lossy(key)).await,
+                _ => serde_json::from_slice::<Record>(&bytes).ok(),
             };
-            out.push(fresher.unwrap_or(r));
+            out.extend(record);
         }
         return Ok(out);
     }
     if let Ok(Some(entry)) = store.queue_entry(n).await
-        && let Some(r) = load(store, &format!("m/{}", format_id(entry.content))).await
+        && let Some(r) = load(store, &message_key(entry.content)).await
     {
         return Ok(vec![r]);
     }

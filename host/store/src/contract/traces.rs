@@ -16,9 +16,8 @@ use crate::Result;
 /// a prefix down to a count.
 #[async_trait::async_trait]
 pub trait Traces: Send + Sync {
-    /// Stores `record` under each of `keys` (replacing), until `ttl_secs`
-    /// from now.
-    async fn trace_put(&self, keys: &[String], record: &[u8], ttl_secs: u64) -> Result<()>;
+    /// Stores each `(key, record)` (replacing), until `ttl_secs` from now.
+    async fn trace_put(&self, records: &[(String, Vec<u8>)], ttl_secs: u64) -> Result<()>;
 
     async fn trace_get(&self, key: &str) -> Result<Option<Vec<u8>>>;
 

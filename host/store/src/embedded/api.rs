@@ -263,9 +263,9 @@ impl Kv for EmbeddedStore {
 
 #[async_trait]
 impl Traces for EmbeddedStore {
-    async fn trace_put(&self, keys: &[String], record: &[u8], ttl_secs: u64) -> Result<()> {
-        let (keys, record) = (keys.to_vec(), record.to_vec());
-        self.read(move |t| records::put(t, &keys, &record, ttl_secs, now_secs())).await?;
+    async fn trace_put(&self, records: &[(String, Vec<u8>)], ttl_secs: u64) -> Result<()> {
+        let records = records.to_vec();
+        self.read(move |t| records::put(t, &records, ttl_secs, now_secs())).await?;
         // Durable with the next group, or the writer's idle flush.
         self.kv_written();
         Ok(())

@@ -7,10 +7,10 @@ use super::sled_error;
 use super::trees::Trees;
 use crate::Result;
 
-pub(crate) fn put(trees: &Trees, keys: &[String], record: &[u8], ttl_secs: u64, now: u64) -> Result<()> {
-    let value = join(now.saturating_add(ttl_secs.max(1)), record);
-    for key in keys {
-        trees.records.insert(key.as_bytes(), value.as_slice()).map_err(sled_error)?;
+pub(crate) fn put(trees: &Trees, records: &[(String, Vec<u8>)], ttl_secs: u64, now: u64) -> Result<()> {
+    let expires = now.saturating_add(ttl_secs.max(1));
+    for (key, record) in records {
+        trees.records.insert(key.as_bytes(), join(expires, record)).map_err(sled_error)?;
     }
     Ok(())
 }
@@ -71,11 +71,11 @@ mod tests {
     fn records_expire_and_the_oldest_are_trimmed_to_a_count() {
         let dir = tempfile::tempdir().unwrap();
         let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
-        put(&trees, &["m/1".into(), "s/a/0".into()], b"one", 10, 100).unwrap();
+        put(&trees, &[("m/1".into(), b"one".to_vec()), ("s/a/0".into(), b"@m/1".to_vec())], 10, 100).unwrap();
         for n in 0..5 {
-            put(&trees, &[format!("s/b/{n}")], b"refused", 1000, 100).unwrap();
+            put(&trees, &[(format!("s/b/{n}"), b"refused".to_vec())], 1000, 100).unwrap();
         }
-        assert_eq!(get(&trees, "s/a/0", 105).unwrap(), Some(b"one".to_vec()), "stored under every key");
+        assert_eq!(get(&trees, "s/a/0", 105).unwrap(), Some(b"@m/1".to_vec()), "each key its own record");
         assert_eq!(get(&trees, "m/1", 110).unwrap(), None, "expired at its deadline");
         assert_eq!(scan(&trees, "s/b/", 3, 105).unwrap().len(), 3, "at most the limit");
         // m/1 and s/a/0 expired (2), then s/ keeps its last 3 of 5 (2 more).
