@@ -154,7 +154,6 @@ wl_inbound() {
     local mode run
     for mode in $MODES; do
         for run in $(seq 1 "$RUNS"); do
-            log "inbound $mode run $run: ferrymail"
             log "inbound $mode run $run: smtp-sink (the protocol ceiling: same client, a server that keeps nothing)"
             sink_up
             load "inbound-$mode/sink" smtp --port "$SINK" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
