@@ -58,7 +58,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             fixed_malloc_threshold();
             ferrymail::logging::init(&config.log.level, config.log.format);
             let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
-            runtime.block_on(ferrymail::server::run(config, cli.config))
+            runtime.block_on(ferrymail::server::serve(config, cli.config))
         }
         Command::User { action } => {
             let request = match action {

@@ -1,20 +1,28 @@
-//! `ferrymail serve`: open the store, bind every listener, and run until
-//! SIGTERM/SIGINT; SIGHUP reloads the policy.
+//! `ferrymail serve`: [`serve`] is the outer layer (signals, binding from
+//! the configuration); [`run`] serves listeners it is given until a
+//! shutdown future completes, so tests run the whole server in-process.
 
 use crate::config::Config;
 use crate::control;
+use crate::control::server::ReloadRequest;
 use crate::dns::Dns;
 use crate::policy::StoreServices;
 use crate::state::ServerState;
 use anyhow::{Context, Result};
 use ferrymail_plugin_host::{PluginRuntime, RuntimeOptions};
 use ferrymail_policy::Service;
+use ferrymail_store::SharedStore;
+use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use tokio::net::{TcpListener, UnixListener};
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{mpsc, watch};
 
-pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
+/// `ferrymail serve`: the thin outer layer. Installs the signal handlers,
+/// opens the store and binds what the configuration names, then [`run`]s
+/// until SIGTERM or SIGINT; SIGHUP reloads.
+pub async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     // Handlers first: a SIGHUP that arrives once the ports accept
     // connections must reload, not kill (the default action).
     let mut hup = signal(SignalKind::hangup()).context("installing SIGHUP handler")?;
@@ -28,17 +36,110 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     };
     // Bind everything before anything else: a port conflict is reported at
     // start-up as the one line, before any log output.
-    let smtp = crate::listener::bind("smtp.listen", &config.smtp.listen).await?;
-    let submission = crate::listener::bind("submission.listen", &config.submission.listen).await?;
-    let submissions = crate::listener::bind("submissions.listen", &config.submissions.listen).await?;
-    let pop3 = crate::listener::bind("pop3.listen", &config.pop3.listen).await?;
-    let pop3s = crate::listener::bind("pop3s.listen", &config.pop3s.listen).await?;
-    let imap = crate::listener::bind("imap.listen", &config.imap.listen).await?;
-    let imaps = crate::listener::bind("imaps.listen", &config.imaps.listen).await?;
-    let control_listener = control::server::bind(&config.control_socket())?;
-    let metrics_listeners = crate::listener::bind("metrics.listen", &config.metrics.listen).await?;
-    let metrics = crate::metrics::start(&config);
+    let listeners = Listeners::bind(&config).await?;
+    let reloads = Reloads::new();
+    let hangups = reloads.sender();
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            // Nobody waits for the outcome; reload() logs it.
+            let (reply, _) = tokio::sync::oneshot::channel();
+            if hangups.send(reply).await.is_err() {
+                return;
+            }
+        }
+    });
+    let shutdown = async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    };
+    let socket = config.control_socket();
+    let result = run(Server { config, config_path, store }, listeners, reloads, shutdown).await;
+    let _ = std::fs::remove_file(socket);
+    result
+}
 
+/// What [`run`] serves with, besides its sockets.
+pub struct Server {
+    pub config: Arc<Config>,
+    /// The file a reload reads again (`None`: defaults and environment).
+    pub config_path: Option<PathBuf>,
+    pub store: SharedStore,
+}
+
+/// The sockets the server accepts on, bound by the caller: from the
+/// configuration in [`serve`], on port 0 in tests. An empty list is a
+/// listener that is off.
+#[derive(Default)]
+pub struct Listeners {
+    pub smtp: Vec<TcpListener>,
+    pub submission: Vec<TcpListener>,
+    pub submissions: Vec<TcpListener>,
+    pub pop3: Vec<TcpListener>,
+    pub pop3s: Vec<TcpListener>,
+    pub imap: Vec<TcpListener>,
+    pub imaps: Vec<TcpListener>,
+    /// `/metrics` and `/healthz` (Prometheus), when `[metrics]` is on.
+    pub metrics: Vec<TcpListener>,
+    /// The control socket (`ferrymail reload`, `user add`, `sendmail`).
+    pub control: Option<UnixListener>,
+}
+
+impl Listeners {
+    /// Binds every configured address; an error names the config key.
+    pub async fn bind(config: &Config) -> Result<Self> {
+        use crate::listener::bind;
+        Ok(Listeners {
+            smtp: bind("smtp.listen", &config.smtp.listen).await?,
+            submission: bind("submission.listen", &config.submission.listen).await?,
+            submissions: bind("submissions.listen", &config.submissions.listen).await?,
+            pop3: bind("pop3.listen", &config.pop3.listen).await?,
+            pop3s: bind("pop3s.listen", &config.pop3s.listen).await?,
+            imap: bind("imap.listen", &config.imap.listen).await?,
+            imaps: bind("imaps.listen", &config.imaps.listen).await?,
+            metrics: bind("metrics.listen", &config.metrics.listen).await?,
+            control: Some(control::server::bind(&config.control_socket())?),
+        })
+    }
+}
+
+/// Reload requests, from SIGHUP and from `ferrymail reload` over the
+/// control socket; each is answered with the outcome.
+pub struct Reloads {
+    tx: mpsc::Sender<ReloadRequest>,
+    rx: mpsc::Receiver<ReloadRequest>,
+}
+
+impl Reloads {
+    pub fn new() -> Self {
+        let (tx, rx) = mpsc::channel(4);
+        Reloads { tx, rx }
+    }
+
+    pub fn sender(&self) -> mpsc::Sender<ReloadRequest> {
+        self.tx.clone()
+    }
+}
+
+impl Default for Reloads {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Serves `listeners` until `shutdown` completes, then stops accepting,
+/// closes the store and returns. Binds nothing and reads no signals, so a
+/// test runs a whole server in-process on ports it bound itself (the
+/// mini-redis model).
+pub async fn run(
+    server: Server,
+    listeners: Listeners,
+    reloads: Reloads,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
+    let Server { config, config_path, store } = server;
+    let metrics = crate::metrics::start(&config);
     let outbound = Arc::new(crate::outbound::client::Settings::new(&config)?);
     // Start-up problems are logged once the server is up, so that a fatal
     // error stays the only line on stderr.
@@ -65,60 +166,67 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
 
     warn_without_postmaster(&state).await;
 
-    let (shutdown_tx, shutdown) = watch::channel(false);
+    let (shutdown_tx, stopped) = watch::channel(false);
+    let Listeners { smtp, submission, submissions, pop3, pop3s, imap, imaps, metrics: metrics_listeners, control } =
+        listeners;
+    let mail_listeners = [&smtp, &submission, &submissions, &pop3, &pop3s, &imap, &imaps].iter().map(|l| l.len()).sum();
     let smtp_services = [(Service::Smtp, &config.smtp, smtp, false)].into_iter().chain([
         (Service::Submission, &config.submission, submission, false),
         (Service::Submission, &config.submission, submissions, true),
     ]);
     for (service, limits, listeners, implicit_tls) in smtp_services {
         for l in listeners {
-            let shutdown = shutdown.clone();
-            tokio::spawn(crate::smtp::serve(state.clone(), service, limits.clone(), l, implicit_tls, shutdown));
+            let stopped = stopped.clone();
+            tokio::spawn(crate::smtp::serve(state.clone(), service, limits.clone(), l, implicit_tls, stopped));
         }
     }
     for (listeners, implicit_tls) in [(pop3, false), (pop3s, true)] {
         for l in listeners {
-            tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, implicit_tls, shutdown.clone()));
+            tokio::spawn(crate::pop3::serve(state.clone(), config.pop3.clone(), l, implicit_tls, stopped.clone()));
         }
     }
     for (listeners, implicit_tls) in [(imap, false), (imaps, true)] {
         for l in listeners {
-            tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, implicit_tls, shutdown.clone()));
+            tokio::spawn(crate::imap::serve(state.clone(), config.imap.clone(), l, implicit_tls, stopped.clone()));
         }
     }
-    tokio::spawn(crate::outbound::run(state.clone(), outbound, shutdown.clone()));
-    state.listeners.expect(config.mail_listeners().count());
+    tokio::spawn(crate::outbound::run(state.clone(), outbound, stopped.clone()));
+    state.listeners.expect(mail_listeners);
     if let Some(metrics) = metrics {
         let endpoint =
             crate::metrics::http::Endpoint { metrics, store: state.store.clone(), listeners: state.listeners.clone() };
         for l in metrics_listeners {
-            tokio::spawn(crate::metrics::http::serve(endpoint.clone(), l, shutdown.clone()));
+            tokio::spawn(crate::metrics::http::serve(endpoint.clone(), l, stopped.clone()));
         }
     }
     if config.trace.enabled {
         tokio::spawn(crate::trace::sweep_forever(state.store.clone()));
     }
-    let (reload_tx, mut reload_rx) = mpsc::channel::<control::server::ReloadRequest>(4);
-    tokio::spawn(control::server::serve(control_listener, state.clone(), reload_tx));
+    let Reloads { tx: reload_tx, rx: mut reload_rx } = reloads;
+    if let Some(control) = control {
+        let mut stopped = stopped.clone();
+        let serve = control::server::serve(control, state.clone(), reload_tx);
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = serve => {}
+                _ = stopped.changed() => {}
+            }
+        });
+    }
     // Messages `sendmail` left while no server ran.
     tokio::spawn(crate::sendmail::pickup::run_maildrop(state.clone()));
     tracing::info!(hostname = %config.hostname, data_dir = %config.data_dir.display(), "ferrymail started");
     crate::service_manager::ready();
 
+    tokio::pin!(shutdown);
     loop {
         tokio::select! {
-            _ = hup.recv() => {
-                crate::service_manager::reloading();
-                let _ = reloader.reload().await;
-                crate::service_manager::ready();
-            }
             Some(reply) = reload_rx.recv() => {
                 crate::service_manager::reloading();
                 let _ = reply.send(reloader.reload().await.map_err(|e| format!("{e:#}")));
                 crate::service_manager::ready();
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            _ = &mut shutdown => break,
         }
     }
     tracing::info!("shutting down");
@@ -133,7 +241,6 @@ pub async fn run(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         Ok(Err(e)) => tracing::warn!(error = %e, "closing the store"),
         Err(_) => tracing::warn!("the store did not close within 10 s; exiting anyway"),
     }
-    let _ = std::fs::remove_file(config.control_socket());
     Ok(())
 }
 
