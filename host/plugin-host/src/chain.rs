@@ -24,44 +24,26 @@
 //! rules) that would otherwise end the chain first.
 
 use crate::config::RetryConfig;
+use crate::directory::Directory;
 use crate::plugin::Binding;
-use crate::services::HostServices;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 pub(crate) struct Snapshot {
+    /// Who owns which domain; the bindings' sandboxes share it.
+    pub directory: Arc<Directory>,
     pub global: Vec<Arc<Binding>>,
     pub tenants: HashMap<String, Vec<Arc<Binding>>>,
-    pub domains: HashMap<String, String>,
-    pub host: Arc<dyn HostServices>,
+    /// The embedded retry plugin on the `[retry]` schedule, asked when no
+    /// plugin of the chain decides (`None` only before the first load).
+    pub retry_fallback: Option<Arc<Binding>>,
+    /// `[retry]`: its interval is the answer when the retry plugin fails.
     pub retry: RetryConfig,
 }
 
-/// The domain of an address, lower-case, without a trailing dot.
-pub(crate) fn domain_of(address: &str) -> Option<String> {
-    let (_, d) = address.rsplit_once('@')?;
-    Some(d.trim_end_matches(['.', '>']).to_ascii_lowercase())
-}
-
 impl Snapshot {
-    pub(crate) fn tenant_of_domain(&self, domain: &str) -> Option<&str> {
-        self.domains.get(domain).map(String::as_str)
-    }
-
-    pub(crate) fn tenant_of_address(&self, address: &str) -> Option<String> {
-        domain_of(address).and_then(|d| self.tenant_of_domain(&d).map(str::to_string))
-    }
-
     /// The bindings a call for `tenant` runs through, in order.
     pub(crate) fn chain(&self, tenant: Option<&str>) -> &[Arc<Binding>] {
         tenant.and_then(|t| self.tenants.get(t)).map(Vec::as_slice).unwrap_or(&self.global)
-    }
-
-    pub(crate) fn is_local(&self, address: &str) -> bool {
-        match domain_of(address) {
-            Some(d) => self.tenant_of_domain(&d).is_some() || self.host.is_local_domain(&d),
-            // RFC 5321 4.5.1: a bare "postmaster" is ours.
-            None => address.eq_ignore_ascii_case("postmaster"),
-        }
     }
 }

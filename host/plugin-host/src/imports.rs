@@ -151,7 +151,7 @@ impl directory::Host for Ctx {
         password: String,
     ) -> wasmtime::Result<Result<bool, HostError>> {
         let s = self.scope.clone();
-        if !s.snapshot.upgrade().is_some_and(|snap| snap.may_verify(s.tenant.as_deref(), &address)) {
+        if !s.directory.may_verify(s.tenant.as_deref(), &address) {
             return Ok(Err(HostError::Denied));
         }
         Ok(self.host_call(s.caps.directory, s.host.verify_password(&address, &password)).await)
@@ -159,9 +159,7 @@ impl directory::Host for Ctx {
 
     async fn is_local_domain(&mut self, domain: String) -> wasmtime::Result<bool> {
         let s = &self.scope;
-        let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-        let tenant_domain = s.snapshot.upgrade().is_some_and(|snap| snap.tenant_of_domain(&domain).is_some());
-        Ok(s.caps.directory && (tenant_domain || s.host.is_local_domain(&domain)))
+        Ok(s.caps.directory && s.directory.is_local_domain(&domain))
     }
 
     async fn client_may_relay(&mut self, ip: String) -> wasmtime::Result<bool> {
@@ -171,17 +169,23 @@ impl directory::Host for Ctx {
 
     async fn resolve(&mut self, address: String) -> wasmtime::Result<Result<Destination, HostError>> {
         let s = self.scope.clone();
-        let Some(snapshot) = s.snapshot.upgrade() else {
-            return Ok(Err(HostError::Failed("configuration reloaded".into())));
-        };
         // Another tenant's routing (its aliases, its accounts) is not this
         // plugin's to see.
-        if !snapshot.in_scope(s.tenant.as_deref(), &address) {
+        if !s.directory.in_scope(s.tenant.as_deref(), &address) {
             return Ok(Err(HostError::Denied));
         }
+        let Some(reentry) = self.reentry.clone() else {
+            // Only a constructor runs outside a hook call.
+            return Ok(Err(HostError::Failed("directory.resolve works inside hook calls only".into())));
+        };
         let fut = async move {
-            let route = snapshot.resolve(s.tenant.as_deref(), &address).await;
-            Ok(crate::convert::route_to(&route))
+            match reentry.resolve(s.tenant.as_deref(), &address).await {
+                Some(route) => Ok(crate::convert::route_to(&route)),
+                None => Err(ServiceError::Failed(format!(
+                    "directory.resolve nested more than {} deep",
+                    crate::directory::MAX_RESOLVE_DEPTH
+                ))),
+            }
         };
         Ok(self.host_call(self.scope.caps.directory, fut).await)
     }

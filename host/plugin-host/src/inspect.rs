@@ -6,7 +6,7 @@ use crate::plugin::{HookIndices, LoadedPlugin, instantiate};
 use crate::runtime::{new_engine, new_linker};
 use crate::sandbox::{Scope, namespace};
 use crate::{Error, WIT_PACKAGE, WIT_VERSION};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use wasmtime::component::Component;
 
 /// What `inspect` found.
@@ -104,6 +104,7 @@ fn inspect_decl() -> crate::config::PluginDecl {
 }
 
 fn inspect_scope() -> Arc<Scope> {
+    let host: Arc<dyn crate::services::HostServices> = Arc::new(crate::testing::MemoryHost::new());
     Arc::new(Scope {
         plugin: "inspect".into(),
         tenant: None,
@@ -111,9 +112,9 @@ fn inspect_scope() -> Arc<Scope> {
         namespace: namespace(None, "inspect"),
         caps: Grants::default().capabilities(false),
         grants: Grants::default(),
-        host: Arc::new(crate::testing::MemoryHost::new()),
+        host: host.clone(),
         sandbox: SandboxConfig::default(),
-        snapshot: Weak::new(),
+        directory: Arc::new(crate::directory::Directory::new(Default::default(), host)),
         limit: None,
     })
 }

@@ -1,6 +1,6 @@
 //! Tenant isolation: a plugin running for tenant T sees and affects only
 //! T's recipients and T's accounts. `chain` decides whose chain a call
-//! runs; here every answer that names a user, an account or a local
+//! runs; here, against the [`Directory`], every answer that names a user, an account or a local
 //! address is checked against that tenant before the host uses it.
 //!
 //! Scopes: each tenant is one (its domains); the global chain is another
@@ -9,7 +9,7 @@
 //! of another scope is the plugin's failure — logged, then its failure
 //! policy applies — never a decision.
 
-use crate::chain::Snapshot;
+use crate::directory::Directory;
 use crate::plugin::Binding;
 use ferrymail_policy::Route;
 
@@ -20,7 +20,7 @@ fn label(tenant: Option<&str>) -> String {
     }
 }
 
-impl Snapshot {
+impl Directory {
     /// The scope of an address as the store will read it (the store trims
     /// and lower-cases account names).
     fn owner(&self, address: &str) -> Option<String> {

@@ -14,7 +14,9 @@
 //! - [`runtime`]: engine, compilation, reload ([`PluginRuntime`])
 //! - `plugin`: loaded components, per-(tenant, plugin) bindings and warm instances
 //! - `sandbox`: a store's WASI context, memory cap and deadline
-//! - `chain`, `walk`, `policy`: tenant selection, chain walking, `impl Policy` for a snapshot
+//! - `directory`: who owns which domain (built before the bindings), and
+//!   the chains lent to a hook call for `directory.resolve`, depth-limited
+//! - `chain`, `walk`, `policy`: tenant selection, the one chain walker, `impl Policy` for a snapshot
 //! - `isolation`: answers checked against the tenant they ran for
 //! - `imports`: the host side of the capability imports; `message`: the message resource
 //! - `bindings` + `convert`: the one `bindgen!` site and type conversions
@@ -28,6 +30,7 @@ pub mod builtin;
 mod chain;
 pub mod config;
 mod convert;
+mod directory;
 mod imports;
 mod inspect;
 mod isolation;

@@ -34,7 +34,14 @@ pub(crate) struct Plan {
     pub configs: HashMap<(Option<String>, String), Value>,
     /// Lower-case domain to tenant.
     pub domains: HashMap<String, String>,
+    /// The embedded `retry` plugin with the `[retry]` schedule: it decides
+    /// when no plugin of a chain does, so its algorithm is the only one.
+    pub retry_fallback: Option<(PlannedPlugin, Value)>,
 }
+
+/// The name the retry fallback goes by in logs (not a valid plugin name,
+/// so no configured plugin can share it).
+pub(crate) const RETRY_FALLBACK: &str = "builtin:retry";
 
 /// Names end up in kv namespaces and log lines: keep them plain.
 pub(crate) fn valid_name(name: &str) -> bool {
@@ -183,6 +190,17 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
             plan.configs.insert((Some(tname.clone()), name.clone()), c);
         }
     }
+    let fallback = PlannedPlugin {
+        decl: PluginDecl {
+            path: RETRY_FALLBACK.into(),
+            config: json!({}),
+            failure: Default::default(),
+            grants: Default::default(),
+        },
+        source: Source::Builtin(builtin::component("retry").expect("the retry plugin is embedded")),
+        builtin: true,
+    };
+    plan.retry_fallback = Some((fallback, defaults_for(RETRY_FALLBACK, cfg)));
     check_sandbox(cfg, &mut errors);
     if errors.is_empty() { Ok(plan) } else { Err(errors) }
 }

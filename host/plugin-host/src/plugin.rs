@@ -5,6 +5,7 @@
 
 use crate::bindings::hooks;
 use crate::config::{FailurePolicy, PluginDecl};
+use crate::directory::Reentry;
 use crate::sandbox::{self, Ctx, DeadlineExceeded, Scope};
 use crate::validate::{Answer, Invalid, Shown};
 use ferrymail_policy::observe::{self, Failure, HookCall, Outcome};
@@ -98,7 +99,8 @@ impl Binding {
     /// failed: it trapped, ran out of time or memory, or answered something
     /// [`Answer::check`] refuses. The failure is logged here (a trapped
     /// instance is discarded); the caller applies the failure policy.
-    pub(crate) async fn call<R, F, Fut>(&self, hook: &'static str, f: F) -> Option<R>
+    /// `reentry` is lent to the instance for this call only.
+    pub(crate) async fn call<R, F, Fut>(&self, hook: &'static str, reentry: &Reentry, f: F) -> Option<R>
     where
         R: Answer,
         F: FnOnce(Warm) -> Fut,
@@ -113,9 +115,12 @@ impl Binding {
             };
             let mut warm = self.checkout().await?;
             warm.store.data_mut().permit = permit;
+            warm.store.data_mut().reentry = Some(reentry.clone());
             sandbox::arm(&mut warm.store)?;
             let (mut warm, result) = f(warm).await;
             warm.store.data_mut().permit = None;
+            // An idle instance holding the chains would keep them alive.
+            warm.store.data_mut().reentry = None;
             let value = result?;
             // A bad answer is not a broken instance: keep it warm.
             self.checkin(warm);

@@ -1,80 +1,105 @@
 //! `impl Policy` for a chain snapshot: which tenant's chain each hook runs
-//! (see `chain`), and what a chain that only continued means.
+//! (see `chain`), how each hook's answers end the walk (`walk`), and what
+//! a chain that only continued means.
 
 use crate::chain::Snapshot;
-use crate::config::FailurePolicy;
 use crate::convert::*;
+use crate::directory::Reentry;
 use crate::isolation::violation;
 use crate::message::MessageData;
 use crate::plugin::Warm;
-use crate::walk::{call, default_retry, temp_reply};
+use crate::walk::{call, final_verdict, on_failure, temp_reply};
 use async_trait::async_trait;
 use ferrymail_policy::*;
+use std::sync::Arc;
+
+/// The policy of one snapshot, as sessions hold it. Each hook's walk lends
+/// the snapshot to the plugin calls it makes (for `directory.resolve`).
+pub(crate) struct SnapshotPolicy(pub Arc<Snapshot>);
+
+impl SnapshotPolicy {
+    fn reentry(&self) -> Reentry {
+        Reentry::new(self.0.clone())
+    }
+}
 
 #[async_trait]
-impl Policy for Snapshot {
+impl Policy for SnapshotPolicy {
     async fn connect(&self, session: &SessionInfo) -> Verdict {
+        let (snap, reentry) = (&self.0, &self.reentry());
         let ws = &session_to(session);
-        let tenant = self.session_tenant(session);
-        self.verdict_chain(
+        let tenant = snap.session_tenant(session);
+        let walk = snap.walk(
             tenant.as_deref(),
-            |b| b.plugin.indices.connect.is_some(),
-            |b| call!(b, connect, call_on_connect(ws)),
-        )
-        .await
+            |i| i.connect.is_some(),
+            |b| call!(b, reentry, connect, call_on_connect(ws)),
+            final_verdict,
+        );
+        walk.await.unwrap_or(Verdict::Continue)
     }
 
     async fn helo(&self, session: &SessionInfo, name: &str, ehlo: bool) -> Verdict {
+        let (snap, reentry) = (&self.0, &self.reentry());
         let ws = &session_to(session);
-        let tenant = self.session_tenant(session);
-        self.verdict_chain(
+        let tenant = snap.session_tenant(session);
+        let walk = snap.walk(
             tenant.as_deref(),
-            |b| b.plugin.indices.helo.is_some(),
-            |b| call!(b, helo, call_on_helo(ws, name, ehlo)),
-        )
-        .await
+            |i| i.helo.is_some(),
+            |b| call!(b, reentry, helo, call_on_helo(ws, name, ehlo)),
+            final_verdict,
+        );
+        walk.await.unwrap_or(Verdict::Continue)
     }
 
     async fn auth(&self, request: &AuthRequest) -> AuthOutcome {
         use crate::bindings::wit::AuthResult;
-        let tenant = self.tenant_of_address(&request.username);
+        let (snap, reentry) = (&self.0, &self.reentry());
+        let tenant = snap.directory.tenant_of_address(&request.username);
         let wr = &auth_request_to(request);
-        for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.auth.is_some()) {
-            match call!(b, auth, call_on_auth(wr)).await {
-                Some(AuthResult::Continue) => {}
+        let walk = snap.walk(
+            tenant.as_deref(),
+            |i| i.auth.is_some(),
+            |b| call!(b, reentry, auth, call_on_auth(wr)),
+            |b, answer| match answer {
+                Some(AuthResult::Continue) => None,
                 Some(AuthResult::Ok(ok)) => {
-                    match self.login_tenant(tenant.as_deref(), &request.username, &ok.user, ok.tenant.as_deref()) {
-                        Ok(tenant) => return AuthOutcome::Ok { user: ok.user, tenant },
+                    match snap.directory.login_tenant(
+                        tenant.as_deref(),
+                        &request.username,
+                        &ok.user,
+                        ok.tenant.as_deref(),
+                    ) {
+                        Ok(tenant) => Some(AuthOutcome::Ok { user: ok.user, tenant }),
                         Err(why) => {
                             violation(b, "auth", &why);
-                            if b.failure() == FailurePolicy::Tempfail {
-                                return AuthOutcome::Tempfail;
-                            }
+                            on_failure(b, AuthOutcome::Tempfail)
                         }
                     }
                 }
-                Some(AuthResult::Fail) => return AuthOutcome::Fail,
-                Some(AuthResult::Tempfail) => return AuthOutcome::Tempfail,
-                None if b.failure() == FailurePolicy::Skip => {}
-                None => return AuthOutcome::Tempfail,
-            }
-        }
-        AuthOutcome::Fail
+                Some(AuthResult::Fail) => Some(AuthOutcome::Fail),
+                Some(AuthResult::Tempfail) => Some(AuthOutcome::Tempfail),
+                None => on_failure(b, AuthOutcome::Tempfail),
+            },
+        );
+        walk.await.unwrap_or(AuthOutcome::Fail)
     }
 
     async fn mail(&self, session: &SessionInfo, from: &str) -> Verdict {
+        let (snap, reentry) = (&self.0, &self.reentry());
         let ws = &session_to(session);
-        let tenant = self.session_tenant(session);
-        self.verdict_chain(
+        let tenant = snap.session_tenant(session);
+        let walk = snap.walk(
             tenant.as_deref(),
-            |b| b.plugin.indices.mail.is_some(),
-            |b| call!(b, mail, call_on_mail(ws, from)),
-        )
-        .await
+            |i| i.mail.is_some(),
+            |b| call!(b, reentry, mail, call_on_mail(ws, from)),
+            final_verdict,
+        );
+        walk.await.unwrap_or(Verdict::Continue)
     }
 
     async fn rcpt(&self, session: &SessionInfo, envelope: &Envelope, rcpt: &str) -> Verdict {
-        let tenant = self.rcpt_tenant(session, rcpt);
+        let (snap, reentry) = (&self.0, &self.reentry());
+        let tenant = snap.rcpt_tenant(session, rcpt);
         // One tenant per transaction: after DATA there is one reply for all
         // recipients, and each tenant's data hook must be free to give its
         // own without seeing the others' recipients. 452 4.5.3 makes the
@@ -82,7 +107,7 @@ impl Policy for Snapshot {
         // 4.5.3.1.10, RFC 3463 X.5.3: "the remainder of the recipients to be
         // delivered on a subsequent delivery attempt").
         if let Some(first) = envelope.rcpt_to.first()
-            && self.rcpt_tenant(session, first) != tenant
+            && snap.rcpt_tenant(session, first) != tenant
         {
             return Verdict::Tempfail(Reply::new(
                 452,
@@ -91,19 +116,21 @@ impl Policy for Snapshot {
             ));
         }
         let (ws, we) = (&session_to(session), &envelope_to(envelope));
-        self.verdict_chain(
+        let walk = snap.walk(
             tenant.as_deref(),
-            |b| b.plugin.indices.rcpt.is_some(),
-            |b| call!(b, rcpt, call_on_rcpt(ws, we, rcpt)),
-        )
-        .await
+            |i| i.rcpt.is_some(),
+            |b| call!(b, reentry, rcpt, call_on_rcpt(ws, we, rcpt)),
+            final_verdict,
+        );
+        walk.await.unwrap_or(Verdict::Continue)
     }
 
     async fn data(&self, session: &SessionInfo, envelope: &Envelope, message: &[u8]) -> DataVerdict {
-        let mut tenants: Vec<Option<String>> = envelope.rcpt_to.iter().map(|r| self.rcpt_tenant(session, r)).collect();
+        let (snap, reentry) = (&self.0, &self.reentry());
+        let mut tenants: Vec<Option<String>> = envelope.rcpt_to.iter().map(|r| snap.rcpt_tenant(session, r)).collect();
         tenants.dedup();
         let tenant = match tenants.as_slice() {
-            [] => self.rcpt_tenant(session, ""),
+            [] => snap.rcpt_tenant(session, ""),
             [one] => one.clone(),
             // rcpt keeps a transaction to one tenant; a caller that mixed
             // them anyway gets no decision that one tenant could make for
@@ -113,60 +140,104 @@ impl Policy for Snapshot {
                 return DataVerdict { verdict: Verdict::Tempfail(temp_reply()), add_headers: Vec::new() };
             }
         };
-        let (ws, we) = (session_to(session), envelope_to(envelope));
-        let msg = MessageData::new(message);
-        let mut out = DataVerdict::default();
-        self.data_in(tenant.as_deref(), &ws, &we, &msg, &mut out).await;
-        out
+        let (ws, we) = (&session_to(session), &envelope_to(envelope));
+        let msg = &MessageData::new(message);
+        let mut add_headers = Vec::new();
+        let walk = snap.walk(
+            tenant.as_deref(),
+            |i| i.data.is_some(),
+            |b| {
+                b.call("data", reentry, |mut w: Warm| async move {
+                    let Warm { store, hooks } = &mut w;
+                    let guest = hooks.data.as_ref().expect("hooks are loaded with their indices");
+                    let r = async {
+                        let res = store.data_mut().table.push(msg.clone())?;
+                        let borrowed = wasmtime::component::Resource::new_borrow(res.rep());
+                        let r = guest.call_on_data(&mut *store, ws, we, borrowed).await;
+                        store.data_mut().table.delete(res)?;
+                        r
+                    }
+                    .await;
+                    (w, r)
+                })
+            },
+            |b, answer| {
+                let verdict = answer.map(|d| {
+                    add_headers.extend(d.add_headers.into_iter().map(|h| (h.name, h.value)));
+                    d.verdict
+                });
+                final_verdict(b, verdict)
+            },
+        );
+        let verdict = walk.await.unwrap_or(Verdict::Continue);
+        DataVerdict { verdict, add_headers }
     }
 
     async fn vrfy(&self, session: &SessionInfo, arg: &str) -> Reply {
-        match self.disclose(session, arg, true).await {
+        match self.0.disclose(&self.reentry(), session, arg, true).await {
             Some(r) => r,
             None => Reply::new(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery"),
         }
     }
 
     async fn expn(&self, session: &SessionInfo, arg: &str) -> Reply {
-        match self.disclose(session, arg, false).await {
+        match self.0.disclose(&self.reentry(), session, arg, false).await {
             Some(r) => r,
             None => Reply::new(502, "5.5.1", "EXPN not available"),
         }
     }
 
     async fn route(&self, ctx: &RouteContext) -> Route {
-        let tenant = self.route_tenant(&ctx.recipient, ctx.tenant.as_deref());
-        self.route_in(tenant.as_deref(), ctx).await
+        let tenant = self.0.route_tenant(&ctx.recipient, ctx.tenant.as_deref());
+        self.0.route_in(&self.reentry(), tenant.as_deref(), ctx).await
     }
 
     async fn retry(&self, ctx: &RetryContext) -> RetryDecision {
+        let (snap, reentry) = (&self.0, &self.reentry());
         // Never the sender's domain: anyone may write any sender, and its
         // tenant's plugins would then decide about mail that is not theirs.
-        let tenant = ctx.tenant.clone().or_else(|| self.tenant_of_address(&ctx.recipient));
+        let tenant = ctx.tenant.clone().or_else(|| snap.directory.tenant_of_address(&ctx.recipient));
         let wctx = &retry_context_to(ctx, tenant.as_deref());
-        for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.retry.is_some()) {
-            match call!(b, retry, call_on_retry(wctx)).await {
-                Some(Some(d)) => return retry_from(d),
+        let walk = snap.walk(
+            tenant.as_deref(),
+            |i| i.retry.is_some(),
+            |b| call!(b, reentry, retry, call_on_retry(wctx)),
+            |b, answer| match answer {
+                Some(decision) => decision.map(retry_from),
                 // A failed retry plugin: "tempfail" means try again later.
-                None if b.failure() == FailurePolicy::Tempfail => {
-                    return RetryDecision::RetryAfter(self.retry.interval);
-                }
-                _ => {}
-            }
+                None => on_failure(b, RetryDecision::RetryAfter(snap.retry.interval)),
+            },
+        );
+        if let Some(decision) = walk.await {
+            return decision;
         }
-        default_retry(&self.retry, ctx)
+        // Nobody decided: the embedded retry plugin on the `[retry]`
+        // schedule, the one copy of the algorithm.
+        let fallback = match &snap.retry_fallback {
+            Some(b) => call!(b, reentry, retry, call_on_retry(wctx)).await.flatten().map(retry_from),
+            None => None,
+        };
+        fallback.unwrap_or(RetryDecision::RetryAfter(snap.retry.interval))
     }
 
     async fn event(&self, event: &DeliveryEvent) {
+        let (snap, reentry) = (&self.0, &self.reentry());
         let (delivered, ev) = event_to(event);
         let ev = &ev;
-        let tenant = self.tenant_of_address(&ev.recipient);
-        for b in self.chain(tenant.as_deref()).iter().filter(|b| b.plugin.indices.events.is_some()) {
-            if delivered {
-                call!(b, events, call_on_delivered(ev)).await;
-            } else {
-                call!(b, events, call_on_bounced(ev)).await;
-            }
-        }
+        let tenant = snap.directory.tenant_of_address(&ev.recipient);
+        // Every plugin hears the event; nobody decides anything.
+        let walk = snap.walk(
+            tenant.as_deref(),
+            |i| i.events.is_some(),
+            |b| async move {
+                if delivered {
+                    call!(b, reentry, events, call_on_delivered(ev)).await
+                } else {
+                    call!(b, reentry, events, call_on_bounced(ev)).await
+                }
+            },
+            |_, _| None::<()>,
+        );
+        walk.await;
     }
 }

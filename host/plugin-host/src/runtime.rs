@@ -5,8 +5,10 @@
 use crate::bindings::Full;
 use crate::chain::Snapshot;
 use crate::config::{Interrupt, PolicyConfig};
+use crate::directory::Directory;
 use crate::plan::{self, Plan, Source};
 use crate::plugin::{Binding, HookIndices, LoadedPlugin, instantiate};
+use crate::policy::SnapshotPolicy;
 use crate::sandbox::{self, Ctx, Scope, namespace};
 use crate::services::HostServices;
 use crate::{Error, PluginSummary};
@@ -14,7 +16,7 @@ use ferrymail_policy::SharedPolicy;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock, Weak};
+use std::sync::{Arc, RwLock};
 use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Cache, CacheConfig, Config, Engine};
 
@@ -98,7 +100,7 @@ impl PluginRuntime {
 
     /// The current chains, for a session to hold from start to end.
     pub fn policy(&self) -> SharedPolicy {
-        self.current.read().unwrap_or_else(|e| e.into_inner()).clone()
+        Arc::new(SnapshotPolicy(self.current.read().unwrap_or_else(|e| e.into_inner()).clone()))
     }
 
     /// How many snapshots have been installed (1 after `new`).
@@ -114,7 +116,7 @@ impl PluginRuntime {
     /// The tenant owning `domain` in the current config.
     pub fn tenant_for_domain(&self, domain: &str) -> Option<String> {
         let snap = self.current.read().unwrap_or_else(|e| e.into_inner()).clone();
-        snap.tenant_of_domain(&domain.trim_end_matches('.').to_ascii_lowercase()).map(str::to_string)
+        snap.directory.tenant_of_domain(&domain.trim_end_matches('.').to_ascii_lowercase()).map(str::to_string)
     }
 
     /// Load `cfg` and swap it in, only if every plugin loads; otherwise the
@@ -140,13 +142,23 @@ impl PluginRuntime {
                 Err(e) => errors.push(format!("plugin {name} ({}): {e:#}", p.decl.path)),
             }
         }
+        let (fallback, fallback_config) = plan.retry_fallback.as_ref().expect("plan() sets the retry fallback");
+        let retry_fallback =
+            match load(&mut compiled, &mut fresh, plan::RETRY_FALLBACK, fallback, cfg, &self.host).await {
+                Ok(l) => Some((Arc::new(l), fallback_config.to_string())),
+                Err(e) => {
+                    errors.push(format!("the embedded retry plugin: {e:#}"));
+                    None
+                }
+            };
         if !errors.is_empty() {
             return Err(Error::Plugins(errors));
         }
         // Forget components no longer used, keep the rest for next time.
         compiled.components = fresh;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
-        let snapshot = build_snapshot(&plan, &loaded, cfg, &compiled.engine, &self.host);
+        let retry_fallback = retry_fallback.expect("loaded when there were no errors");
+        let snapshot = build_snapshot(&plan, &loaded, retry_fallback, cfg, &compiled.engine, &self.host);
         let summary = loaded
             .values()
             .map(|l| PluginSummary { name: l.name.clone(), path: l.decl.path.clone(), hooks: l.indices.names() })
@@ -158,12 +170,13 @@ impl PluginRuntime {
     }
 }
 
+/// What `new` holds until its first `reload` succeeds (it is never served).
 fn empty_snapshot() -> Snapshot {
     Snapshot {
+        directory: Arc::new(Directory::new(HashMap::new(), Arc::new(crate::testing::MemoryHost::default()))),
         global: Vec::new(),
         tenants: HashMap::new(),
-        domains: HashMap::new(),
-        host: Arc::new(crate::testing::MemoryHost::default()),
+        retry_fallback: None,
         retry: Default::default(),
     }
 }
@@ -210,7 +223,7 @@ async fn load(
         grants: p.decl.grants.clone(),
         host: host.clone(),
         sandbox: cfg.sandbox.clone(),
-        snapshot: Weak::new(),
+        directory: Arc::new(Directory::new(HashMap::new(), host.clone())),
         limit: None,
     });
     instantiate(&compiled.engine, &loaded, &scope).await?;
@@ -220,41 +233,43 @@ async fn load(
 fn build_snapshot(
     plan: &Plan,
     loaded: &HashMap<String, Arc<LoadedPlugin>>,
+    (retry_plugin, retry_config): (Arc<LoadedPlugin>, String),
     cfg: &PolicyConfig,
     engine: &Engine,
     host: &Arc<dyn HostServices>,
 ) -> Arc<Snapshot> {
-    Arc::new_cyclic(|weak: &Weak<Snapshot>| {
-        let bind = |tenant: Option<&str>, names: &[String]| -> Vec<Arc<Binding>> {
-            let limit = tenant.map(|_| Arc::new(tokio::sync::Semaphore::new(cfg.sandbox.tenant_permits())));
-            names
-                .iter()
-                .map(|name| {
-                    let plugin = loaded[name].clone();
-                    let config = &plan.configs[&(tenant.map(str::to_string), name.clone())];
-                    let builtin = plan.plugins[name].builtin;
-                    let scope = Arc::new(Scope {
-                        plugin: name.clone(),
-                        tenant: tenant.map(str::to_string),
-                        config: config.to_string(),
-                        namespace: namespace(tenant, name),
-                        caps: plugin.decl.grants.capabilities(builtin),
-                        grants: plugin.decl.grants.clone(),
-                        host: host.clone(),
-                        sandbox: cfg.sandbox.clone(),
-                        snapshot: weak.clone(),
-                        limit: limit.clone(),
-                    });
-                    Arc::new(Binding::new(plugin, scope, engine.clone()))
-                })
-                .collect()
-        };
-        Snapshot {
-            global: bind(None, &plan.global),
-            tenants: plan.tenants.iter().map(|(t, chain)| (t.clone(), bind(Some(t), chain))).collect(),
-            domains: plan.domains.clone(),
+    // Built before the bindings, which share it; it holds no plugin.
+    let directory = Arc::new(Directory::new(plan.domains.clone(), host.clone()));
+    let binding = |plugin: Arc<LoadedPlugin>, tenant: Option<&str>, config: String, builtin: bool, limit| {
+        let scope = Arc::new(Scope {
+            plugin: plugin.name.clone(),
+            tenant: tenant.map(str::to_string),
+            config,
+            namespace: namespace(tenant, &plugin.name),
+            caps: plugin.decl.grants.capabilities(builtin),
+            grants: plugin.decl.grants.clone(),
             host: host.clone(),
-            retry: cfg.retry.clone(),
-        }
+            sandbox: cfg.sandbox.clone(),
+            directory: directory.clone(),
+            limit,
+        });
+        Arc::new(Binding::new(plugin, scope, engine.clone()))
+    };
+    let bind = |tenant: Option<&str>, names: &[String]| -> Vec<Arc<Binding>> {
+        let limit = tenant.map(|_| Arc::new(tokio::sync::Semaphore::new(cfg.sandbox.tenant_permits())));
+        names
+            .iter()
+            .map(|name| {
+                let config = &plan.configs[&(tenant.map(str::to_string), name.clone())];
+                binding(loaded[name].clone(), tenant, config.to_string(), plan.plugins[name].builtin, limit.clone())
+            })
+            .collect()
+    };
+    Arc::new(Snapshot {
+        retry_fallback: Some(binding(retry_plugin, None, retry_config, true, None)),
+        global: bind(None, &plan.global),
+        tenants: plan.tenants.iter().map(|(t, chain)| (t.clone(), bind(Some(t), chain))).collect(),
+        directory,
+        retry: cfg.retry.clone(),
     })
 }

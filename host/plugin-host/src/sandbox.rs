@@ -6,10 +6,10 @@
 //! server is not the plugin's fault. Epoch mode checks every tick and yields
 //! to the executor, so a looping plugin never starves other sessions.
 
-use crate::chain::Snapshot;
 use crate::config::{Capabilities, Grants, Interrupt, SandboxConfig};
+use crate::directory::{Directory, Reentry};
 use crate::services::HostServices;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
@@ -33,8 +33,8 @@ pub(crate) struct Scope {
     pub grants: Grants,
     pub host: Arc<dyn HostServices>,
     pub sandbox: SandboxConfig,
-    /// The snapshot this binding belongs to, for `directory.resolve`.
-    pub snapshot: Weak<Snapshot>,
+    /// Tenant domains, for the `directory` imports and their scope checks.
+    pub directory: Arc<Directory>,
     /// The tenant's share of plugin execution (`sandbox.tenant_concurrency`
     /// permits), shared by every binding of the tenant in one snapshot;
     /// `None` for the global chain. A call holds a permit while its guest
@@ -84,6 +84,9 @@ pub(crate) struct Ctx {
     /// The tenant's permit while the guest runs (`Scope::limit`); handed
     /// back while it waits on a host call.
     pub permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// The chains, for `directory.resolve`, while a hook call runs (see
+    /// [`Reentry`]); `None` between calls.
+    pub reentry: Option<Reentry>,
 }
 
 impl Ctx {
@@ -128,6 +131,7 @@ pub(crate) fn new_store(engine: &Engine, scope: &Arc<Scope>) -> wasmtime::Result
         limits,
         clock: Clock { started: Instant::now(), in_host: Duration::ZERO },
         permit: None,
+        reentry: None,
     };
     let mut store = Store::new(engine, ctx);
     store.limiter(|c| &mut c.limits);

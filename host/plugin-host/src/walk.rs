@@ -1,22 +1,25 @@
-//! Walking a chain: ask the plugins of one tenant's chain in order,
-//! skipping plugins without the hook, until one answers. A failed plugin
-//! answers its failure policy: `tempfail` (a 4xx-class answer) or `skip`
-//! (as if it had continued).
+//! Walking a chain: ask the plugins of one tenant's chain that export the
+//! hook, in order, until one decides ([`Snapshot::walk`], the one walker
+//! every hook uses). A failed plugin answers its failure policy: `tempfail`
+//! (a 4xx-class answer) or `skip` (as if it had continued).
 
-use crate::chain::{Snapshot, domain_of};
+use crate::chain::Snapshot;
 use crate::config::FailurePolicy;
 use crate::convert::*;
+use crate::directory::{Reentry, Router, domain_of};
 use crate::isolation::violation;
-use crate::message::MessageData;
-use crate::plugin::{Binding, Warm};
+use crate::plugin::{Binding, HookIndices, Warm};
+use async_trait::async_trait;
 use ferrymail_policy::*;
+use std::future::Future;
 use std::sync::Arc;
 
-/// Call hook `$hook` of binding `$b` with `$method(store, args…)`. The
-/// arguments are references or `Copy`, so the closure can run once per plugin.
+/// Call hook `$hook` of binding `$b` with `$method(store, args…)`, lending
+/// it `$reentry`. The arguments are references or `Copy`, so the closure
+/// can run once per plugin.
 macro_rules! call {
-    ($b:expr, $hook:ident, $method:ident ( $($arg:ident),* )) => {
-        $b.call(stringify!($hook), |mut w: Warm| async move {
+    ($b:expr, $reentry:expr, $hook:ident, $method:ident ( $($arg:ident),* )) => {
+        $b.call(stringify!($hook), $reentry, |mut w: Warm| async move {
             let Warm { store, hooks } = &mut w;
             let guest = hooks.$hook.as_ref().expect("hooks are loaded with their indices");
             let r = guest.$method(&mut *store $(, $arg)*).await;
@@ -30,17 +33,46 @@ pub(crate) fn temp_reply() -> Reply {
     Reply::new(451, "4.3.0", "Temporary policy failure, try again later")
 }
 
-/// What a failed plugin's verdict becomes.
-pub(crate) fn failed(b: &Binding) -> Verdict {
-    match b.failure() {
-        FailurePolicy::Tempfail => Verdict::Tempfail(temp_reply()),
-        FailurePolicy::Skip => Verdict::Continue,
+/// What a failed plugin's answer becomes: `tempfail` decides `tempfail`,
+/// `skip` leaves the decision to the next plugin.
+pub(crate) fn on_failure<T>(b: &Binding, tempfail: T) -> Option<T> {
+    (b.failure() == FailurePolicy::Tempfail).then_some(tempfail)
+}
+
+/// A verdict hook's answer (`None`: the plugin failed), if it ends the walk.
+pub(crate) fn final_verdict(b: &Binding, answer: Option<crate::bindings::wit::Verdict>) -> Option<Verdict> {
+    match answer {
+        Some(v) => Some(verdict_from(v)).filter(Verdict::is_final),
+        None => on_failure(b, Verdict::Tempfail(temp_reply())),
     }
 }
 
 impl Snapshot {
+    /// The chain walk. Asks each plugin of `tenant`'s chain that `has` the
+    /// hook, in order; `decide` turns its answer (`None`: the plugin
+    /// failed) into the decision that ends the walk, or `None` to ask the
+    /// next. `None` when nobody decided: the caller's end-of-chain default.
+    pub(crate) async fn walk<'a, R, T, F, Fut>(
+        &'a self,
+        tenant: Option<&str>,
+        has: fn(&HookIndices) -> bool,
+        mut ask: F,
+        mut decide: impl FnMut(&Binding, Option<R>) -> Option<T>,
+    ) -> Option<T>
+    where
+        F: FnMut(&'a Arc<Binding>) -> Fut,
+        Fut: Future<Output = Option<R>>,
+    {
+        for b in self.chain(tenant).iter().filter(|b| has(&b.plugin.indices)) {
+            if let Some(decision) = decide(b, ask(b).await) {
+                return Some(decision);
+            }
+        }
+        None
+    }
+
     pub(crate) fn session_tenant(&self, s: &SessionInfo) -> Option<String> {
-        s.tenant.clone().or_else(|| s.auth_user.as_deref().and_then(|u| self.tenant_of_address(u)))
+        s.tenant.clone().or_else(|| s.auth_user.as_deref().and_then(|u| self.directory.tenant_of_address(u)))
     }
 
     /// Whose rcpt and data hooks decide about `rcpt`: the authenticated
@@ -49,150 +81,92 @@ impl Snapshot {
     pub(crate) fn rcpt_tenant(&self, s: &SessionInfo, rcpt: &str) -> Option<String> {
         match s.auth_user {
             Some(_) => self.session_tenant(s),
-            None => self.tenant_of_address(rcpt),
+            None => self.directory.tenant_of_address(rcpt),
         }
-    }
-
-    pub(crate) async fn verdict_chain<'a, F, Fut>(
-        &'a self,
-        tenant: Option<&str>,
-        has: fn(&Binding) -> bool,
-        mut f: F,
-    ) -> Verdict
-    where
-        F: FnMut(&'a Arc<Binding>) -> Fut,
-        Fut: std::future::Future<Output = Option<crate::bindings::wit::Verdict>>,
-    {
-        for b in self.chain(tenant).iter().filter(|b| has(b)) {
-            let v = match f(b).await {
-                Some(v) => verdict_from(v),
-                None => failed(b),
-            };
-            if v.is_final() {
-                return v;
-            }
-        }
-        Verdict::Continue
     }
 
     /// The route chain of `tenant` for `ctx`, with the end-of-chain default.
-    pub(crate) async fn route_in(&self, tenant: Option<&str>, ctx: &RouteContext) -> Route {
+    pub(crate) async fn route_in(&self, reentry: &Reentry, tenant: Option<&str>, ctx: &RouteContext) -> Route {
         let wctx = &route_context_to(ctx, tenant);
-        for b in self.chain(tenant).iter().filter(|b| b.plugin.indices.route.is_some()) {
-            match call!(b, route, call_on_route(wctx)).await {
-                Some(Some(d)) => {
-                    let route = route_from(d);
-                    match self.check_route(tenant, &route) {
-                        Ok(()) => return route,
-                        Err(why) => {
-                            violation(b, "route", &why);
-                            if b.failure() == FailurePolicy::Tempfail {
-                                return Route::Reject(temp_reply());
+        let decided = self
+            .walk(
+                tenant,
+                |i| i.route.is_some(),
+                |b| call!(b, reentry, route, call_on_route(wctx)),
+                |b, answer| match answer {
+                    Some(Some(d)) => {
+                        let route = route_from(d);
+                        match self.directory.check_route(tenant, &route) {
+                            Ok(()) => Some(route),
+                            Err(why) => {
+                                violation(b, "route", &why);
+                                on_failure(b, Route::Reject(temp_reply()))
                             }
                         }
                     }
-                }
-                Some(None) => {}
-                None if b.failure() == FailurePolicy::Skip => {}
-                None => return Route::Reject(temp_reply()),
-            }
-        }
+                    Some(None) => None,
+                    None => on_failure(b, Route::Reject(temp_reply())),
+                },
+            )
+            .await;
         // No plugin decided: local domains to the account of that name,
         // others to their MX (what an MTA without rules does).
-        if self.is_local(&ctx.recipient) {
-            Route::Local { account: ctx.recipient.to_lowercase() }
-        } else {
-            Route::Mx { domain: domain_of(&ctx.recipient).unwrap_or_default() }
-        }
-    }
-
-    /// `directory.resolve`: one routing step for `address` in `tenant`'s chain.
-    pub(crate) async fn resolve(&self, tenant: Option<&str>, address: &str) -> Route {
-        let ctx = RouteContext { sender: String::new(), recipient: address.to_string(), tenant: None, depth: 0 };
-        let tenant = self.route_tenant(address, tenant);
-        self.route_in(tenant.as_deref(), &ctx).await
+        decided.unwrap_or_else(|| {
+            if self.directory.is_local(&ctx.recipient) {
+                Route::Local { account: ctx.recipient.to_lowercase() }
+            } else {
+                Route::Mx { domain: domain_of(&ctx.recipient).unwrap_or_default() }
+            }
+        })
     }
 
     /// Whose route chain decides for `recipient`: the owner of a local
     /// address (the global chain for local domains of no tenant), the
     /// sending tenant's for mail that leaves (its smarthost, say).
     pub(crate) fn route_tenant(&self, recipient: &str, sender_tenant: Option<&str>) -> Option<String> {
-        match self.tenant_of_address(recipient) {
+        match self.directory.tenant_of_address(recipient) {
             Some(t) => Some(t),
-            None if self.is_local(recipient) => None,
+            None if self.directory.is_local(recipient) => None,
             None => sender_tenant.map(str::to_string),
         }
     }
 
-    pub(crate) async fn disclose(&self, session: &SessionInfo, arg: &str, vrfy: bool) -> Option<Reply> {
-        let tenant = self.tenant_of_address(arg).or_else(|| self.session_tenant(session));
-        let ws = &session_to(session);
-        let has = |b: &&Arc<Binding>| {
-            if vrfy { b.plugin.indices.vrfy.is_some() } else { b.plugin.indices.expn.is_some() }
-        };
-        for b in self.chain(tenant.as_deref()).iter().filter(has) {
-            let r = if vrfy {
-                call!(b, vrfy, call_on_vrfy(ws, arg)).await
-            } else {
-                call!(b, expn, call_on_expn(ws, arg)).await
-            };
-            match r {
-                Some(Some(reply)) => return Some(reply_from(reply)),
-                Some(None) => {}
-                None if b.failure() == FailurePolicy::Skip => {}
-                None => return Some(temp_reply()),
-            }
-        }
-        None
-    }
-
-    pub(crate) async fn data_in(
+    pub(crate) async fn disclose(
         &self,
-        tenant: Option<&str>,
-        ws: &crate::bindings::wit::Session,
-        we: &crate::bindings::wit::Envelope,
-        msg: &MessageData,
-        out: &mut DataVerdict,
-    ) {
-        for b in self.chain(tenant).iter().filter(|b| b.plugin.indices.data.is_some()) {
-            let r = b
-                .call("data", |mut w: Warm| async move {
-                    let Warm { store, hooks } = &mut w;
-                    let guest = hooks.data.as_ref().expect("hooks are loaded with their indices");
-                    let r = async {
-                        let res = store.data_mut().table.push(msg.clone())?;
-                        let borrowed = wasmtime::component::Resource::new_borrow(res.rep());
-                        let r = guest.call_on_data(&mut *store, ws, we, borrowed).await;
-                        store.data_mut().table.delete(res)?;
-                        r
-                    }
-                    .await;
-                    (w, r)
-                })
-                .await;
-            let v = match r {
-                Some(d) => {
-                    out.add_headers.extend(d.add_headers.into_iter().map(|h| (h.name, h.value)));
-                    verdict_from(d.verdict)
+        reentry: &Reentry,
+        session: &SessionInfo,
+        arg: &str,
+        vrfy: bool,
+    ) -> Option<Reply> {
+        let tenant = self.directory.tenant_of_address(arg).or_else(|| self.session_tenant(session));
+        let ws = &session_to(session);
+        let has: fn(&HookIndices) -> bool = if vrfy { |i| i.vrfy.is_some() } else { |i| i.expn.is_some() };
+        self.walk(
+            tenant.as_deref(),
+            has,
+            |b| async move {
+                if vrfy {
+                    call!(b, reentry, vrfy, call_on_vrfy(ws, arg)).await
+                } else {
+                    call!(b, reentry, expn, call_on_expn(ws, arg)).await
                 }
-                None => failed(b),
-            };
-            if v.is_final() {
-                out.verdict = v;
-                return;
-            }
-        }
+            },
+            |b, answer| match answer {
+                Some(reply) => reply.map(reply_from),
+                None => on_failure(b, temp_reply()),
+            },
+        )
+        .await
     }
 }
 
-/// The `[retry]` schedule, used when no plugin decides.
-pub(crate) fn default_retry(cfg: &crate::config::RetryConfig, ctx: &RetryContext) -> RetryDecision {
-    let age = ctx.now.duration_since(ctx.first_queued).unwrap_or_default();
-    if age >= cfg.give_up_after {
-        RetryDecision::Bounce
-    } else if age >= cfg.warn_after && !ctx.warned {
-        RetryDecision::WarnAndRetry(cfg.interval)
-    } else {
-        RetryDecision::RetryAfter(cfg.interval)
+/// `directory.resolve`: one routing step in `tenant`'s chain, as the
+/// server's route call would take it.
+#[async_trait]
+impl Router for Snapshot {
+    async fn route_step(&self, reentry: &Reentry, tenant: Option<&str>, address: &str) -> Route {
+        let ctx = RouteContext { sender: String::new(), recipient: address.to_string(), tenant: None, depth: 0 };
+        let tenant = self.route_tenant(address, tenant);
+        self.route_in(reentry, tenant.as_deref(), &ctx).await
     }
 }

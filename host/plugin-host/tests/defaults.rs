@@ -113,7 +113,15 @@ config = { aliases = { "postmaster@localhost" = ["alice@localhost"] }, catch_all
 async fn retry_follows_the_configured_schedule() {
     let mut cfg = default_config();
     cfg.retry.interval = Duration::from_secs(600);
-    let rt = runtime(&cfg, Arc::new(host())).await;
+    retry_schedule(&cfg).await;
+    // Without a retry plugin in the chain the embedded one still decides,
+    // on the same schedule: the host has no second copy of the algorithm.
+    cfg.chain.retain(|p| p != "retry");
+    retry_schedule(&cfg).await;
+}
+
+async fn retry_schedule(cfg: &ferrymail_plugin_host::PolicyConfig) {
+    let rt = runtime(cfg, Arc::new(host())).await;
     let start = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
     let ctx = |age_secs: u64, warned: bool| RetryContext {
         queue_id: "q1".into(),

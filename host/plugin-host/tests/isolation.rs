@@ -137,6 +137,19 @@ async fn route_alias_may_name_own_or_remote_addresses_only() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_route_chain_resolving_its_own_recipient_stops_at_the_depth_limit() {
+    // a's route hook answers what directory.resolve says about the same
+    // recipient, and resolve runs a's route chain again. The innermost
+    // resolve is refused, that hook continues, `local` files the message,
+    // and every level above returns that. Without the limit the nesting
+    // ran until call_timeout and the answer was a tempfail.
+    let rt = runtime(&cfg("route_resolve = true", "tempfail"), accounts()).await;
+    let started = std::time::Instant::now();
+    assert_eq!(rt.policy().route(&route_ctx("ann@a.test", None)).await, Route::Local { account: "ann@a.test".into() });
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_local_recipient_of_no_tenant_is_routed_by_the_global_chain() {
     let rt = runtime(&cfg(r#"route_local = "mallory@a.test""#, "tempfail"), accounts()).await;
     // Tenant a's user writes to alice@localhost: the global chain files it,

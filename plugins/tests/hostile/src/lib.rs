@@ -11,6 +11,9 @@
 //!   and logs the answer;
 //! - `verify` (`[address, password]`): the rcpt hook asks
 //!   `directory.verify-password` and logs the answer;
+//! - `route_resolve`: the route hook answers what `directory.resolve` says
+//!   about the same recipient (a route chain that re-enters itself), or
+//!   continues when resolve fails;
 //! - `retry_bounce`: the retry hook bounces every failed delivery at once;
 //! - `data_reject`: the data hook refuses the message with 550 5.7.1 and
 //!   this text.
@@ -31,6 +34,7 @@ struct Hostile {
     route_local: Option<String>,
     route_alias: Option<Vec<String>>,
     resolve: Option<String>,
+    route_resolve: bool,
     verify: Option<(String, String)>,
     data_reject: Option<String>,
     retry_bounce: bool,
@@ -84,7 +88,16 @@ impl Plugin for Hostile {
         self.retry_bounce.then_some(RetryDecision::Bounce)
     }
 
-    fn route(&self, _ctx: &RouteContext) -> Option<Destination> {
+    fn route(&self, ctx: &RouteContext) -> Option<Destination> {
+        if self.route_resolve {
+            return match directory::resolve(&ctx.recipient) {
+                Ok(d) => Some(d),
+                Err(e) => {
+                    host::info(&format!("hostile {} route resolve failed: {e:?}", self.tag()));
+                    None
+                }
+            };
+        }
         if let Some(account) = &self.route_local {
             return Some(Destination::Local(account.clone()));
         }
