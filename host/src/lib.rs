@@ -9,7 +9,7 @@
 //! - [`smtp`], [`pop3`], [`imap`]: the protocol drivers over `ferrymail-proto`
 //! - [`delivery`]: the delivery agent (routing, mailbox filing, queueing)
 //! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
-//! - [`policy`]: how the `Policy` is built (native test double)
+//! - [`policy`]: how the `Policy` is built (the plugin chain over the store)
 //! - [`control`]: the CLI ↔ server control socket
 //! - [`metrics`]: the Prometheus endpoint; [`trace`]: the per-transaction decision trace
 //! - [`dns`], [`tls`], [`passwords`], [`logging`]: infrastructure

@@ -10,7 +10,9 @@ use crate::config::ImapListener;
 use crate::listener::Spec;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
-use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy, logsafe};
+use crate::throttle::Login;
+use crate::throttle::login::Credentials;
+use ferrymail_policy::{Service, SessionInfo, SharedPolicy, logsafe};
 use ferrymail_proto::imap::{ImapConfig, ImapEvent, ImapSession, LoginDone, MailboxChange};
 use ferrymail_store::ChangeFeed;
 use ferrymail_store::schema::ChangeKind;
@@ -208,38 +210,29 @@ impl Driver {
     }
 
     async fn login(&mut self, user: String, password: String, mechanism: String) -> LoginDone {
-        let config = &self.state.config;
         let info = self.session.info();
-        let username = crate::policy::native::qualify(&user, config);
+        let username = crate::policy::qualify(&user, &self.state.config);
         // Failures are counted with SMTP's and POP3's (crate::throttle):
         // too many lately, and the password is not even checked.
-        let attempt = match self.state.failures.begin_login(info.client_ip, &username) {
-            Ok(attempt) => attempt,
-            Err(refused) => {
-                crate::throttle::log_refused(info, &user, refused);
-                return LoginDone::Tempfail;
-            }
+        let done = |login| match login {
+            Login::Fail => LoginDone::Fail,
+            _ => LoginDone::Tempfail,
         };
-        let request = AuthRequest { session: info.clone(), mechanism, username, password };
-        let (account_name, tenant) = match self.policy.auth(&request).await {
-            AuthOutcome::Ok { user, tenant } => {
-                attempt.succeeded();
-                crate::metrics::login("imap", true);
-                (user, tenant)
-            }
-            AuthOutcome::Fail => {
-                let (delay, failures) = attempt.failed();
-                crate::metrics::login("imap", false);
-                crate::throttle::log_failed(info, &user, failures);
-                tokio::time::sleep(delay).await;
-                return LoginDone::Fail;
-            }
-            AuthOutcome::Tempfail => return LoginDone::Tempfail,
+        let (account_name, tenant) = match crate::throttle::login::login(
+            "imap",
+            &self.state,
+            &*self.policy,
+            info,
+            Credentials { mechanism, login: &user, username, password },
+        )
+        .await
+        {
+            Login::Ok { user, tenant } => (user, tenant),
+            other => return done(other),
         };
-        let account = match self.state.store.account(&account_name).await {
-            Ok(Some(a)) => a,
-            Ok(None) => return LoginDone::Fail,
-            Err(_) => return LoginDone::Tempfail,
+        let account = match crate::throttle::login::account(&self.state, &account_name).await {
+            Ok(a) => a,
+            Err(other) => return done(other),
         };
         let Some(seat) = seat::Seat::take(&self.state, account.id, self.limits.max_sessions_per_user) else {
             tracing::warn!(session = %info.id, user = %logsafe(&account.address), "too many sessions for this user");

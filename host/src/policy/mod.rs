@@ -1,9 +1,17 @@
 //! How the server obtains its `Policy`: the wasm plugin chain
-//! (ferrymail-plugin-host) over [`StoreServices`] in production; the native
-//! implementation is the test double.
+//! (ferrymail-plugin-host) over [`StoreServices`]. Tests use the same chain
+//! (the embedded default plugins) over a real store, never a stand-in.
 
-pub mod native;
 mod services;
 
-pub use native::NativePolicy;
+use crate::config::Config;
 pub use services::StoreServices;
+
+/// `postmaster` without a domain means the postmaster of our first domain.
+pub fn qualify(address: &str, config: &Config) -> String {
+    if address.contains('@') {
+        address.to_string()
+    } else {
+        format!("{address}@{}", config.local_domains.first().map(String::as_str).unwrap_or(&config.hostname))
+    }
+}

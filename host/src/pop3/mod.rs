@@ -7,7 +7,9 @@ use crate::config::Pop3Listener;
 use crate::listener::Spec;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
-use ferrymail_policy::{AuthOutcome, AuthRequest, Service, SessionInfo, SharedPolicy, logsafe};
+use crate::throttle::Login;
+use crate::throttle::login::{Credentials, login};
+use ferrymail_policy::{Service, SessionInfo, SharedPolicy, logsafe};
 use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
 use ferrymail_store::schema::{INBOX_ID, MailEntry, UidSet};
 use lock::MaildropLock;
@@ -154,38 +156,29 @@ impl Driver {
     }
 
     async fn login(&mut self, user: String, password: String, mechanism: String) -> AuthDone {
-        let config = &self.state.config;
         let info = self.session.info();
-        let username = crate::policy::native::qualify(&user, config);
-        // Too many failures lately from this client or for this account:
-        // -ERR [SYS/TEMP] without checking the password.
-        let attempt = match self.state.failures.begin_login(info.client_ip, &username) {
-            Ok(attempt) => attempt,
-            Err(refused) => {
-                crate::throttle::log_refused(info, &user, refused);
-                return AuthDone::Refused;
-            }
+        let username = crate::policy::qualify(&user, &self.state.config);
+        let done = |login| match login {
+            Login::Fail => AuthDone::Fail,
+            Login::Tempfail => AuthDone::Tempfail,
+            // -ERR [SYS/TEMP] without checking the password.
+            _ => AuthDone::Refused,
         };
-        let request = AuthRequest { session: info.clone(), mechanism, username, password };
-        let (account_name, tenant) = match self.policy.auth(&request).await {
-            AuthOutcome::Ok { user, tenant } => {
-                attempt.succeeded();
-                crate::metrics::login("pop3", true);
-                (user, tenant)
-            }
-            AuthOutcome::Fail => {
-                let (delay, failures) = attempt.failed();
-                crate::metrics::login("pop3", false);
-                crate::throttle::log_failed(info, &user, failures);
-                tokio::time::sleep(delay).await;
-                return AuthDone::Fail;
-            }
-            AuthOutcome::Tempfail => return AuthDone::Tempfail,
+        let (account_name, tenant) = match login(
+            "pop3",
+            &self.state,
+            &*self.policy,
+            info,
+            Credentials { mechanism, login: &user, username, password },
+        )
+        .await
+        {
+            Login::Ok { user, tenant } => (user, tenant),
+            other => return done(other),
         };
-        let account = match self.state.store.account(&account_name).await {
-            Ok(Some(a)) => a,
-            Ok(None) => return AuthDone::Fail,
-            Err(_) => return AuthDone::Tempfail,
+        let account = match crate::throttle::login::account(&self.state, &account_name).await {
+            Ok(a) => a,
+            Err(other) => return done(other),
         };
         let Some(lock) = MaildropLock::acquire(&self.state, account.id) else {
             tracing::info!(session = %info.id, user = %logsafe(&account.address), "maildrop in use");

@@ -6,7 +6,9 @@
 use crate::config::SmtpListener;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
-use ferrymail_policy::{AuthOutcome, AuthRequest, Reply, SessionInfo, SharedPolicy, Verdict, logsafe};
+use crate::throttle::Login;
+use crate::throttle::login::Credentials;
+use ferrymail_policy::{Reply, SessionInfo, SharedPolicy, Verdict, logsafe};
 use ferrymail_proto::smtp::{AuthResult, Ending, SmtpConfig, SmtpEvent, SmtpSession};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +48,7 @@ pub fn session_config(state: &ServerState, limits: &SmtpListener, info: &Session
         auth_without_tls: config.tls.allow_plaintext_auth.allows(info.client_ip),
         require_auth: limits.require_auth,
         // RFC 5321 4.5.1: bare RCPT TO:<Postmaster> is our first domain's.
-        postmaster: Some(crate::policy::native::qualify("postmaster", config)),
+        postmaster: Some(crate::policy::qualify("postmaster", config)),
         max_hops: config.max_hops,
         command_timeout: limits.command_timeout,
         data_timeout: limits.data_timeout,
@@ -267,30 +269,23 @@ impl Driver {
     /// lately (then 454 4.7.0 without checking the password).
     async fn auth(&mut self, mechanism: String, username: String, password: String) -> AuthResult {
         let info = self.session.info();
-        let account = crate::policy::native::qualify(&username, &self.state.config);
-        let attempt = match self.state.failures.begin_login(info.client_ip, &account) {
-            Ok(attempt) => attempt,
-            Err(refused) => {
-                crate::throttle::log_refused(info, &username, refused);
-                return AuthResult::Refused;
-            }
-        };
-        let request = AuthRequest { session: info.clone(), mechanism, username: username.clone(), password };
-        match self.policy.auth(&request).await {
-            AuthOutcome::Ok { user, tenant } => {
-                attempt.succeeded();
-                crate::metrics::login("smtp", true);
+        let login = &username;
+        match crate::throttle::login::login(
+            "smtp",
+            &self.state,
+            &*self.policy,
+            info,
+            Credentials { mechanism, login, username: login.clone(), password },
+        )
+        .await
+        {
+            Login::Ok { user, tenant } => {
                 tracing::info!(session = %info.id, user = %logsafe(&user), "auth ok");
                 AuthResult::Ok { user, tenant }
             }
-            AuthOutcome::Fail => {
-                let (delay, failures) = attempt.failed();
-                crate::metrics::login("smtp", false);
-                crate::throttle::log_failed(info, &username, failures);
-                tokio::time::sleep(delay).await;
-                AuthResult::Fail
-            }
-            AuthOutcome::Tempfail => AuthResult::Tempfail,
+            Login::Fail => AuthResult::Fail,
+            Login::Tempfail => AuthResult::Tempfail,
+            Login::Refused => AuthResult::Refused,
         }
     }
 }

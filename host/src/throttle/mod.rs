@@ -1,12 +1,15 @@
 //! What keeps one client from taking the server for itself: concurrent
 //! connections per address and network ([`connections`]), and failed
-//! logins and unknown recipients counted across sessions ([`failures`]).
+//! logins and unknown recipients counted across sessions ([`failures`]),
+//! and the login path every protocol takes through them ([`login`]).
 
 pub mod connections;
 pub mod failures;
+pub mod login;
 
 pub use connections::{ConnectionLimits, ConnectionPolicy, ConnectionSlot, Exceeded};
 pub use failures::{FailurePolicy, Failures, LoginAttempt, Refused};
+pub use login::Login;
 
 use ferrymail_policy::{SessionInfo, logsafe};
 
