@@ -58,11 +58,35 @@ pub enum Command {
     Sendmail(Box<crate::sendmail::SendmailArgs>),
     /// List the queue as `mailq` does (also invoked as `mailq`).
     Mailq,
+    /// DKIM signing keys (stored in data_dir/dkim).
+    Dkim {
+        #[command(subcommand)]
+        action: DkimAction,
+    },
     /// TLS certificates for development.
     Cert {
         #[command(subcommand)]
         action: CertAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DkimAction {
+    /// Generate a key for DOMAIN and print the DNS TXT record to publish.
+    /// A domain's first key signs at once; a later one (a rotation) only
+    /// after `dkim activate`, once its record is published.
+    Keygen {
+        domain: String,
+        /// The selector (default fmYYYYMM).
+        #[arg(long)]
+        selector: Option<String>,
+        #[arg(long, value_enum, default_value = "rsa2048")]
+        algorithm: crate::mailauth::keys::Algorithm,
+    },
+    /// Every stored key: domain, selector, algorithm, whether it signs now, its record.
+    List,
+    /// Sign DOMAIN's mail with SELECTOR's key from now on.
+    Activate { domain: String, selector: String },
 }
 
 #[derive(Debug, Subcommand)]

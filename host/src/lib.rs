@@ -10,6 +10,7 @@
 //! - [`delivery`]: the delivery agent (routing, mailbox filing, queueing)
 //! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
 //! - [`policy`]: how the `Policy` is built (the plugin chain over the store)
+//! - [`mailauth`]: DKIM signing keys and signatures, SPF/DKIM/DMARC checks
 //! - [`control`]: the CLI ↔ server control socket
 //! - [`metrics`]: the Prometheus endpoint; [`trace`]: the per-transaction decision trace
 //! - [`dns`], [`tls`], [`passwords`], [`logging`]: infrastructure
@@ -22,6 +23,7 @@ pub mod dns;
 pub mod imap;
 pub mod listener;
 pub mod logging;
+pub mod mailauth;
 pub mod metrics;
 pub mod net;
 pub mod outbound;

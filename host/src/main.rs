@@ -1,5 +1,5 @@
 use clap::Parser;
-use ferrymail::cli::{CertAction, Cli, Command, ConfigAction, PluginAction, QueueAction, UserAction};
+use ferrymail::cli::{CertAction, Cli, Command, ConfigAction, DkimAction, PluginAction, QueueAction, UserAction};
 use ferrymail::config::Config;
 use ferrymail::control::{self, Request};
 use ferrymail_plugin_host::PluginSummary;
@@ -92,6 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Sendmail(args) => std::process::exit(ferrymail::sendmail::run(*args, cli.config.as_deref()).into()),
         Command::Trace { id, json } => respond(control::client::run(&config, &Request::Trace { id, json })?),
         Command::Mailq => std::process::exit(ferrymail::sendmail::mailq(&config).into()),
+        Command::Dkim { action } => dkim(&config, action),
         Command::Cert { .. } => unreachable!("handled before the configuration is loaded"),
         Command::Config { action: ConfigAction::Check } => {
             load_plugins(&config, cli.config.as_deref())?;
@@ -198,6 +199,37 @@ fn plugin_list(config: &Config, config_path: Option<&std::path::Path>) -> anyhow
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
     for p in plugins {
         println!("{}\t{}\t{}", p.name, p.path, p.hooks.join(","));
+    }
+    Ok(())
+}
+
+/// `ferrymail dkim …`: works on data_dir/dkim directly; the server picks
+/// up a changed active key by itself.
+fn dkim(config: &Config, action: DkimAction) -> anyhow::Result<()> {
+    use ferrymail::mailauth::keys;
+    let root = config.dkim_dir();
+    match action {
+        DkimAction::Keygen { domain, selector, algorithm } => {
+            let selector = selector.unwrap_or_else(keys::default_selector);
+            let key = keys::generate(&root, &domain, &selector, algorithm)?;
+            println!("; publish this record, then mail from {} is signed with it", key.domain);
+            println!("{}", key.zone_line());
+            if !key.active {
+                println!("; not active yet: once the record is visible, run");
+                println!(";   ferrymail dkim activate {} {}", key.domain, key.selector);
+            }
+        }
+        DkimAction::Activate { domain, selector } => {
+            let key = keys::activate(&root, &domain, &selector)?;
+            println!("{} now signs with {}", key.domain, key.record_name());
+        }
+        DkimAction::List => {
+            for k in keys::list(&root)? {
+                let created = chrono::DateTime::<chrono::Utc>::from(k.created).format("%Y-%m-%d");
+                let state = if k.active { "active" } else { "-" };
+                println!("{}\t{}\t{}\t{state}\t{created}\t{}", k.domain, k.selector, k.algorithm.key_type(), k.txt);
+            }
+        }
     }
     Ok(())
 }

@@ -18,6 +18,8 @@ pub struct ServerState {
     pub store: SharedStore,
     pub delivery: Delivery,
     pub dns: Arc<Dns>,
+    /// DKIM signing keys (data_dir/dkim), re-read when a domain's changes.
+    pub dkim: crate::mailauth::keys::Keys,
     /// The TLS acceptor in force (replaced when SIGHUP reloads the
     /// certificate); `None` without a usable certificate.
     tls: RwLock<Option<TlsAcceptor>>,
@@ -62,6 +64,7 @@ impl ServerState {
         });
         ServerState {
             dns,
+            dkim: crate::mailauth::keys::Keys::new(config.dkim_dir()),
             outbound: crate::outbound::Outbound::new(&config.delivery, &config.hostname),
             delivery: Delivery::new(store.clone(), config.clone(), queue_wake.clone()),
             connections,

@@ -1,5 +1,6 @@
 """An authoritative DNS server on loopback (UDP and TCP, one port) for the
-outbound tests: MX, A, AAAA, NXDOMAIN, NODATA, SERVFAIL and null MX.
+outbound and mail-auth tests: MX, A, AAAA, TXT, NXDOMAIN, NODATA, SERVFAIL,
+null MX, and names that never get an answer (a timeout).
 Standard library only."""
 
 import socket
@@ -9,7 +10,7 @@ from collections import Counter
 
 from conftest import HOST, free_port
 
-TYPES = {"A": 1, "MX": 15, "AAAA": 28, "SOA": 6}
+TYPES = {"A": 1, "MX": 15, "AAAA": 28, "SOA": 6, "TXT": 16}
 NOERROR, SERVFAIL, NXDOMAIN = 0, 2, 3
 
 
@@ -41,14 +42,17 @@ def parse_question(msg: bytes):
 
 
 class DnsServer:
-    """Serves `records`: {name: {"MX": [(pref, host)], "A": [ip], "AAAA": [ip]}}.
-    A name in `servfail` gets SERVFAIL; a name not in `records` NXDOMAIN; a
-    known name without the asked type NOERROR with no answer (NODATA).
-    An MX host of "." is a null MX (RFC 7505)."""
+    """Serves `records`: {name: {"MX": [(pref, host)], "A": [ip], "AAAA": [ip],
+    "TXT": [text]}}. A name in `servfail` gets SERVFAIL, one in `silent` no
+    answer at all; a name not in `records` NXDOMAIN; a known name without
+    the asked type NOERROR with no answer (NODATA). An MX host of "." is a
+    null MX (RFC 7505). A TXT text longer than 255 octets is sent as
+    several strings (RFC 1035 3.3.14), as a zone file would hold it."""
 
-    def __init__(self, records: dict, servfail=()):
+    def __init__(self, records: dict, servfail=(), silent=()):
         self.records = {k.lower().strip("."): v for k, v in records.items()}
         self.servfail = {s.lower() for s in servfail}
+        self.silent = {s.lower() for s in silent}
         self.port = free_port()
         self.queries = Counter()
         self._stop = threading.Event()
@@ -71,6 +75,8 @@ class DnsServer:
             return None
         qid, flags, name, qtype, end = q
         self.queries[(name, qtype)] += 1
+        if name in self.silent:
+            return None
         rrs, rcode = [], NOERROR
         if name in self.servfail:
             rcode = SERVFAIL
@@ -85,6 +91,11 @@ class DnsServer:
                 rrs += [(qtype, socket.inet_pton(socket.AF_INET, ip)) for ip in entry.get("A", [])]
             elif qtype == TYPES["AAAA"]:
                 rrs += [(qtype, socket.inet_pton(socket.AF_INET6, ip)) for ip in entry.get("AAAA", [])]
+            elif qtype == TYPES["TXT"]:
+                for text in entry.get("TXT", []):
+                    raw = text.encode()
+                    chunks = [raw[i:i + 255] for i in range(0, len(raw), 255)] or [b""]
+                    rrs.append((qtype, b"".join(bytes([len(c)]) + c for c in chunks)))
         # QR, AA, RA, RD copied from the query.
         out_flags = 0x8000 | 0x0400 | 0x0080 | (flags & 0x0100) | rcode
         authority = []

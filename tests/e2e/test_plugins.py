@@ -19,7 +19,7 @@ import pytest
 from conftest import ROOT, binary
 
 ALICE = "alice@localhost"
-DEFAULT_CHAIN = ["@tenant", "auth", "local", "relay", "vrfy-expn", "retry"]
+DEFAULT_CHAIN = ["@tenant", "dmarc", "auth", "local", "relay", "vrfy-expn", "retry"]
 
 
 def wasm(name: str) -> Path:

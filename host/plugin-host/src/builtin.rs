@@ -9,7 +9,7 @@ macro_rules! wasm {
 
 /// Names of the embedded plugins: the defaults, then the examples.
 pub const NAMES: &[&str] =
-    &["auth", "local", "relay", "vrfy-expn", "retry", "rate-limit", "greylist", "dnsbl", "header-filter"];
+    &["auth", "local", "relay", "vrfy-expn", "retry", "rate-limit", "dmarc", "greylist", "dnsbl", "header-filter"];
 
 /// The component bytes of the embedded plugin `name`.
 pub fn component(name: &str) -> Option<&'static [u8]> {
@@ -21,6 +21,7 @@ pub fn component(name: &str) -> Option<&'static [u8]> {
         "retry" => wasm!("default_retry.wasm"),
         "greylist" => wasm!("example_greylist.wasm"),
         "rate-limit" => wasm!("default_rate_limit.wasm"),
+        "dmarc" => wasm!("default_dmarc.wasm"),
         "dnsbl" => wasm!("example_dnsbl.wasm"),
         "header-filter" => wasm!("example_header_filter.wasm"),
         _ => return None,

@@ -41,7 +41,7 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             plugins: BTreeMap::new(),
-            chain: ["@tenant", "auth", "local", "relay", "vrfy-expn", "retry"].map(String::from).to_vec(),
+            chain: ["@tenant", "dmarc", "auth", "local", "relay", "vrfy-expn", "retry"].map(String::from).to_vec(),
             tenants: BTreeMap::new(),
             sandbox: SandboxConfig::default(),
             retry: RetryConfig::default(),

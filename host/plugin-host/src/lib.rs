@@ -35,6 +35,7 @@ mod imports;
 mod inspect;
 mod isolation;
 mod message;
+pub mod milter;
 mod plan;
 mod plugin;
 mod policy;

@@ -137,7 +137,7 @@ impl Policy for SnapshotPolicy {
             // another.
             _ => {
                 tracing::error!(session = %session.id, "data hook asked for recipients of several tenants; refused");
-                return DataVerdict { verdict: Verdict::Tempfail(temp_reply()), add_headers: Vec::new() };
+                return DataVerdict { verdict: Verdict::Tempfail(temp_reply()), ..Default::default() };
             }
         };
         let (ws, we) = (&session_to(session), &envelope_to(envelope));
@@ -170,7 +170,7 @@ impl Policy for SnapshotPolicy {
             },
         );
         let verdict = walk.await.unwrap_or(Verdict::Continue);
-        DataVerdict { verdict, add_headers }
+        DataVerdict { verdict, add_headers, ..Default::default() }
     }
 
     async fn vrfy(&self, session: &SessionInfo, arg: &str) -> Reply {

@@ -10,11 +10,13 @@
 //! - [`verdict`]: what a hook answers, Haraka's vocabulary
 //! - [`context`]: what a hook is told (session, envelope, message)
 //! - [`decisions`]: routing, retry, and authentication outcomes
+//! - [`edits`]: header edits a milter asks for, applied to the message
 //! - [`logsafe`]: client-controlled text in log lines
 //! - [`observe`]: every plugin call reported to the server's metrics and trace
 
 pub mod context;
 pub mod decisions;
+pub mod edits;
 pub mod logsafe;
 pub mod observe;
 pub mod reply;

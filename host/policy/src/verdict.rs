@@ -38,10 +38,30 @@ impl Verdict {
 pub struct DataVerdict {
     pub verdict: Verdict,
     pub add_headers: Vec<(String, String)>,
+    /// Edits of the received header section (milters), applied in order
+    /// before `add_headers` are prepended; see [`crate::edits`].
+    #[serde(default)]
+    pub edits: Vec<crate::edits::HeaderEdit>,
+    /// Accept the message and drop it (a milter's SMFIR_DISCARD).
+    #[serde(default)]
+    pub discard: bool,
 }
 
 impl Default for DataVerdict {
     fn default() -> Self {
-        DataVerdict { verdict: Verdict::Continue, add_headers: Vec::new() }
+        DataVerdict { verdict: Verdict::Continue, add_headers: Vec::new(), edits: Vec::new(), discard: false }
+    }
+}
+
+impl DataVerdict {
+    /// Every field the chain added, prepended or by an edit.
+    pub fn added_fields(&self) -> impl Iterator<Item = (&str, &str)> {
+        let edited = self.edits.iter().filter_map(|e| match e {
+            crate::edits::HeaderEdit::Append { name, value } | crate::edits::HeaderEdit::Insert { name, value, .. } => {
+                Some((name.as_str(), value.as_str()))
+            }
+            crate::edits::HeaderEdit::Change { .. } => None,
+        });
+        self.add_headers.iter().map(|(n, v)| (n.as_str(), v.as_str())).chain(edited)
     }
 }

@@ -71,6 +71,8 @@ pub struct Config {
     pub clients: ClientsConfig,
     pub tls: TlsConfig,
     pub dns: DnsConfig,
+    /// SPF, DKIM and DMARC checks on arriving mail.
+    pub mail_auth: MailAuthConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
     /// The Prometheus endpoint (`/metrics`, `/healthz`); off unless `listen` is set.
@@ -261,6 +263,19 @@ pub struct DnsConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct MailAuthConfig {
+    /// Check SPF, DKIM and DMARC on mail arriving on the smtp listener
+    /// without AUTH and stamp `Authentication-Results` (what to do about a
+    /// failure is the chain's `dmarc` plugin's decision).
+    pub verify: bool,
+    /// The whole check, every look-up included; past it the results are
+    /// `temperror` and the message goes on to the chain.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// A tracing filter, e.g. "info" or "ferrymail=debug" (RUST_LOG wins).
     pub level: String,
@@ -417,6 +432,19 @@ impl Config {
         let domain = domain.trim_end_matches('.');
         self.local_domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
             || self.tenants.values().flat_map(|t| &t.domains).any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// The tenant whose `domains` list `domain`, if any.
+    pub fn tenant_of_domain(&self, domain: &str) -> Option<&str> {
+        let domain = domain.trim_end_matches('.');
+        self.tenants
+            .iter()
+            .find(|(_, t)| t.domains.iter().any(|d| d.eq_ignore_ascii_case(domain)))
+            .map(|(name, _)| name.as_str())
+    }
+
+    pub fn dkim_dir(&self) -> PathBuf {
+        self.data_dir.join("dkim")
     }
 
     /// The address mail for postmaster goes to when nothing else claims it.

@@ -12,7 +12,7 @@ use crate::config::Config;
 use bytes::Bytes;
 use ferrymail_policy::logsafe;
 use ferrymail_policy::{Envelope, Policy, Reply, SessionInfo};
-use ferrymail_store::schema::{Filing, Incoming, QueueEntry};
+use ferrymail_store::schema::{Filing, Incoming, QueueEntry, SpecialUse};
 use ferrymail_store::{SharedStore, StoreError, format_id};
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -59,6 +59,19 @@ impl Delivery {
         id: u64,
         content: Bytes,
     ) -> Result<Receipt, Reply> {
+        self.accept_into(policy, session, envelope, id, content, Folder::Inbox).await
+    }
+
+    /// [`Delivery::accept`], filing local copies into `folder`.
+    pub async fn accept_into(
+        &self,
+        policy: &dyn Policy,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        id: u64,
+        content: Bytes,
+        folder: Folder,
+    ) -> Result<Receipt, Reply> {
         let plan = routing::plan(policy, &*self.store, &self.config, envelope, session.tenant.clone()).await?;
         let queued = plan.queue.len();
         let queue =
@@ -73,7 +86,7 @@ impl Delivery {
             id,
             content,
             return_path: envelope.mail_from.clone(),
-            local: plan.local_ids.iter().map(|&a| Filing::inbox(a)).collect(),
+            local: self.filings(&plan.local_ids, folder).await?,
             queue,
             summary,
         };
@@ -93,6 +106,46 @@ impl Delivery {
             self.queue_wake.notify_one();
         }
         Ok(Receipt { id: msg, local: accepted.filed.len(), queued })
+    }
+}
+
+/// Where local copies of a message are filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folder {
+    Inbox,
+    /// The account's `\Junk` mailbox (RFC 6154), INBOX for an account
+    /// without one: the chain quarantined the message.
+    Junk,
+}
+
+impl Folder {
+    /// Junk when the chain's data answer added `X-Ferrymail-Quarantine`
+    /// (the `dmarc` plugin) or `X-Spam: yes` (the spam filters' convention,
+    /// rspamd's milter among them). Only fields the chain added count: the
+    /// same fields in the received message are the sender's words.
+    pub fn for_added_fields<'a>(mut added: impl Iterator<Item = (&'a str, &'a str)>) -> Folder {
+        let junk = added.any(|(name, value)| {
+            name.eq_ignore_ascii_case("X-Ferrymail-Quarantine")
+                || (name.eq_ignore_ascii_case("X-Spam") && value.trim().eq_ignore_ascii_case("yes"))
+        });
+        if junk { Folder::Junk } else { Folder::Inbox }
+    }
+}
+
+impl Delivery {
+    async fn filings(&self, accounts: &[u64], folder: Folder) -> Result<Vec<Filing>, Reply> {
+        let mut out = Vec::with_capacity(accounts.len());
+        for &account in accounts {
+            let mut filing = Filing::inbox(account);
+            if folder == Folder::Junk {
+                let boxes = self.store.mailboxes(account).await.map_err(store_reply)?;
+                if let Some(junk) = boxes.iter().find(|m| m.special_use == Some(SpecialUse::Junk)) {
+                    filing.mailbox = junk.id;
+                }
+            }
+            out.push(filing);
+        }
+        Ok(out)
     }
 }
 

@@ -60,7 +60,9 @@ pub async fn prepare(
             recipients: indexes.iter().filter_map(|&i| entry.recipients.get(i)).collect(),
             original,
         };
-        let content = dsn::build(&report);
+        let mut content = dsn::build(&report);
+        // From MAILER-DAEMON@hostname: signed by the hostname's key, if any.
+        crate::mailauth::sign::sign_as(&state.dkim, &state.config.hostname, &mut content, &queue_id);
         if let Some(dsn) = route(state, policy, entry, kind, content).await {
             out.push(dsn);
         }

@@ -213,6 +213,8 @@ impl Driver {
             Err(reply) => return reply,
         };
         let msg = ferrymail_store::format_id(id);
+        // The chain sees our Authentication-Results, so its `dmarc` plugin can decide.
+        let content = crate::mailauth::authenticate(&self.state, info, &envelope, content, &msg).await;
         let decision = self.policy.data(info, &envelope, &content).await;
         let (store, trace) = (&*self.state.store, &self.state.config.trace);
         let service = info.service.as_str();
@@ -223,19 +225,34 @@ impl Driver {
             crate::trace::save_message(store, trace, id, format!("refused: {reply}")).await;
             return reply.clone();
         }
+        if decision.discard {
+            tracing::info!(session = %info.id, msg = %msg, "message discarded by policy");
+            crate::metrics::smtp::message(service, 250);
+            return Reply::new(250, "2.0.0", format!("Ok: queued as {msg}"));
+        }
+        // A milter's header edits, on the message as the chain saw it.
+        let content = match decision.edits.is_empty() {
+            true => content,
+            false => ferrymail_policy::edits::apply(&content, &decision.edits),
+        };
+        let folder = crate::delivery::Folder::for_added_fields(decision.added_fields());
         let date = chrono::Utc::now().to_rfc2822();
         let mut full = self.session.trace_headers(&msg, &date, &decision.add_headers);
         full.reserve(content.len());
         full.extend_from_slice(&content);
         drop(content);
+        // Last: nothing changes the content after this but Return-Path on read.
+        crate::mailauth::sign_submission(&self.state.dkim, &self.state.config, info, &mut full, &msg);
         let size = full.len();
-        let accepted = self.state.delivery.accept(self.policy.as_ref(), info, &envelope, id, full.into()).await;
+        let accepted =
+            self.state.delivery.accept_into(self.policy.as_ref(), info, &envelope, id, full.into(), folder).await;
         crate::metrics::smtp::message(service, accepted.as_ref().map_or_else(|r| r.code, |_| 250));
         match accepted {
             Ok(receipt) => {
                 tracing::info!(
                     session = %info.id, msg = %msg, from = %logsafe(&envelope.mail_from),
                     rcpts = envelope.rcpt_to.len(), size, local = receipt.local, queued = receipt.queued,
+                    junk = folder == crate::delivery::Folder::Junk,
                     "accepted"
                 );
                 Reply::new(250, "2.0.0", format!("Ok: queued as {msg}"))
