@@ -73,7 +73,6 @@ impl Driver {
             End::Io(_) => "I/O error",
             End::TlsFailed(_) => "TLS handshake failed",
         };
-        crate::trace::save_session_end(&*self.state.store, &self.state.config.trace, how).await;
         let id = &self.session.info().id;
         match (end, self.session.ending()) {
             (End::Session, Some(Ending::Quit)) => tracing::info!(session = %id, "disconnect (QUIT)"),
@@ -94,6 +93,9 @@ impl Driver {
             (End::Io(e), _) => tracing::info!(session = %id, error = %e, "disconnect (I/O error)"),
             (End::TlsFailed(e), _) => tracing::info!(session = %id, error = %e, "disconnect (TLS handshake failed)"),
         }
+        // After the log line: the line says the session ended when it did,
+        // not after a store write that may wait on a commit group.
+        crate::trace::save_session_end(&*self.state.store, &self.state.config.trace, how).await;
     }
 
     async fn serve(&mut self) -> End {
