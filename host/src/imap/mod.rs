@@ -218,22 +218,12 @@ impl Driver {
             Login::Fail => LoginDone::Fail,
             _ => LoginDone::Tempfail,
         };
-        let (account_name, tenant) = match crate::throttle::login::login(
-            "imap",
-            &self.state,
-            &*self.policy,
-            info,
-            Credentials { mechanism, login: &user, username, password },
-        )
-        .await
-        {
-            Login::Ok { user, tenant } => (user, tenant),
-            other => return done(other),
-        };
-        let account = match crate::throttle::login::account(&self.state, &account_name).await {
-            Ok(a) => a,
-            Err(other) => return done(other),
-        };
+        let credentials = Credentials { mechanism, login: &user, username, password };
+        let (account, tenant) =
+            match crate::throttle::login::mailbox_login("imap", &self.state, &*self.policy, info, credentials).await {
+                Ok(found) => found,
+                Err(other) => return done(other),
+            };
         let Some(seat) = seat::Seat::take(&self.state, account.id, self.limits.max_sessions_per_user) else {
             tracing::warn!(session = %info.id, user = %logsafe(&account.address), "too many sessions for this user");
             return LoginDone::Limit;

@@ -8,7 +8,7 @@ use crate::listener::Spec;
 use crate::net::{Conn, Read, WriteError};
 use crate::state::ServerState;
 use crate::throttle::Login;
-use crate::throttle::login::{Credentials, login};
+use crate::throttle::login::{Credentials, mailbox_login};
 use ferrymail_policy::{Service, SessionInfo, SharedPolicy, logsafe};
 use ferrymail_proto::pop3::{AuthDone, MaildropEntry, Pop3Config, Pop3Event, Pop3Session};
 use ferrymail_store::schema::{INBOX_ID, MailEntry, UidSet};
@@ -164,20 +164,9 @@ impl Driver {
             // -ERR [SYS/TEMP] without checking the password.
             _ => AuthDone::Refused,
         };
-        let (account_name, tenant) = match login(
-            "pop3",
-            &self.state,
-            &*self.policy,
-            info,
-            Credentials { mechanism, login: &user, username, password },
-        )
-        .await
-        {
-            Login::Ok { user, tenant } => (user, tenant),
-            other => return done(other),
-        };
-        let account = match crate::throttle::login::account(&self.state, &account_name).await {
-            Ok(a) => a,
+        let credentials = Credentials { mechanism, login: &user, username, password };
+        let (account, tenant) = match mailbox_login("pop3", &self.state, &*self.policy, info, credentials).await {
+            Ok(found) => found,
             Err(other) => return done(other),
         };
         let Some(lock) = MaildropLock::acquire(&self.state, account.id) else {

@@ -67,12 +67,24 @@ pub async fn login(
     }
 }
 
-/// The account a successful login named, for the mailbox protocols:
-/// `Err(Login::Fail)` when it does not exist (a policy naming a user the
-/// store does not have), `Err(Login::Tempfail)` when the store failed.
-pub async fn account(state: &ServerState, user: &str) -> Result<Account, Login> {
-    match state.store.account(user).await {
-        Ok(Some(a)) => Ok(a),
+/// A [`login`] for the mailbox protocols (POP3, IMAP), which need the
+/// account the policy named, and its tenant. `Err` is how it ended
+/// otherwise: `Login::Fail` also when that account does not exist (a
+/// policy naming a user the store does not have), `Login::Tempfail` when
+/// the store failed.
+pub async fn mailbox_login(
+    protocol: &'static str,
+    state: &ServerState,
+    policy: &dyn Policy,
+    info: &SessionInfo,
+    credentials: Credentials<'_>,
+) -> Result<(Account, Option<String>), Login> {
+    let (user, tenant) = match login(protocol, state, policy, info, credentials).await {
+        Login::Ok { user, tenant } => (user, tenant),
+        other => return Err(other),
+    };
+    match state.store.account(&user).await {
+        Ok(Some(account)) => Ok((account, tenant)),
         Ok(None) => Err(Login::Fail),
         Err(_) => Err(Login::Tempfail),
     }
