@@ -7,6 +7,8 @@
 #   BENCH_QUICK=1 benches/compare.sh      # smoke: small counts, 1 run
 #   BENCH_ONLY="inbound pop3" benches/compare.sh
 #   BENCH_ONLY=observability benches/compare.sh   # metrics + trace on vs off
+#   BENCH_ONLY=ab BENCH_AB_BIN=/path/to/other/ferrymail benches/compare.sh
+#                                         # this build (a) against another (b), alternating
 #
 # Loopback only. ferrymail listens on 127.0.0.1:20025 (SMTP) / 20110 (POP3);
 # peers on their shared-harness ports (Postfix 2525/2527, Haraka 2526,
@@ -180,6 +182,26 @@ wl_inbound() {
         done
     done
     "$HERE/peers/postfix.sh" clean-maildirs
+}
+
+# 1a. A/B (only when asked: BENCH_ONLY=ab): the same inbound workload on this
+#     build ("a") and on BENCH_AB_BIN ("b", e.g. the commit before a change),
+#     alternating run by run so both see the same background load.
+wl_ab() {
+    local run mode bin
+    [ -n "${BENCH_AB_BIN:-}" ] || { echo "BENCH_ONLY=ab needs BENCH_AB_BIN=/path/to/ferrymail" >&2; exit 2; }
+    for mode in $MODES; do
+        for run in $(seq 1 "$RUNS"); do
+            for bin in a b; do
+                log "ab $mode run $run: ferrymail $bin"
+                if [ "$bin" = a ]; then fm_start; else FM_BIN=$AB_BIN fm_start; fi
+                load "ab-$mode/$bin" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+                    --rcpt "$RCPTS" $(mode_flag "$mode") --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" \
+                    --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+                fm_stop
+            done
+        done
+    done
 }
 
 # 1b. System calls per message (issue 13 goal 3): benches/scripts/syscalls.sh
@@ -433,6 +455,7 @@ fi
 mkdir -p "$RUN/bin"
 cp "$FM_BIN" "$RUN/bin/ferrymail"; cp "$LOAD" "$RUN/bin/ferrymail-load"; cp "$FILL" "$RUN/bin/ferrymail-fill"
 FM_BIN=$RUN/bin/ferrymail; LOAD=$RUN/bin/ferrymail-load; FILL=$RUN/bin/ferrymail-fill
+if [ -n "${BENCH_AB_BIN:-}" ]; then cp "$BENCH_AB_BIN" "$RUN/bin/ferrymail-b"; AB_BIN=$RUN/bin/ferrymail-b; fi
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)
 if [ -n "$(cd "$ROOT" && git status --porcelain --untracked-files=no 2>/dev/null)" ]; then COMMIT+="+dirty"; fi
 STARTED=$(date -u +%Y-%m-%dT%H:%MZ); LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -440,7 +463,7 @@ setup_peers
 # Dovecot checks passwords with the same argon2id parameters ferrymail uses
 # (BENCH_DC_PLAIN=1: its PLAIN passwd-file instead, no hashing at all).
 if [ "${BENCH_DC_PLAIN:-0}" != 1 ]; then BENCH_DC_PHC=$(echo "$PASS" | "$LOAD" phc); export BENCH_DC_PHC; fi
-for w in inbound observability syscalls fullstore plugins pop3 imap outbound idle; do
+for w in ab inbound observability syscalls fullstore plugins pop3 imap outbound idle; do
     if wants "$w"; then "wl_$w"; fi
 done
 "$HERE/scripts/table.py" "$RESULTS" --machine "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)" \

@@ -28,6 +28,17 @@ for mode, conn in (("persistent", "persistent sessions"), ("conn-per-msg", "1 ms
         (w, "peak RSS of the server, MiB", "rss_peak_mib", LOWER, fm, []),
         (w, "store on disk / message bytes", "store_ratio", LOWER, f"inbound-{mode}/ferrymail-store", []),
     ]
+# BENCH_ONLY=ab: this build against BENCH_AB_BIN, alternating (ratio > 1:
+# this build did better).
+for mode, conn in (("persistent", "persistent sessions"), ("conn-per-msg", "1 msg/connection")):
+    w, b = f"A/B: this build (a) against BENCH_AB_BIN (b), {conn}", ("b", f"ab-{mode}/b")
+    ROWS += [
+        (w, "delivered msg/s (in mailbox)", "deliver_msgs_per_s", HIGHER, f"ab-{mode}/a", [b]),
+        (w, "accepted msg/s", "accept_msgs_per_s", HIGHER, f"ab-{mode}/a", [b]),
+        (w, "p50 final-250 latency, ms", "p50_ms", LOWER, f"ab-{mode}/a", [b]),
+        (w, "p99 final-250 latency, ms", "p99_ms", LOWER, f"ab-{mode}/a", [b]),
+        (w, "peak RSS of the server, MiB", "rss_peak_mib", LOWER, f"ab-{mode}/a", [b]),
+    ]
 w = "system calls per message (smtp-source, 20 persistent sessions, benches/scripts/syscalls.sh)"
 ROWS += [
     (w, "fsync-class calls (fsync, fdatasync, sync_file_range)", "fsync_per_msg", LOWER, "syscalls/ferrymail", []),
