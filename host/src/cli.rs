@@ -138,6 +138,26 @@ pub enum PluginAction {
     List,
     /// Ask the running server to reload its configuration and plugins (as SIGHUP does).
     Reload,
+    /// Run a plugin through a scripted SMTP session (docs/plugin-test.md)
+    /// with the server's own code in this process; no server, no build.
+    /// Exit status 1 and a diff when an expectation fails. `--config`
+    /// (the server's) gives the chain, tenants and the plugin's config.
+    Test {
+        /// The component under test.
+        file: PathBuf,
+        /// The transcript: commands, replies, headers, kv expectations.
+        #[arg(long, value_name = "FILE")]
+        transcript: PathBuf,
+        /// Run it in this tenant's chain (a `[tenants.T]` of the config,
+        /// or a domain, which becomes a tenant of its own).
+        #[arg(long, value_name = "T")]
+        tenant: Option<String>,
+        /// Its name in the chain and kv namespace (default: the file name
+        /// without .wasm); a `[plugins.NAME]` of the config keeps its
+        /// config, grants and failure policy.
+        #[arg(long)]
+        name: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

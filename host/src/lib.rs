@@ -11,6 +11,7 @@
 //! - [`outbound`]: the queue scheduler, SMTP client, retries and DSNs
 //! - [`policy`]: how the `Policy` is built (the plugin chain over the store)
 //! - [`mailauth`]: DKIM signing keys and signatures, SPF/DKIM/DMARC checks
+//! - [`plugin_test`]: `ferrymail plugin test`, a plugin through a scripted session
 //! - [`control`]: the CLI ↔ server control socket
 //! - [`metrics`]: the Prometheus endpoint; [`trace`]: the per-transaction decision trace
 //! - [`dns`], [`tls`], [`passwords`], [`logging`]: infrastructure
@@ -28,6 +29,7 @@ pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod passwords;
+pub mod plugin_test;
 pub mod policy;
 pub mod pop3;
 pub mod sendmail;

@@ -78,6 +78,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             respond(control::client::run(&config, &Request::Reload)?)
         }
         Command::Plugin { action: PluginAction::Check { file } } => plugin_check(&file),
+        Command::Plugin { action: PluginAction::Test { file, transcript, tenant, name } } => {
+            let args = ferrymail::plugin_test::Args {
+                wasm: &file,
+                transcript: &transcript,
+                tenant: tenant.as_deref(),
+                name: name.as_deref(),
+            };
+            let passed = small_runtime()?.block_on(ferrymail::plugin_test::run(config, cli.config.as_deref(), args))?;
+            if !passed {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Command::Plugin { action: PluginAction::List } => plugin_list(&config, cli.config.as_deref()),
         Command::Queue { action } => {
             let request = match action {

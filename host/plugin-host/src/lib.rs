@@ -59,6 +59,12 @@ pub const WIT_PACKAGE: &str = "ferrymail:plugin";
 /// Its version; guests built against any 0.1.x load.
 pub const WIT_VERSION: &str = "0.1.0";
 
+/// The key-value namespace of `plugin` for `tenant` (`None`: the global
+/// chain), as the store holds it: what a test reads to check a plugin's kv.
+pub fn kv_namespace(tenant: Option<&str>, plugin: &str) -> String {
+    sandbox::namespace(tenant, plugin)
+}
+
 /// A loaded plugin, for logs and `config check`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginSummary {
