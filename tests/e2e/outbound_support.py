@@ -31,6 +31,10 @@ class Behaviour:
     trickle: float = 0.0
     # Whether EHLO offers 8BITMIME (RFC 6152); a 7-bit-only server if not.
     eightbit: bool = True
+    # Seconds a connection may wait for the next command after a finished
+    # transaction; then 421 and close (RFC 5321 4.5.3.2.7), as a busy
+    # server does to clients that keep connections open.
+    idle_close: float = 0.0
 
 
 @dataclass
@@ -54,6 +58,7 @@ class Sinks:
         self.messages: list[Received] = []
         self.transactions = Counter()  # MAIL commands per IP
         self.connections = Counter()
+        self.quits = Counter()
         self.lock = threading.Lock()
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
@@ -95,8 +100,15 @@ class Sinks:
                     await asyncio.sleep(b.trickle)
             else:
                 await say(f"220 sink-{ip} ESMTP")
+            done_one = False
             while True:
-                raw = await asyncio.wait_for(reader.readline(), 60)
+                try:
+                    raw = await asyncio.wait_for(reader.readline(), b.idle_close if b.idle_close and done_one else 60)
+                except asyncio.TimeoutError:
+                    if not done_one:
+                        raise
+                    await say("421 4.4.2 idle timeout, closing")
+                    return
                 if not raw:
                     return
                 line = raw.decode(errors="replace").rstrip("\r\n")
@@ -155,11 +167,14 @@ class Sinks:
                     with self.lock:
                         self.messages.append(Received(ip, mail_from, list(rcpts), bytes(data), tls, helo))
                     mail_from, rcpts = None, []
+                    done_one = True
                     await say("250 2.0.0 ok: queued")
                 elif verb == "RSET":
                     mail_from, rcpts = None, []
                     await say("250 2.0.0 ok")
                 elif verb == "QUIT":
+                    with self.lock:
+                        self.quits[ip] += 1
                     await say("221 2.0.0 bye")
                     return
                 else:
@@ -182,7 +197,7 @@ class Sinks:
 
 # --- the world the tests deliver into ---------------------------------------
 
-ACCEPT, TEMPFAIL, MIXED, DOWN1, BACKUP2, DOWN, TLS, SLOW, TRICKLE, SEVENBIT = (f"127.0.0.{i}" for i in range(2, 12))
+ACCEPT, TEMPFAIL, MIXED, DOWN1, BACKUP2, DOWN, TLS, SLOW, TRICKLE, SEVENBIT, IDLECLOSE = (f"127.0.0.{i}" for i in range(2, 13))
 
 WORLD = {
     "accept.test": {"MX": [(10, "mx.accept.test")]},
@@ -208,6 +223,8 @@ WORLD = {
     "mx.trickle.test": {"A": [TRICKLE]},
     "sevenbit.test": {"MX": [(10, "mx.sevenbit.test")]},
     "mx.sevenbit.test": {"A": [SEVENBIT]},
+    "idleclose.test": {"MX": [(10, "mx.idleclose.test")]},
+    "mx.idleclose.test": {"A": [IDLECLOSE]},
 }
 SERVFAIL_NAMES = {"servfail.test"}
 
@@ -245,6 +262,7 @@ def world(template_data_dir):
         SLOW: Behaviour(delay=0.02),
         TRICKLE: Behaviour(trickle=2.0),
         SEVENBIT: Behaviour(eightbit=False),
+        IDLECLOSE: Behaviour(idle_close=0.3),
     }
     dns = DnsServer(WORLD, SERVFAIL_NAMES)
     sinks = Sinks(behaviours)

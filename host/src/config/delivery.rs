@@ -15,6 +15,15 @@ pub struct DeliveryConfig {
     /// Outbound SMTP connections at once to one destination (a domain, or
     /// a relay host), so one slow domain cannot take every connection.
     pub max_connections_per_domain: usize,
+    /// How long a connection whose transaction ended waits for the next
+    /// message to the same host (RFC 5321 3.3; Postfix's
+    /// smtp_connection_cache_time_limit). Zero: one connection per message.
+    #[serde(with = "humantime_serde")]
+    pub connection_cache_time: Duration,
+    /// How long after it was opened a connection may still take another
+    /// message (Postfix's smtp_connection_reuse_time_limit).
+    #[serde(with = "humantime_serde")]
+    pub connection_reuse_time: Duration,
     /// TCP connect, per address tried.
     #[serde(with = "humantime_serde")]
     pub connect_timeout: Duration,

@@ -1,14 +1,18 @@
 //! Drives the sans-IO client session over TCP (and TLS): connects to each
 //! address in turn until one takes the transaction. The session owns the
 //! RFC 5321 4.5.3.2 timeouts, one deadline per phase; every read, write
-//! and handshake here runs under it.
+//! and handshake here runs under it. A connection whose transaction ended
+//! cleanly is parked in the [`ConnectionCache`] for the next message to the
+//! same host.
 
+use super::connection_cache::{ConnectionCache, Key, Ready};
 use super::mx::Target;
 use crate::config::{DeliveryConfig, StartTlsPolicy, TlsVerify};
 use crate::net::{Conn, Read, WriteError};
 use ferrymail_policy::Reply;
 use ferrymail_policy::logsafe;
 use ferrymail_proto::client::{ClientEvent, ClientSession, RcptResult, Timeouts, TlsMode, Transaction, classify};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
@@ -23,6 +27,7 @@ pub struct Settings {
     pub verify: bool,
     pub connector: TlsConnector,
     pub timeouts: DeliveryConfig,
+    pub cache: Arc<ConnectionCache>,
 }
 
 impl Settings {
@@ -38,6 +43,12 @@ impl Settings {
             verify: d.tls_verify == TlsVerify::Verify,
             connector: super::tls::connector(d)?,
             timeouts: d.clone(),
+            cache: ConnectionCache::new(
+                d.connection_cache_time,
+                d.connection_reuse_time,
+                d.max_connections_per_domain,
+                d.max_connections,
+            ),
         })
     }
 
@@ -117,6 +128,15 @@ async fn try_host(
     txn: &Transaction,
     content: &[u8],
 ) -> HostOutcome {
+    let key = Key { addr: target.addr, name: target.name.clone(), tls: mode };
+    if let Some(ready) = settings.cache.take(&key) {
+        match run(settings, target, key.clone(), ready, true, txn, content).await {
+            Some(outcome) => return outcome,
+            None => {
+                tracing::debug!(host = %logsafe(&target.name), addr = %target.addr, "cached connection was closed; connecting again")
+            }
+        }
+    }
     let tcp = match tokio::time::timeout(settings.timeouts.connect_timeout, TcpStream::connect(target.addr)).await {
         Ok(Ok(tcp)) => tcp,
         Ok(Err(e)) => {
@@ -133,10 +153,29 @@ async fn try_host(
         }
     };
     let _ = tcp.set_nodelay(true);
-    let mut conn = Conn::Plain(tcp);
-    let mut session = ClientSession::new(&settings.helo, mode, settings.session_timeouts());
+    let session = ClientSession::new(&settings.helo, mode, settings.session_timeouts());
+    let ready = Ready { session, conn: Conn::Plain(tcp), opened: Instant::now() };
+    let outcome = run(settings, target, key, ready, false, txn, content).await;
+    outcome.unwrap_or_else(|| HostOutcome::Next { reply: lost(target, "session ended early"), server: false })
+}
+
+/// One transaction on `ready`'s connection (new, or `reused` from the
+/// cache). `None`: a reused connection closed before the content went out
+/// (the server's idle timeout, a 421), so nothing reached the server and
+/// the caller connects afresh.
+async fn run(
+    settings: &Settings,
+    target: &Target,
+    key: Key,
+    ready: Ready,
+    reused: bool,
+    txn: &Transaction,
+    content: &[u8],
+) -> Option<HostOutcome> {
+    let Ready { mut session, mut conn, opened } = ready;
     let mut buf = vec![0u8; 16 * 1024];
     let mut sent = false;
+    let mut content_out = false;
     let mut results = None;
     let mut host_failure = None;
     loop {
@@ -168,16 +207,16 @@ async fn try_host(
                     Some(Ok(())) => session.tls_established(),
                     Some(Err(e)) => {
                         let certificate = super::tls::is_certificate_error(&e);
-                        return HostOutcome::TlsFailed {
+                        return Some(HostOutcome::TlsFailed {
                             reply: Reply::new(451, "4.7.5", format!("TLS handshake with {} failed: {e}", target.name)),
                             certificate,
-                        };
+                        });
                     }
                     None => {
-                        return HostOutcome::TlsFailed {
+                        return Some(HostOutcome::TlsFailed {
                             reply: Reply::new(451, "4.4.2", format!("TLS handshake with {} timed out", target.name)),
                             certificate: false,
-                        };
+                        });
                     }
                 }
             }
@@ -186,16 +225,19 @@ async fn try_host(
                 session.begin(txn, content);
             }
             ClientEvent::Ready => {
-                // The outcome is known: say goodbye in the background, so
-                // the queue records it without waiting for the QUIT reply
+                // The outcome is known and the session can take another
+                // transaction: park it for the next message to this host
+                // (or say goodbye in the background). Either way the queue
+                // records the outcome without waiting for a QUIT reply
                 // (that wait would widen the at-least-once window).
-                tokio::spawn(quit(session, conn));
-                return match results {
+                settings.cache.park(key, Ready { session, conn, opened });
+                return Some(match results {
                     Some(r) => HostOutcome::Done(r),
                     None => HostOutcome::Next { reply: lost(target, "no transaction"), server: false },
-                };
+                });
             }
             ClientEvent::SendContent => {
+                content_out = true;
                 let data = session.take_content();
                 match conn.write_before(&data, session.poll_timeout()).await {
                     Ok(()) => session.content_sent(),
@@ -208,11 +250,14 @@ async fn try_host(
     }
     // QUIT (after a refusal) is the last thing the session may have queued.
     conn.farewell(&session.take_output()).await;
-    match (results, host_failure) {
+    if reused && !content_out {
+        return None;
+    }
+    Some(match (results, host_failure) {
         (Some(r), _) => HostOutcome::Done(r),
         (None, Some((reply, server))) => HostOutcome::Next { reply, server },
         (None, None) => HostOutcome::Next { reply: lost(target, "session ended early"), server: false },
-    }
+    })
 }
 
 /// A failed write: a timeout is the session's to report; anything else is
@@ -224,7 +269,7 @@ fn lose(session: &mut ClientSession, target: &Target, why: WriteError) {
     }
 }
 
-async fn quit(mut session: ClientSession, mut conn: Conn) {
+pub(super) async fn quit(mut session: ClientSession, mut conn: Conn) {
     session.quit();
     let out = session.take_output();
     let deadline = Some(Instant::now() + QUIT_TIMEOUT);

@@ -10,6 +10,8 @@
 //! - [`mx`]: MX / implicit MX / null MX resolution
 //! - [`client`], [`tls`]: the SMTP client over TCP and STARTTLS (the
 //!   connection type is [`crate::net::Conn`], shared with the listeners)
+//! - [`connection_cache`]: idle connections kept seconds for the next
+//!   message to the same host
 //! - [`admin`]: the `ferrymail queue …` commands
 //!
 //! # Concurrency
@@ -20,6 +22,7 @@
 pub mod admin;
 pub mod attempt;
 pub mod client;
+pub mod connection_cache;
 pub mod dsn;
 pub mod mx;
 pub mod notify;

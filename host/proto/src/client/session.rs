@@ -65,7 +65,7 @@ impl Timeouts {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TlsMode {
     Off,
     /// STARTTLS when offered (RFC 3207; RFC 7435 opportunistic security).
