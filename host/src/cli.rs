@@ -144,10 +144,11 @@ pub enum PluginAction {
     /// (the server's) gives the chain, tenants and the plugin's config.
     Test {
         /// The component under test.
-        file: PathBuf,
+        #[arg(required_unless_present = "record")]
+        file: Option<PathBuf>,
         /// The transcript: commands, replies, headers, kv expectations.
-        #[arg(long, value_name = "FILE")]
-        transcript: PathBuf,
+        #[arg(long, value_name = "FILE", required_unless_present = "record")]
+        transcript: Option<PathBuf>,
         /// Run it in this tenant's chain (a `[tenants.T]` of the config,
         /// or a domain, which becomes a tenant of its own).
         #[arg(long, value_name = "T")]
@@ -157,6 +158,17 @@ pub enum PluginAction {
         /// config, grants and failure policy.
         #[arg(long)]
         name: Option<String>,
+        /// Instead: relay one live SMTP session from `--listen` to `--to`
+        /// and write it to FILE as a transcript to replay.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["file", "transcript", "tenant", "name"])]
+        record: Option<PathBuf>,
+        /// With --record: where the client connects.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2526", requires = "record")]
+        listen: std::net::SocketAddr,
+        /// With --record: the live server (default: the config's first
+        /// smtp.listen address).
+        #[arg(long, value_name = "ADDR", requires = "record")]
+        to: Option<std::net::SocketAddr>,
     },
 }
 

@@ -78,7 +78,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             respond(control::client::run(&config, &Request::Reload)?)
         }
         Command::Plugin { action: PluginAction::Check { file } } => plugin_check(&file),
-        Command::Plugin { action: PluginAction::Test { file, transcript, tenant, name } } => {
+        Command::Plugin { action: PluginAction::Test { record: Some(out), listen, to, .. } } => {
+            let to = to.or_else(|| config.smtp.listen.first().copied());
+            let to = to.ok_or_else(|| anyhow::anyhow!("--record needs --to: the config has no smtp.listen address"))?;
+            small_runtime()?.block_on(ferrymail::plugin_test::record::record(&config, listen, to, &out))
+        }
+        Command::Plugin { action: PluginAction::Test { file, transcript, tenant, name, .. } } => {
+            let (Some(file), Some(transcript)) = (file, transcript) else {
+                anyhow::bail!("plugin test needs PLUGIN.wasm and --transcript FILE (or --record FILE)");
+            };
             let args = ferrymail::plugin_test::Args {
                 wasm: &file,
                 transcript: &transcript,

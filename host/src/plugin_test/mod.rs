@@ -10,8 +10,10 @@
 //! - [`transcript`]: the format's parser
 //! - `harness`: the in-process server and what it replaces (DNS, SPF)
 //! - `replay`: the client side, the checks and the diff
+//! - [`record`]: `--record`, a proxy that writes a live session as a transcript
 
 mod harness;
+pub mod record;
 mod replay;
 pub mod transcript;
 
