@@ -83,6 +83,7 @@ fuzz_target!(|data: &[u8]| {
                             vec!["x".into()],
                         ))),
                         Request::Status { .. } => Answer::Status(Ok(status)),
+                        Request::SearchRows { .. } => Answer::SearchRows(Ok(Default::default())),
                         Request::Messages { uids, content, summary, .. } => Answer::Messages(Ok(uids
                             .iter()
                             .map(|&uid| MessageData {

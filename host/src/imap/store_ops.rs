@@ -4,8 +4,8 @@ use crate::state::ServerState;
 use bytes::Bytes;
 use ferrymail_policy::SessionInfo;
 use ferrymail_proto::imap::{
-    Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, MessageFlags, Request, SelectedMailbox,
-    Summary,
+    Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, MessageFlags, Request, SearchRows,
+    SelectedMailbox, Summary,
 };
 use ferrymail_store::schema::{Append, FlagChange, FlagOp, Flags, HIERARCHY_SEPARATOR, MailboxInfo, UidSet};
 use ferrymail_store::{StoreError, now_secs};
@@ -104,6 +104,17 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
         ),
         Request::Messages { mailbox, uids, content, summary } => {
             Answer::Messages(messages(state, account, mailbox, uids, content, summary).await.map_err(fail))
+        }
+        Request::SearchRows { mailbox, uids } => Answer::SearchRows(
+            store
+                .search_rows(account, mailbox, &uids.into_iter().collect())
+                .await
+                .map(|rows| SearchRows { data: rows.data, ends: rows.ends })
+                .map_err(fail),
+        ),
+        Request::KeepSearchRows { mailbox, rows } => {
+            let rows = rows.into_iter().map(|(uid, row)| (uid, Bytes::from(row))).collect();
+            Answer::Done(store.keep_search_rows(account, mailbox, rows).await.map_err(fail))
         }
         Request::SetFlags { mailbox, uids, change } => Answer::Flags(
             async {

@@ -70,7 +70,8 @@ use std::time::Duration;
 pub use flags::MessageFlags;
 pub use mutf7::{decode as decode_mailbox_name, encode as encode_mailbox_name};
 pub use request::{
-    Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, Request, SelectedMailbox, StoreFlags,
+    Answer, CopyOutcome, Failure, ListedMailbox, MailboxStatus, MessageData, Request, SearchRows, SelectedMailbox,
+    StoreFlags,
 };
 pub use session::ImapSession;
 pub use summary::Summary;

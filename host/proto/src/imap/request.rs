@@ -30,6 +30,12 @@ pub enum Request {
     /// after any message once the bytes it read pass its memory budget
     /// (always answering at least one): the session asks for the rest.
     Messages { mailbox: u32, uids: Vec<u32>, content: bool, summary: bool },
+    /// SEARCH on header fields: the search rows kept for those of `uids`
+    /// that have one (see [`super::search_row`]). Answer: [`Answer::SearchRows`].
+    SearchRows { mailbox: u32, uids: Vec<u32> },
+    /// Keep these messages' search rows (derived data: a failure only
+    /// costs the slower path next time). Answer: [`Answer::Done`].
+    KeepSearchRows { mailbox: u32, rows: Vec<(u32, Vec<u8>)> },
     /// STORE. Answer: [`Answer::Flags`].
     SetFlags { mailbox: u32, uids: Vec<u32>, change: StoreFlags },
     /// EXPUNGE / UID EXPUNGE / CLOSE: remove these messages. Answer: [`Answer::Expunged`].
@@ -146,6 +152,26 @@ pub struct MessageData {
     pub summary: Option<Summary>,
 }
 
+/// Search rows of many messages in one buffer (no allocation per message):
+/// the row of `ends[i].0` is `data[ends[i - 1].1..ends[i].1]`, UIDs ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchRows {
+    pub data: Vec<u8>,
+    pub ends: Vec<(u32, u32)>,
+}
+
+impl SearchRows {
+    /// Each (uid, row), in UID order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(uid, end)| {
+            let row = self.data.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            (uid, row)
+        })
+    }
+}
+
 /// What COPY/MOVE did: source UID → new UID (RFC 4315 COPYUID).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CopyOutcome {
@@ -162,6 +188,7 @@ pub enum Answer {
     Status(Result<MailboxStatus, Failure>),
     Done(Result<(), Failure>),
     Messages(Result<Vec<MessageData>, Failure>),
+    SearchRows(Result<SearchRows, Failure>),
     /// Each message's flags after the change.
     Flags(Result<Vec<(u32, MessageFlags)>, Failure>),
     /// The UIDs removed, ascending.

@@ -79,6 +79,11 @@ pub(crate) struct SearchJob {
     left: VecDeque<u32>,
     batch: Vec<u32>,
     found: Vec<u32>,
+    /// Row plans: the messages without a kept search row, answered from
+    /// their summaries once the rows are done.
+    missing: Vec<u32>,
+    /// Rows computed from summaries, to keep for the next SEARCH.
+    keep: Vec<(u32, Vec<u8>)>,
 }
 
 pub(crate) struct ExpungeJob {
@@ -199,7 +204,17 @@ impl ImapSession {
                     Some(uids) => uids.clone().into(),
                     None => self.view().uids().to_vec().into(),
                 };
-                self.search_next(SearchJob { tag, uid, plan, left, batch: Vec::new(), found: Vec::new() })
+                let job = SearchJob {
+                    tag,
+                    uid,
+                    plan,
+                    left,
+                    batch: Vec::new(),
+                    found: Vec::new(),
+                    missing: Vec::new(),
+                    keep: Vec::new(),
+                };
+                self.search_next(job)
             }
             CommandBody::Copy { sequence_set, mailbox: target, uid } => {
                 self.copy(tag, &sequence_set, &target, uid, false, mailbox)
@@ -310,7 +325,20 @@ impl ImapSession {
 
     fn search_next(&mut self, mut job: SearchJob) -> Option<ImapEvent> {
         let mailbox = self.selected()?;
+        if !job.keep.is_empty() {
+            let rows = std::mem::take(&mut job.keep);
+            return self.request(Job::Search(job), Request::KeepSearchRows { mailbox, rows });
+        }
+        if job.plan.rows && job.left.is_empty() && !job.missing.is_empty() {
+            // The rows are done; the messages that had none are read the
+            // slower way (and their rows kept on the way).
+            job.plan.rows = false;
+            job.missing.sort_unstable();
+            job.left = std::mem::take(&mut job.missing).into();
+        }
         if job.left.is_empty() {
+            // Rows first, then the rest: back in UID order.
+            job.found.sort_unstable();
             let view = self.view();
             let mut line = String::from("SEARCH");
             for uid in &job.found {
@@ -335,6 +363,10 @@ impl ImapSession {
         }
         let n = if job.plan.content { self.cfg.content_batch } else { self.cfg.meta_batch };
         job.batch = job.left.drain(..n.min(job.left.len())).collect();
+        if job.plan.rows {
+            let uids = job.batch.clone();
+            return self.request(Job::Search(job), Request::SearchRows { mailbox, uids });
+        }
         let (uids, content, summary) = (job.batch.clone(), job.plan.content, job.plan.summary);
         self.request(Job::Search(job), Request::Messages { mailbox, uids, content, summary })
     }
@@ -455,6 +487,28 @@ impl ImapSession {
                 }
                 Err(f) => self.no(&job.tag, f, false),
             },
+            (Job::Search(mut job), Answer::SearchRows(result)) => match result {
+                Ok(rows) => {
+                    let State::Selected(view) = &self.state else { return None };
+                    let mut had = rows.ends.iter().map(|e| e.0).peekable();
+                    for &uid in &job.batch {
+                        if had.next_if_eq(&uid).is_none() {
+                            job.missing.push(uid);
+                        }
+                    }
+                    for (uid, row) in rows.iter() {
+                        match search::matches_row(&job.plan, uid, row, view) {
+                            Some(true) => job.found.push(uid),
+                            Some(false) => {}
+                            None => job.missing.push(uid),
+                        }
+                    }
+                    self.search_next(job)
+                }
+                Err(f) => self.no(&job.tag, f, false),
+            },
+            // Keeping rows is an optimisation: a failure changes no answer.
+            (Job::Search(job), Answer::Done(_)) => self.search_next(job),
             (Job::Search(mut job), Answer::Messages(result)) => match result {
                 Ok(messages) => {
                     let State::Selected(view) = &self.state else { return None };
@@ -462,6 +516,9 @@ impl ImapSession {
                         let seq = view.seq_of(m.uid).unwrap_or(0);
                         if search::matches(&job.plan, m, seq, view) {
                             job.found.push(m.uid);
+                        }
+                        if let Some(summary) = m.summary.as_ref().filter(|_| job.plan.summary && !job.plan.content) {
+                            job.keep.push((m.uid, summary.search_row()));
                         }
                     }
                     requeue(&job.batch, &messages, &mut job.left);

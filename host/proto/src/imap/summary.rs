@@ -66,6 +66,12 @@ impl Summary {
         &self.raw[self.parts[3].clone()]
     }
 
+    /// The message's search row ([`super::search`]'s compact form of the
+    /// fields SEARCH compares most), kept per message on first use.
+    pub fn search_row(&self) -> Vec<u8> {
+        search::row_of(self.headers(), self.sent)
+    }
+
     /// The bytes to store.
     pub fn encode(&self) -> Vec<u8> {
         self.raw.clone()

@@ -367,3 +367,29 @@ pub async fn concurrent_deliveries_get_distinct_uids(store: &dyn Store) {
     let inbox = store.mailbox_by_id(a.id, INBOX_ID).await.unwrap().unwrap();
     assert_eq!((inbox.messages, inbox.uid_next), (64, 65));
 }
+
+pub async fn search_rows_are_kept_until_expunge(store: &dyn Store) {
+    let a = account(store, "a@x.test").await;
+    for _ in 0..4 {
+        deliver(store, MSG, &[&a], None).await;
+    }
+    let all = UidSet::from_runs([(1, u32::MAX)]);
+    assert!(store.search_rows(a.id, INBOX_ID, &all).await.unwrap().ends.is_empty(), "none until kept");
+    store.expunge(a.id, INBOX_ID, &UidSet::from_runs([(4, 4)])).await.unwrap();
+    let rows =
+        vec![(1, Bytes::from_static(b"one")), (3, Bytes::from_static(b"three")), (4, Bytes::from_static(b"gone"))];
+    store.keep_search_rows(a.id, INBOX_ID, rows).await.unwrap();
+    let kept = store.search_rows(a.id, INBOX_ID, &all).await.unwrap();
+    let got: Vec<(u32, &[u8])> = kept.iter().collect();
+    assert_eq!(got, [(1, &b"one"[..]), (3, &b"three"[..])], "no row for an expunged message");
+    let some = store.search_rows(a.id, INBOX_ID, &UidSet::from_runs([(2, 3)])).await.unwrap();
+    assert_eq!(some.iter().collect::<Vec<_>>(), [(3, &b"three"[..])]);
+    store.expunge(a.id, INBOX_ID, &UidSet::from_runs([(1, 1)])).await.unwrap();
+    let kept = store.search_rows(a.id, INBOX_ID, &all).await.unwrap();
+    assert_eq!(kept.iter().map(|(u, _)| u).collect::<Vec<_>>(), [3], "an expunge takes the row along");
+    // A copy has its own UID and no row until one is kept for it.
+    let inbox2 = store.create_mailbox(a.id, "Other", None).await.unwrap();
+    store.move_messages(a.id, INBOX_ID, &UidSet::from_runs([(3, 3)]), inbox2.id).await.unwrap();
+    assert!(store.search_rows(a.id, INBOX_ID, &all).await.unwrap().ends.is_empty(), "MOVE expunges the source row");
+    assert!(store.search_rows(a.id, inbox2.id, &all).await.unwrap().ends.is_empty());
+}

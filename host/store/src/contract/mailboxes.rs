@@ -3,7 +3,8 @@
 use super::ChangeFeed;
 use crate::Result;
 use crate::schema::{
-    Append, Appended, CopyResult, FlagChange, FlagIndex, FlagUpdate, MailEntry, MailboxInfo, SpecialUse, UidSet,
+    Append, Appended, CopyResult, FlagChange, FlagIndex, FlagUpdate, MailEntry, MailboxInfo, SearchRows, SpecialUse,
+    UidSet,
 };
 
 /// What [`Mailboxes::set_flags`] did.
@@ -81,6 +82,23 @@ pub trait Mailboxes: Send + Sync {
     /// Every entry of the mailbox (POP3's maildrop, IMAP `FETCH 1:*`).
     async fn all_entries(&self, account: u64, mailbox: u32) -> Result<Vec<MailEntry>> {
         self.entries(account, mailbox, &UidSet::from_runs([(1, u32::MAX)])).await
+    }
+
+    /// The search rows kept (by [`Mailboxes::keep_search_rows`]) for the
+    /// messages of `uids`, in UID order; a message without one is left out.
+    /// A backend that keeps none answers none (the caller then works from
+    /// the messages' summaries).
+    async fn search_rows(&self, account: u64, mailbox: u32, uids: &UidSet) -> Result<SearchRows> {
+        let _ = (account, mailbox, uids);
+        Ok(SearchRows::default())
+    }
+
+    /// Keeps a derived row per message for [`Mailboxes::search_rows`]; rows
+    /// of messages that no longer exist are dropped, and a message's row
+    /// goes when it is expunged. Durable at the backend's next commit.
+    async fn keep_search_rows(&self, account: u64, mailbox: u32, rows: Vec<(u32, bytes::Bytes)>) -> Result<()> {
+        let _ = (account, mailbox, rows);
+        Ok(())
     }
 
     /// IMAP APPEND: stores a message as given (no `Return-Path:` added).

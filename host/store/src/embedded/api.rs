@@ -5,7 +5,7 @@ use super::{EmbeddedStore, kv, ops_accounts, ops_mail, ops_mailboxes, ops_queue,
 use crate::contract::{Accounts, ChangeFeed, Contents, FlagsOutcome, Kv, Mailboxes, Queue, Store, Traces};
 use crate::schema::{
     Accepted, Account, Append, Appended, Committed, CopyResult, FlagChange, FlagIndex, Incoming, MailEntry,
-    MailboxInfo, QueueEntry, SpecialUse, UidSet, now_secs,
+    MailboxInfo, QueueEntry, SearchRows, SpecialUse, UidSet, now_secs,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -155,6 +155,15 @@ impl Mailboxes for EmbeddedStore {
     async fn entries(&self, account: u64, mailbox: u32, uids: &UidSet) -> Result<Vec<MailEntry>> {
         let uids = uids.clone();
         self.read(move |t| reads::entries(t, account, mailbox, &uids)).await
+    }
+
+    async fn search_rows(&self, account: u64, mailbox: u32, uids: &UidSet) -> Result<SearchRows> {
+        let uids = uids.clone();
+        self.read(move |t| reads::search_rows(t, account, mailbox, &uids)).await
+    }
+
+    async fn keep_search_rows(&self, account: u64, mailbox: u32, rows: Vec<(u32, Bytes)>) -> Result<()> {
+        self.change(true, move |txn| ops_mail::keep_search_rows(txn, account, mailbox, &rows)).await
     }
 
     async fn append(&self, account: u64, mailbox: u32, message: Append) -> Result<Appended> {

@@ -16,6 +16,7 @@
 //! | `queue_entries` | queue id u64                                 | [`QueueEntry`](crate::schema::QueueEntry) |
 //! | `schedule`      | due u64 ++ queue id u64                      | empty |
 //! | `flag_chunks`, `keywords` | see [`super::flagindex`]         | |
+//! | `search_rows`   | account u64 ++ mailbox u32 ++ uid u32        | the caller's search row (derived, kept on first use) |
 //! | `plugin_kv`     | namespace length u32 ++ namespace ++ key     | expiry u64 (0 = none) ++ value |
 //! | `records`       | trace key (`m/<message>`, `s/<session>/<n>`) | expiry u64 (0 = none) ++ record |
 //!
@@ -48,10 +49,11 @@ pub(crate) enum T {
     Schedule,
     FlagChunks,
     Keywords,
+    SearchRows,
 }
 
 impl T {
-    pub const ALL: [T; 15] = [
+    pub const ALL: [T; 16] = [
         T::Meta,
         T::Accounts,
         T::AccountIds,
@@ -67,6 +69,7 @@ impl T {
         T::Schedule,
         T::FlagChunks,
         T::Keywords,
+        T::SearchRows,
     ];
 
     pub fn name(self) -> &'static str {
@@ -86,6 +89,7 @@ impl T {
             T::Schedule => "schedule",
             T::FlagChunks => "flag_chunks",
             T::Keywords => "keywords",
+            T::SearchRows => "search_rows",
         }
     }
 }

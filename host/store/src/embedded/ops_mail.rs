@@ -214,6 +214,7 @@ pub(crate) fn expunge(txn: &mut Txn, account: u64, mailbox: u32, uids: &UidSet) 
     for e in &entries {
         index.removed(e);
         txn.del(T::Mail, &keys::mail_key(account, mailbox, e.uid));
+        txn.del(T::SearchRows, &keys::mail_key(account, mailbox, e.uid));
         mb.messages = mb.messages.saturating_sub(1);
         mb.bytes = mb.bytes.saturating_sub(e.size);
         if !e.flags.contains(Flags::SEEN) {
@@ -314,4 +315,16 @@ pub(crate) fn copy(txn: &mut Txn, account: u64, from: u32, uids: &UidSet, to: u3
     }
     save_mailbox(txn, account, &target);
     Ok(CopyResult { uid_validity: target.uid_validity, mapping })
+}
+
+/// Keeps search rows for messages that still exist (a row for an expunged
+/// message would outlive it: expunge only removes rows of entries it sees).
+pub(crate) fn keep_search_rows(txn: &mut Txn, account: u64, mailbox: u32, rows: &[(u32, Bytes)]) -> Result<()> {
+    for (uid, row) in rows {
+        let key = keys::mail_key(account, mailbox, *uid);
+        if txn.get(T::Mail, &key)?.is_some() {
+            txn.put(T::SearchRows, &key, row.as_ref());
+        }
+    }
+    Ok(())
 }

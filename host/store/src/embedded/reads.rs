@@ -4,7 +4,7 @@
 use super::keys::{self, AccountIndex, ContentRecord, T};
 use super::trees::Trees;
 use super::{sled_error, uidchunk};
-use crate::schema::{Account, MailEntry, MailboxInfo, QueueEntry, UidSet, normalize_address};
+use crate::schema::{Account, MailEntry, MailboxInfo, QueueEntry, SearchRows, UidSet, normalize_address};
 use crate::{Result, StoreError};
 use bytes::Bytes;
 use std::collections::HashSet;
@@ -101,6 +101,28 @@ pub(crate) fn entries(trees: &Trees, account: u64, mailbox: u32, uids: &UidSet) 
         };
         for v in range.values() {
             out.push(keys::decode("mail", &v.map_err(sled_error)?)?);
+        }
+    }
+    Ok(out)
+}
+
+/// The kept search rows of `uids`, copied into one buffer (no allocation
+/// per message: a header SEARCH of a big mailbox is a pass over this).
+pub(crate) fn search_rows(trees: &Trees, account: u64, mailbox: u32, uids: &UidSet) -> Result<SearchRows> {
+    let tree = trees.tree(T::SearchRows);
+    let mut out = SearchRows::default();
+    for &(a, b) in uids.runs() {
+        let lo = keys::mail_key(account, mailbox, a).to_vec();
+        let range = match b.checked_add(1) {
+            Some(end) => tree.range(lo..keys::mail_key(account, mailbox, end).to_vec()),
+            None => match keys::prefix_end(&keys::mailbox_key(account, mailbox)) {
+                Some(hi) => tree.range(lo..hi),
+                None => tree.range(lo..),
+            },
+        };
+        for kv in range {
+            let (k, v) = kv.map_err(sled_error)?;
+            out.push(keys::tail_u32(&k), &v);
         }
     }
     Ok(out)

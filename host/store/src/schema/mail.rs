@@ -131,6 +131,33 @@ impl SpecialUse {
     ];
 }
 
+/// Search rows of many messages in one buffer: each message's row is
+/// `data[previous end..end]`, in UID order. What a row holds is the
+/// caller's business (IMAP: the header fields SEARCH compares most).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchRows {
+    pub data: Vec<u8>,
+    /// (uid, end of its row in `data`), ascending by UID.
+    pub ends: Vec<(u32, u32)>,
+}
+
+impl SearchRows {
+    pub fn push(&mut self, uid: u32, row: &[u8]) {
+        self.data.extend_from_slice(row);
+        self.ends.push((uid, self.data.len() as u32));
+    }
+
+    /// Each (uid, row), in UID order.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &[u8])> {
+        let mut start = 0usize;
+        self.ends.iter().map(move |&(uid, end)| {
+            let row = self.data.get(start..end as usize).unwrap_or_default();
+            start = end as usize;
+            (uid, row)
+        })
+    }
+}
+
 /// One mailbox of an account, with the counters IMAP SELECT/STATUS report,
 /// kept up to date by every write so they cost one read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

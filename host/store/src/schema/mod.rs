@@ -24,7 +24,7 @@ pub mod uidset;
 pub use account::{Account, normalize_address};
 pub use mail::{
     Accepted, Append, Appended, Change, ChangeKind, CopyResult, Filed, Filing, FlagChange, FlagIndex, FlagOp,
-    FlagUpdate, Flags, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, SpecialUse,
+    FlagUpdate, Flags, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, SearchRows, SpecialUse,
 };
 pub use queue::{Committed, Lease, QueueEntry, QueueRecipient, QueuedRoute, RecipientState, StoredReply};
 pub use uidset::UidSet;

@@ -4,7 +4,24 @@ use super::*;
 
 fn answer_messages(s: &mut ImapSession, messages: Vec<MessageData>) -> String {
     s.answer(Answer::Messages(Ok(messages)));
-    step(s).1
+    let (event, mut out) = step(s);
+    if let ImapEvent::Request(Request::KeepSearchRows { .. }) = event {
+        // SEARCH keeps the rows it computed from summaries; then answers.
+        s.answer(Answer::Done(Ok(())));
+        out.push_str(&step(s).1);
+    }
+    out
+}
+
+/// Answers a SEARCH's request for kept rows with `rows`; the next event.
+fn answer_rows(s: &mut ImapSession, rows: &[(u32, Vec<u8>)]) -> (ImapEvent, String) {
+    let mut answer = SearchRows::default();
+    for (uid, row) in rows {
+        answer.data.extend_from_slice(row);
+        answer.ends.push((*uid, answer.data.len() as u32));
+    }
+    s.answer(Answer::SearchRows(Ok(answer)));
+    step(s)
 }
 
 #[test]
@@ -205,6 +222,9 @@ fn search_rfc3501_6_4_4() {
 fn header_and_sent_keys_search_the_summary_not_the_message_rfc3501_6_4_4() {
     let mut s = selected();
     let (event, _) = send(&mut s, "a SEARCH SUBJECT \"WG MTG\" SENTON 17-Jul-1996 HEADER to washington\r\n");
+    // The rows kept per message answer first; none are kept yet.
+    assert_eq!(event, ImapEvent::Request(Request::SearchRows { mailbox: 0, uids: vec![10, 20, 30] }));
+    let (event, _) = answer_rows(&mut s, &[]);
     assert_eq!(
         event,
         ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10, 20, 30], content: false, summary: true })
@@ -213,22 +233,60 @@ fn header_and_sent_keys_search_the_summary_not_the_message_rfc3501_6_4_4() {
         summary: Some(crate::imap::Summary::compute(raw.as_bytes())),
         ..message(uid, MessageFlags::default(), None)
     };
-    let out = answer_messages(
-        &mut s,
-        vec![
-            with_summary(10, MAIL),
-            with_summary(20, "Subject: =?utf-8?q?WG_mtg?=\r\nTo: x@washington.edu\r\n\r\n"),
-            with_summary(30, "Subject: other\r\n\r\nWG mtg\r\n"),
-        ],
-    );
+    let summaries = [
+        with_summary(10, MAIL),
+        with_summary(20, "Subject: =?utf-8?q?WG_mtg?=\r\nTo: x@washington.edu\r\n\r\n"),
+        with_summary(30, "Subject: other\r\n\r\nWG mtg\r\n"),
+    ];
+    s.answer(Answer::Messages(Ok(summaries.to_vec())));
+    // The rows computed on the way are kept for the next SEARCH.
+    let rows: Vec<(u32, Vec<u8>)> =
+        summaries.iter().map(|m| (m.uid, m.summary.as_ref().unwrap().search_row())).collect();
+    assert_eq!(step(&mut s).0, ImapEvent::Request(Request::KeepSearchRows { mailbox: 0, rows: rows.clone() }));
+    s.answer(Answer::Done(Ok(())));
     // 20 has no Date:, so SENTON cannot match it; 30's subject does not.
-    assert_eq!(out, "* SEARCH 1\r\na OK SEARCH completed\r\n");
-    send(&mut s, "b SEARCH SUBJECT \"wg mtg\"\r\n");
-    let out = answer_messages(
-        &mut s,
-        vec![with_summary(20, "Subject: =?utf-8?q?WG_mtg?=\r\n\r\n"), with_summary(30, "Subject: x\r\n\r\n")],
-    );
+    assert_eq!(step(&mut s).1, "* SEARCH 1\r\na OK SEARCH completed\r\n");
+    // Next time the rows answer alone (flags from the view, the sent date
+    // from the row); 20's decoded subject matches, 10 was sent that day.
+    send(&mut s, "b SEARCH SUBJECT \"wg mtg\" SEEN NOT SENTON 17-Jul-1996\r\n");
+    let (_, out) = answer_rows(&mut s, &rows);
     assert_eq!(out, "* SEARCH 2\r\nb OK SEARCH completed\r\n", "encoded words are decoded");
+    // A row missing (kept before, or lost) is read from the summary;
+    // the answer is in UID order whichever way each message went.
+    send(&mut s, "c SEARCH OR SUBJECT wg HEADER FROM \"\"\r\n");
+    let (event, _) = answer_rows(&mut s, &[rows[1].clone(), rows[2].clone()]);
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![10], content: false, summary: true })
+    );
+    assert_eq!(answer_messages(&mut s, vec![summaries[0].clone()]), "* SEARCH 1 2\r\nc OK SEARCH completed\r\n");
+    // A row of another format (kept by another version) counts as missing.
+    send(&mut s, "d SEARCH SUBJECT wg\r\n");
+    let mut stale = rows[1].clone();
+    stale.1[0] = 0;
+    let (event, _) = answer_rows(&mut s, &[rows[0].clone(), stale, rows[2].clone()]);
+    assert_eq!(
+        event,
+        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20], content: false, summary: true })
+    );
+    assert_eq!(answer_messages(&mut s, vec![summaries[1].clone()]), "* SEARCH 1 2\r\nd OK SEARCH completed\r\n");
+}
+
+#[test]
+fn search_rows_hold_the_rfc3501_header_keys_only() {
+    let summary = crate::imap::Summary::compute(MAIL.as_bytes());
+    let row = summary.search_row();
+    let text = String::from_utf8_lossy(&row[9..]).into_owned();
+    assert!(text.starts_with("from:") && text.contains("\nsubject:imap4rev1 wg mtg summary and minutes\n"), "{text}");
+    assert!(!text.contains("message-id"), "{text}");
+    assert_eq!(i64::from_le_bytes(row[1..9].try_into().unwrap()), summary.sent.unwrap());
+    let mut s = selected();
+    // Any other header field, a date or size key, a keyword: not rows.
+    for key in ["HEADER Message-Id x", "SINCE 1-Jan-2000", "LARGER 10", "KEYWORD x", "TEXT x"] {
+        let (event, _) = send(&mut s, &format!("a SEARCH SUBJECT x {key}\r\n"));
+        assert!(matches!(event, ImapEvent::Request(Request::Messages { .. })), "{key}: {event:?}");
+        s = selected();
+    }
 }
 
 #[test]
@@ -271,6 +329,8 @@ fn search_charset_iso_8859_1_rfc3501_6_4_4() {
     let mut s = selected();
     s.feed(b"a SEARCH CHARSET ISO-8859-1 SUBJECT {4+}\r\ncaf\xe9\r\n");
     let (event, _) = step(&mut s);
+    assert!(matches!(event, ImapEvent::Request(Request::SearchRows { .. })), "{event:?}");
+    let (event, _) = answer_rows(&mut s, &[]);
     assert!(matches!(event, ImapEvent::Request(Request::Messages { .. })), "{event:?}");
     let out = answer_messages(
         &mut s,
@@ -393,8 +453,5 @@ fn a_batch_answered_in_part_is_asked_again() {
 fn a_uid_range_narrows_what_search_reads_rfc3501_6_4_4() {
     let mut s = selected();
     let (event, _) = send(&mut s, "a UID SEARCH UID 15:* SUBJECT x 2:3\r\n");
-    assert_eq!(
-        event,
-        ImapEvent::Request(Request::Messages { mailbox: 0, uids: vec![20, 30], content: false, summary: true })
-    );
+    assert_eq!(event, ImapEvent::Request(Request::SearchRows { mailbox: 0, uids: vec![20, 30] }));
 }
