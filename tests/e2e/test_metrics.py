@@ -83,7 +83,9 @@ class Prometheus:
             if self.proc.poll() is not None:
                 raise AssertionError(f"prometheus exited with {self.proc.returncode}")
             try:
-                last = self.value(expr)
+                # Listening is not ready: the API answers 503 until the
+                # TSDB is open, which takes seconds on a loaded machine.
+                last = self.value(expr) if get(f"{self.url}/-/ready")[0] == 200 else None
             except OSError:
                 last = None  # not listening yet
             if last is not None and predicate(last):
