@@ -54,7 +54,7 @@ fn runtime(rt: &tokio::runtime::Runtime, cfg: &PolicyConfig) -> PluginRuntime {
         // Compiled code is cached across bench runs (compilation is not
         // what is measured).
         cache_dir: Some(std::env::temp_dir().join("ferrymail-bench-plugin-cache")),
-        base_dir: None,
+        ..Default::default()
     };
     rt.block_on(PluginRuntime::new(cfg, Arc::new(host()), options)).unwrap_or_else(|e| panic!("{e}"))
 }

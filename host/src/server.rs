@@ -274,6 +274,7 @@ pub fn runtime_options(config: &Config, config_path: Option<&Path>) -> RuntimeOp
         cache_dir: Some(config.plugin_cache_dir()),
         // Relative plugin paths are relative to the file that names them.
         base_dir: config_path.and_then(Path::parent).map(Path::to_path_buf),
+        hostname: config.hostname.clone(),
     }
 }
 

@@ -75,6 +75,16 @@ BAD = {
     "cert without key": ({"tls": {"cert": "/etc/hostname"}}, ["tls.cert", "tls.key"]),
     "missing cert file": ({"tls": {"cert": "/nonexistent/c.pem", "key": "/nonexistent/k.pem"}},
                           ["tls.cert", "/nonexistent/c.pem"]),
+    "chain names an unknown milter": ({"chain": ["@tenant", "milter:rspamd", "local"]},
+                                      ["chain", 'no milter named "rspamd"', "[milters.rspamd]"]),
+    "tenant chain names an unknown milter": (
+        {"tenants": {"acme": {"domains": ["acme.test"], "chain": ["milter:odk"]}}},
+        ["tenants.acme.chain", 'no milter named "odk"']),
+    "bad milter socket": ({"milters": {"rspamd": {"socket": "127.0.0.1:11332"}}}, ["milters.rspamd.socket"]),
+    "unknown milter key": ({"milters": {"rspamd": {"socket": "inet:127.0.0.1:11332", "timout": "1s"}}},
+                           ["milters", "timout"]),
+    "bad milter failure policy": ({"milters": {"rspamd": {"socket": "inet:127.0.0.1:11332", "failure": "accept"}}},
+                                  ["milters", "failure"]),
 }
 
 
@@ -85,7 +95,8 @@ def test_bad_config_one_line_naming_the_key(cfg, case):
     assert_one_clear_line(r, *needles)
 
 
-@pytest.mark.parametrize("case", ["unknown top-level key", "bad listen address", "below RFC minimum"])
+@pytest.mark.parametrize("case", ["unknown top-level key", "bad listen address", "below RFC minimum",
+                                  "chain names an unknown milter", "bad milter socket"])
 def test_config_check_refuses_bad_config_too(cfg, case):
     text, needles = BAD[case]
     r = run(["config", "check", "--config", str(cfg(text))])

@@ -25,15 +25,28 @@
 
 use crate::config::RetryConfig;
 use crate::directory::Directory;
+use crate::milter::Milter;
 use crate::plugin::Binding;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+/// One element of a chain.
+pub(crate) enum Element {
+    /// A plugin bound to the chain's tenant.
+    Plugin(Arc<Binding>),
+    /// `milter:NAME`: one per name, shared by every chain naming it (it
+    /// holds the sessions' connections, and a session's transaction
+    /// belongs to one tenant).
+    Milter(Arc<Milter>),
+}
+
 pub(crate) struct Snapshot {
     /// Who owns which domain; the bindings' sandboxes share it.
     pub directory: Arc<Directory>,
-    pub global: Vec<Arc<Binding>>,
-    pub tenants: HashMap<String, Vec<Arc<Binding>>>,
+    pub global: Vec<Element>,
+    pub tenants: HashMap<String, Vec<Element>>,
+    /// Every milter of any chain, by name (to close a session's connections).
+    pub milters: HashMap<String, Arc<Milter>>,
     /// The embedded retry plugin on the `[retry]` schedule, asked when no
     /// plugin of the chain decides (`None` only before the first load).
     pub retry_fallback: Option<Arc<Binding>>,
@@ -43,7 +56,7 @@ pub(crate) struct Snapshot {
 
 impl Snapshot {
     /// The bindings a call for `tenant` runs through, in order.
-    pub(crate) fn chain(&self, tenant: Option<&str>) -> &[Arc<Binding>] {
+    pub(crate) fn chain(&self, tenant: Option<&str>) -> &[Element] {
         tenant.and_then(|t| self.tenants.get(t)).map(Vec::as_slice).unwrap_or(&self.global)
     }
 }

@@ -22,8 +22,11 @@ pub struct PolicyConfig {
     /// `path = "builtin:NAME"`; declaring one here replaces that.
     pub plugins: BTreeMap<String, PluginDecl>,
     /// The global chain, in order. `"@tenant"` marks where the tenant's chain
-    /// runs; without it the tenant's chain runs first.
+    /// runs; without it the tenant's chain runs first. `"milter:NAME"` asks
+    /// the milter `[milters.NAME]`.
     pub chain: Vec<String>,
+    /// Milters by name, for the chain element `milter:NAME`.
+    pub milters: BTreeMap<String, crate::milter::MilterDecl>,
     /// Tenants by name: a set of domains with its own chain and plugin config.
     pub tenants: BTreeMap<String, TenantConfig>,
     /// Limits every plugin call runs under.
@@ -42,6 +45,7 @@ impl Default for PolicyConfig {
         PolicyConfig {
             plugins: BTreeMap::new(),
             chain: ["@tenant", "dmarc", "auth", "local", "relay", "vrfy-expn", "retry"].map(String::from).to_vec(),
+            milters: BTreeMap::new(),
             tenants: BTreeMap::new(),
             sandbox: SandboxConfig::default(),
             retry: RetryConfig::default(),

@@ -9,7 +9,7 @@
 //! ```
 //!
 //! # Layout
-//! - [`config`]: the `plugins`/`chain`/`tenants`/`sandbox`/`retry` config keys
+//! - [`config`]: the `plugins`/`milters`/`chain`/`tenants`/`sandbox`/`retry` config keys
 //! - `plan`: config checks, chain composition, per-tenant plugin config
 //! - [`runtime`]: engine, compilation, reload ([`PluginRuntime`])
 //! - `plugin`: loaded components, per-(tenant, plugin) bindings and warm instances
@@ -23,6 +23,7 @@
 //! - `validate`: the rules every guest answer must pass before the host uses it
 //! - [`services`]: [`HostServices`], what the server provides
 //! - [`inspect()`]: `ferrymail plugin check`
+//! - [`milter`]: the chain element `milter:NAME` (milter protocol v6, a connection per SMTP session)
 //! - [`builtin`]: the embedded components; [`testing`]: an in-memory host
 
 mod bindings;
@@ -51,6 +52,7 @@ pub use config::{
     RetryConfig, SandboxConfig, TenantConfig,
 };
 pub use inspect::{PluginInfo, inspect};
+pub use milter::MilterDecl;
 pub use runtime::{PluginRuntime, RuntimeOptions};
 pub use services::{HostServices, ServiceError};
 

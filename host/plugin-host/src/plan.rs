@@ -4,6 +4,7 @@
 
 use crate::builtin;
 use crate::config::{PluginDecl, PolicyConfig, TENANT_MARKER};
+use crate::milter;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,8 @@ pub(crate) struct Plan {
     pub configs: HashMap<(Option<String>, String), Value>,
     /// Lower-case domain to tenant.
     pub domains: HashMap<String, String>,
+    /// Milters named by some chain (`milter:NAME`), by NAME.
+    pub milters: BTreeMap<String, crate::milter::MilterDecl>,
     /// The embedded `retry` plugin with the `[retry]` schedule: it decides
     /// when no plugin of a chain does, so its algorithm is the only one.
     pub retry_fallback: Option<(PlannedPlugin, Value)>,
@@ -116,6 +119,10 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
                 if !marker_ok {
                     errors.push(format!("{key}: \"{TENANT_MARKER}\" belongs in the global chain only"));
                 }
+            } else if let Some(milter) = name.strip_prefix(milter::PREFIX) {
+                if !cfg.milters.contains_key(milter) {
+                    errors.push(format!("{key}: no milter named \"{milter}\" (declare [milters.{milter}])"));
+                }
             } else if declaration(cfg, name).is_none() {
                 errors.push(format!("{key}: no plugin named \"{name}\" (declare [plugins.{name}])"));
             }
@@ -153,7 +160,17 @@ pub(crate) fn plan(cfg: &PolicyConfig, base_dir: Option<&Path>) -> Result<Plan, 
             errors.push(format!("plugins.{name}.config: must be a table"));
         }
     }
+    for (name, decl) in &cfg.milters {
+        errors.extend(milter::check_decl(name, decl));
+    }
     let used = plan.global.iter().chain(plan.tenants.values().flatten());
+    for name in used.clone() {
+        if let Some(m) = name.strip_prefix(milter::PREFIX)
+            && let Some(decl) = cfg.milters.get(m)
+        {
+            plan.milters.insert(m.to_string(), decl.clone());
+        }
+    }
     for name in used {
         if plan.plugins.contains_key(name) {
             continue;

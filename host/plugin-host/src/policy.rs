@@ -7,11 +7,14 @@ use crate::convert::*;
 use crate::directory::Reentry;
 use crate::isolation::violation;
 use crate::message::MessageData;
+use crate::milter::Stage;
 use crate::plugin::Warm;
-use crate::walk::{call, final_verdict, on_failure, temp_reply};
+use crate::walk::{call, final_verdict, no_milter, on_failure, temp_reply};
 use async_trait::async_trait;
 use ferrymail_policy::*;
 use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The policy of one snapshot, as sessions hold it. Each hook's walk lends
 /// the snapshot to the plugin calls it makes (for `directory.resolve`).
@@ -21,6 +24,12 @@ impl SnapshotPolicy {
     fn reentry(&self) -> Reentry {
         Reentry::new(self.0.clone())
     }
+}
+
+/// A milter's answer at a verdict stage: a refusal ends the walk; accept
+/// is only "no objection" (a milter never claims a recipient).
+fn milter_verdict(v: DataVerdict) -> Option<Verdict> {
+    Some(v.verdict).filter(|v| v.reply().is_some())
 }
 
 #[async_trait]
@@ -34,6 +43,7 @@ impl Policy for SnapshotPolicy {
             |i| i.connect.is_some(),
             |b| call!(b, reentry, connect, call_on_connect(ws)),
             final_verdict,
+            |m| async move { milter_verdict(m.ask(session, Stage::Connect).await) },
         );
         walk.await.unwrap_or(Verdict::Continue)
     }
@@ -47,6 +57,7 @@ impl Policy for SnapshotPolicy {
             |i| i.helo.is_some(),
             |b| call!(b, reentry, helo, call_on_helo(ws, name, ehlo)),
             final_verdict,
+            |m| async move { milter_verdict(m.ask(session, Stage::Helo).await) },
         );
         walk.await.unwrap_or(Verdict::Continue)
     }
@@ -80,6 +91,7 @@ impl Policy for SnapshotPolicy {
                 Some(AuthResult::Tempfail) => Some(AuthOutcome::Tempfail),
                 None => on_failure(b, AuthOutcome::Tempfail),
             },
+            no_milter,
         );
         walk.await.unwrap_or(AuthOutcome::Fail)
     }
@@ -93,6 +105,7 @@ impl Policy for SnapshotPolicy {
             |i| i.mail.is_some(),
             |b| call!(b, reentry, mail, call_on_mail(ws, from)),
             final_verdict,
+            |m| async move { milter_verdict(m.ask(session, Stage::Mail { from }).await) },
         );
         walk.await.unwrap_or(Verdict::Continue)
     }
@@ -121,6 +134,7 @@ impl Policy for SnapshotPolicy {
             |i| i.rcpt.is_some(),
             |b| call!(b, reentry, rcpt, call_on_rcpt(ws, we, rcpt)),
             final_verdict,
+            |m| async move { milter_verdict(m.ask(session, Stage::Rcpt { envelope, rcpt }).await) },
         );
         walk.await.unwrap_or(Verdict::Continue)
     }
@@ -143,6 +157,8 @@ impl Policy for SnapshotPolicy {
         let (ws, we) = (&session_to(session), &envelope_to(envelope));
         let msg = &MessageData::new(message);
         let mut add_headers = Vec::new();
+        // What milters asked for (header edits, dropping the message).
+        let (edits, discard) = (&Mutex::new(Vec::new()), &AtomicBool::new(false));
         let walk = snap.walk(
             tenant.as_deref(),
             |i| i.data.is_some(),
@@ -168,9 +184,21 @@ impl Policy for SnapshotPolicy {
                 });
                 final_verdict(b, verdict)
             },
+            |m| async move {
+                let v = m.ask(session, Stage::Data { envelope, message }).await;
+                edits.lock().unwrap_or_else(|e| e.into_inner()).extend(v.edits);
+                // A discard ends the walk: the message is accepted and dropped.
+                discard.store(v.discard, Ordering::Relaxed);
+                if v.discard {
+                    Some(Verdict::Accept)
+                } else {
+                    milter_verdict(DataVerdict { verdict: v.verdict, ..Default::default() })
+                }
+            },
         );
         let verdict = walk.await.unwrap_or(Verdict::Continue);
-        DataVerdict { verdict, add_headers, ..Default::default() }
+        let edits = std::mem::take(&mut *edits.lock().unwrap_or_else(|e| e.into_inner()));
+        DataVerdict { verdict, add_headers, edits, discard: discard.load(Ordering::Relaxed) }
     }
 
     async fn vrfy(&self, session: &SessionInfo, arg: &str) -> Reply {
@@ -207,6 +235,7 @@ impl Policy for SnapshotPolicy {
                 // A failed retry plugin: "tempfail" means try again later.
                 None => on_failure(b, RetryDecision::RetryAfter(snap.retry.interval)),
             },
+            no_milter,
         );
         if let Some(decision) = walk.await {
             return decision;
@@ -237,7 +266,14 @@ impl Policy for SnapshotPolicy {
                 }
             },
             |_, _| None::<()>,
+            no_milter,
         );
         walk.await;
+    }
+
+    async fn end(&self, session: &SessionInfo) {
+        for m in self.0.milters.values() {
+            m.end(&session.id);
+        }
     }
 }

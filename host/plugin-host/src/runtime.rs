@@ -3,9 +3,10 @@
 //! component) and cached on disk by wasmtime when a cache directory is given.
 
 use crate::bindings::Full;
-use crate::chain::Snapshot;
+use crate::chain::{Element, Snapshot};
 use crate::config::{Interrupt, PolicyConfig};
 use crate::directory::Directory;
+use crate::milter::Milter;
 use crate::plan::{self, Plan, Source};
 use crate::plugin::{Binding, HookIndices, LoadedPlugin, instantiate};
 use crate::policy::SnapshotPolicy;
@@ -29,6 +30,8 @@ pub struct RuntimeOptions {
     /// Relative plugin paths resolve against this (e.g. the config file's
     /// directory); `None`: the working directory.
     pub base_dir: Option<PathBuf>,
+    /// Our host name, as milters are told it (the `j` macro).
+    pub hostname: String,
 }
 
 /// Compiled components, by identity and content.
@@ -158,7 +161,8 @@ impl PluginRuntime {
         compiled.components = fresh;
         let generation = self.generation.fetch_add(1, Ordering::SeqCst) + 1;
         let retry_fallback = retry_fallback.expect("loaded when there were no errors");
-        let snapshot = build_snapshot(&plan, &loaded, retry_fallback, cfg, &compiled.engine, &self.host);
+        let snapshot =
+            build_snapshot(&plan, &loaded, retry_fallback, cfg, &compiled.engine, &self.host, &self.options.hostname);
         let summary = loaded
             .values()
             .map(|l| PluginSummary { name: l.name.clone(), path: l.decl.path.clone(), hooks: l.indices.names() })
@@ -176,6 +180,7 @@ fn empty_snapshot() -> Snapshot {
         directory: Arc::new(Directory::new(HashMap::new(), Arc::new(crate::testing::MemoryHost::default()))),
         global: Vec::new(),
         tenants: HashMap::new(),
+        milters: HashMap::new(),
         retry_fallback: None,
         retry: Default::default(),
     }
@@ -237,7 +242,10 @@ fn build_snapshot(
     cfg: &PolicyConfig,
     engine: &Engine,
     host: &Arc<dyn HostServices>,
+    hostname: &str,
 ) -> Arc<Snapshot> {
+    let milters: HashMap<String, Arc<Milter>> =
+        plan.milters.iter().map(|(name, decl)| (name.clone(), Arc::new(Milter::new(name, decl, hostname)))).collect();
     // Built before the bindings, which share it; it holds no plugin.
     let directory = Arc::new(Directory::new(plan.domains.clone(), host.clone()));
     let binding = |plugin: Arc<LoadedPlugin>, tenant: Option<&str>, config: String, builtin: bool, limit| {
@@ -255,13 +263,17 @@ fn build_snapshot(
         });
         Arc::new(Binding::new(plugin, scope, engine.clone()))
     };
-    let bind = |tenant: Option<&str>, names: &[String]| -> Vec<Arc<Binding>> {
+    let bind = |tenant: Option<&str>, names: &[String]| -> Vec<Element> {
         let limit = tenant.map(|_| Arc::new(tokio::sync::Semaphore::new(cfg.sandbox.tenant_permits())));
         names
             .iter()
             .map(|name| {
+                if let Some(m) = name.strip_prefix(crate::milter::PREFIX) {
+                    return Element::Milter(milters[m].clone());
+                }
                 let config = &plan.configs[&(tenant.map(str::to_string), name.clone())];
-                binding(loaded[name].clone(), tenant, config.to_string(), plan.plugins[name].builtin, limit.clone())
+                let builtin = plan.plugins[name].builtin;
+                Element::Plugin(binding(loaded[name].clone(), tenant, config.to_string(), builtin, limit.clone()))
             })
             .collect()
     };
@@ -270,6 +282,7 @@ fn build_snapshot(
         global: bind(None, &plan.global),
         tenants: plan.tenants.iter().map(|(t, chain)| (t.clone(), bind(Some(t), chain))).collect(),
         directory,
+        milters,
         retry: cfg.retry.clone(),
     })
 }

@@ -3,11 +3,12 @@
 //! every hook uses). A failed plugin answers its failure policy: `tempfail`
 //! (a 4xx-class answer) or `skip` (as if it had continued).
 
-use crate::chain::Snapshot;
+use crate::chain::{Element, Snapshot};
 use crate::config::FailurePolicy;
 use crate::convert::*;
 use crate::directory::{Reentry, Router, domain_of};
 use crate::isolation::violation;
+use crate::milter::Milter;
 use crate::plugin::{Binding, HookIndices, Warm};
 use async_trait::async_trait;
 use ferrymail_policy::*;
@@ -47,25 +48,42 @@ pub(crate) fn final_verdict(b: &Binding, answer: Option<crate::bindings::wit::Ve
     }
 }
 
+/// The milter step of a hook milters take no part in (auth, vrfy, expn,
+/// route, retry, events): the walk goes on.
+pub(crate) fn no_milter<T>(_: &Arc<Milter>) -> std::future::Ready<Option<T>> {
+    std::future::ready(None)
+}
+
 impl Snapshot {
     /// The chain walk. Asks each plugin of `tenant`'s chain that `has` the
     /// hook, in order; `decide` turns its answer (`None`: the plugin
     /// failed) into the decision that ends the walk, or `None` to ask the
-    /// next. `None` when nobody decided: the caller's end-of-chain default.
-    pub(crate) async fn walk<'a, R, T, F, Fut>(
+    /// next. A `milter:NAME` element is asked through `milter` (its
+    /// decision, or `None` to go on; [`no_milter`] for hooks without a
+    /// milter step). `None` when nobody decided: the caller's end-of-chain
+    /// default.
+    pub(crate) async fn walk<'a, R, T, F, Fut, M, MFut>(
         &'a self,
         tenant: Option<&str>,
         has: fn(&HookIndices) -> bool,
         mut ask: F,
         mut decide: impl FnMut(&Binding, Option<R>) -> Option<T>,
+        mut milter: M,
     ) -> Option<T>
     where
         F: FnMut(&'a Arc<Binding>) -> Fut,
         Fut: Future<Output = Option<R>>,
+        M: FnMut(&'a Arc<Milter>) -> MFut,
+        MFut: Future<Output = Option<T>>,
     {
-        for b in self.chain(tenant).iter().filter(|b| has(&b.plugin.indices)) {
-            if let Some(decision) = decide(b, ask(b).await) {
-                return Some(decision);
+        for element in self.chain(tenant) {
+            let decision = match element {
+                Element::Plugin(b) if has(&b.plugin.indices) => decide(b, ask(b).await),
+                Element::Plugin(_) => None,
+                Element::Milter(m) => milter(m).await,
+            };
+            if decision.is_some() {
+                return decision;
             }
         }
         None
@@ -107,6 +125,7 @@ impl Snapshot {
                     Some(None) => None,
                     None => on_failure(b, Route::Reject(temp_reply())),
                 },
+                no_milter,
             )
             .await;
         // No plugin decided: local domains to the account of that name,
@@ -155,6 +174,7 @@ impl Snapshot {
                 Some(reply) => reply.map(reply_from),
                 None => on_failure(b, temp_reply()),
             },
+            no_milter,
         )
         .await
     }

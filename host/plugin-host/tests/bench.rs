@@ -65,7 +65,7 @@ async fn python_hook_call_cost() {
     assert!(path.exists(), "build it with plugins/examples/build-python.sh");
     let options = ferrymail_plugin_host::RuntimeOptions {
         cache_dir: Some(std::env::temp_dir().join("ferrymail-bench-cache")),
-        base_dir: None,
+        ..Default::default()
     };
     let mut env = envelope("a@b.example");
     env.rcpt_to.push("alice@localhost".into());

@@ -37,7 +37,7 @@ config = {{ words = ["lottery", "viagra"] }}
         python_wasm().display()
     ));
     let cache = tempfile::tempdir().unwrap();
-    let options = RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()), base_dir: None };
+    let options = RuntimeOptions { cache_dir: Some(cache.path().to_path_buf()), ..Default::default() };
     let host = Arc::new(host());
     let t = Instant::now();
     let rt = PluginRuntime::new(&cfg, host.clone(), options.clone()).await.unwrap();

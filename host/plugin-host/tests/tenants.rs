@@ -104,3 +104,38 @@ async fn config_errors_name_their_keys() {
     assert!(text.contains("tenants.bravo.domains: \"acme.example\" also belongs to tenant \"acme\""), "{text}");
     assert!(text.contains("tenants.bravo.plugin_config.kvprobe"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn milter_config_errors_name_their_keys() {
+    let mut cfg = config(TENANTS);
+    cfg.chain.insert(0, "milter:nope".into());
+    cfg.tenants.get_mut("bravo").unwrap().chain.push("milter:absent".into());
+    for (name, socket, timeout) in [("bad", "127.0.0.1:11332", "1s"), ("slow", "inet:127.0.0.1:11332", "0s")] {
+        let decl = format!("socket = \"{socket}\"\ntimeout = \"{timeout}\"\n");
+        cfg.milters.insert(name.into(), toml::from_str(&decl).unwrap());
+    }
+    let err =
+        ferrymail_plugin_host::PluginRuntime::new(&cfg, Arc::new(host()), Default::default()).await.err().unwrap();
+    let text = err.to_string();
+    assert!(text.contains("chain: no milter named \"nope\" (declare [milters.nope])"), "{text}");
+    assert!(text.contains("tenants.bravo.chain: no milter named \"absent\""), "{text}");
+    assert!(text.contains("milters.bad.socket: \"127.0.0.1:11332\": expected inet:HOST:PORT or unix:PATH"), "{text}");
+    assert!(text.contains("milters.slow.timeout: must be more than 0"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unreachable_milter_in_one_tenants_chain_gets_its_failure_policy_there_only() {
+    let mut cfg = config(TENANTS);
+    cfg.tenants.get_mut("bravo").unwrap().chain.insert(0, "milter:gone".into());
+    let decl = "socket = \"unix:/nonexistent/ferrymail-test.sock\"\ntimeout = \"2s\"\n";
+    cfg.milters.insert("gone".into(), toml::from_str(decl).unwrap());
+    let rt = ferrymail_plugin_host::PluginRuntime::new(&cfg, Arc::new(host()), Default::default()).await.unwrap();
+    let p = rt.policy();
+    let s = session("192.0.2.1");
+    let env = envelope("x@example.org");
+    let v = p.rcpt(&s, &env, "u@bravo.example").await;
+    assert_eq!(v.reply().map(|r| r.code), Some(451), "{v:?}");
+    let v = p.rcpt(&session("192.0.2.2"), &env, "u@acme.example").await;
+    assert_ne!(v.reply().map(|r| r.code), Some(451), "acme's chain has no milter: {v:?}");
+    p.end(&s).await;
+}

@@ -92,6 +92,11 @@ pub trait Policy: Send + Sync {
 
     /// A recipient was delivered or bounced. Informational.
     async fn event(&self, _event: &DeliveryEvent) {}
+
+    /// The SMTP session (or a pickup, which asks `data` alone) is over:
+    /// release what was kept for it, such as its milter connections.
+    /// Called once, after its last hook call.
+    async fn end(&self, _session: &SessionInfo) {}
 }
 
 /// A shared, swappable policy. Sessions clone the `Arc` when they start so a

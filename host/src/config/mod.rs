@@ -4,7 +4,9 @@
 //! Every struct denies unknown fields, so a typo is an error naming the key,
 //! never a silently ignored setting.
 
-use ferrymail_plugin_host::{DisclosureMode, PluginDecl, PolicyConfig, RetryConfig, SandboxConfig, TenantConfig};
+use ferrymail_plugin_host::{
+    DisclosureMode, MilterDecl, PluginDecl, PolicyConfig, RetryConfig, SandboxConfig, TenantConfig,
+};
 use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
@@ -83,8 +85,11 @@ pub struct Config {
     // listed one by one because `flatten` and `deny_unknown_fields` do not mix.
     /// Plugins by name: component path, config, failure policy, grants.
     pub plugins: BTreeMap<String, PluginDecl>,
-    /// The global chain, in order; "@tenant" marks where a tenant's chain runs.
+    /// The global chain, in order; "@tenant" marks where a tenant's chain
+    /// runs, "milter:NAME" asks a milter.
     pub chain: Vec<String>,
+    /// Milters (rspamd, OpenDKIM …) by name: socket, timeout, failure policy.
+    pub milters: BTreeMap<String, MilterDecl>,
     /// Tenants: sets of domains with their own chain and plugin config.
     pub tenants: BTreeMap<String, TenantConfig>,
     /// Limits every plugin call runs under.
@@ -493,6 +498,7 @@ impl Config {
         PolicyConfig {
             plugins: self.plugins.clone(),
             chain: self.chain.clone(),
+            milters: self.milters.clone(),
             tenants: self.tenants.clone(),
             sandbox: self.sandbox.clone(),
             retry: self.retry.clone(),

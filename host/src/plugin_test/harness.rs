@@ -107,6 +107,7 @@ impl Harness {
         let options = RuntimeOptions {
             cache_dir: Some(config.plugin_cache_dir()),
             base_dir: config_path.and_then(Path::parent).map(Path::to_path_buf),
+            hostname: config.hostname.clone(),
         };
         let runtime = PluginRuntime::new(&config.policy_config(), services, options).await?;
         ferrymail_policy::observe::set_observer(Box::new(Recorder));
@@ -329,5 +330,9 @@ impl Policy for Watched {
     }
     async fn event(&self, event: &DeliveryEvent) {
         self.inner.event(event).await
+    }
+
+    async fn end(&self, s: &SessionInfo) {
+        self.inner.end(s).await
     }
 }

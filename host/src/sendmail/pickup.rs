@@ -83,10 +83,20 @@ pub async fn submit(state: &ServerState, sub: &Submission) -> Result<String, Ref
     let id = state.delivery.new_id().await.map_err(|r| Refused::from_reply(&r))?;
     let msg = ferrymail_store::format_id(id);
     let decision = policy.data(&info, &envelope, &content).await;
+    policy.end(&info).await;
     if let Some(reply) = decision.verdict.reply() {
         tracing::info!(session = %info.id, msg = %msg, reply = %logsafe(&reply.to_string()), "local submission refused by policy");
         return Err(Refused::from_reply(reply));
     }
+    if decision.discard {
+        tracing::info!(session = %info.id, msg = %msg, "local submission discarded by policy");
+        return Ok(msg);
+    }
+    // A milter's header edits (a signature, say), as for SMTP.
+    let content = match decision.edits.is_empty() {
+        true => content,
+        false => ferrymail_policy::edits::apply(&content, &decision.edits),
+    };
     // RFC 5321 4.4: the trace field of a local submission names the user.
     let mut full = format!(
         "Received: (from uid {uid})\r\n\tby {} (ferrymail sendmail) id {msg};\r\n\t{}\r\n",

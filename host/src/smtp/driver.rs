@@ -64,6 +64,8 @@ impl Driver {
 
     pub async fn run(mut self) {
         let end = self.serve().await;
+        // Milter connections of this session say goodbye.
+        self.policy.end(self.session.info()).await;
         let last = self.session.take_output();
         crate::metrics::smtp::replies(self.session.info().service.as_str(), &last);
         self.conn.farewell(&last).await;

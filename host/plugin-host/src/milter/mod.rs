@@ -1,28 +1,48 @@
-//! The milter bridge (not yet wired into the chain walk: see the report
-//! of issue 10): a chain element `milter:NAME` that asks a milter
-//! (rspamd, OpenDKIM, ClamAV's clamav-milter …) about a message, over the
-//! milter protocol v6 ([`codec`]).
+//! The milter bridge: a chain element `milter:NAME` that asks a milter
+//! (rspamd, OpenDKIM, clamav-milter …) over the milter protocol v6
+//! ([`codec`]), configured by `[milters.NAME]`.
 //!
-//! One connection per message, opened when the message has arrived (the
-//! data stage of the chain): the whole transaction is replayed in protocol
-//! order — connect, helo, mail, each rcpt, data, headers, body, end of
-//! message — and every step's answer is honoured, so a milter that refuses
-//! at RCPT refuses the message. The whole conversation runs under one
-//! deadline (`timeout`); a milter that cannot be reached, breaks the
-//! protocol or misses the deadline gets the element's `failure` policy,
-//! as a plugin would. Each conversation is its own task on its own socket:
+//! One connection per SMTP session and milter, opened the first time the
+//! chain reaches the milter and closed when the session ends
+//! (`Policy::end`), so the milter is asked at the stage it belongs to:
+//! connect, helo, mail, each rcpt, then data (headers, body, end of
+//! message), and can refuse at MAIL or RCPT. A milter first reached at a
+//! later stage (one in a tenant's chain is first asked at RCPT) is told
+//! the earlier steps first, and a refusal of one of those refuses the step
+//! in progress. Between transactions an unfinished one is aborted
+//! (SMFIC_ABORT), as Postfix does.
+//!
+//! The answers keep libmilter's meaning: accept means "no objection"
+//! (never that a recipient is ours: only the chain's plugins claim
+//! recipients, so a milter cannot make an open relay); reject, tempfail
+//! and a reply code (SMFIR_REPLYCODE) refuse the step; discard drops the
+//! message after the 250; accept at connect or helo asks nothing more this
+//! session, elsewhere nothing more this message (at RCPT it only accepts
+//! that recipient, as in Postfix). Header edits come at the end of the
+//! message. Every answer is checked like a plugin's ([`answer`]).
+//!
+//! Each step (with any catch-up, the connection and option negotiation)
+//! runs under one deadline, `timeout`, covering every read and write; a
+//! milter that cannot be reached, breaks the protocol or misses the
+//! deadline gets `failure` (`tempfail`: 451 4.3.0; `skip`: as if it had
+//! said continue) for the rest of the session, and its connection is
+//! dropped. Each session talks to its own connection from its own task:
 //! a slow milter holds only the sessions waiting for it.
 
+mod answer;
 pub mod codec;
+mod conversation;
 
 use crate::config::FailurePolicy;
-use codec::{Command, Decoder, Family, Response, action, proto};
-use ferrymail_policy::edits::HeaderEdit;
-use ferrymail_policy::{DataVerdict, Envelope, Reply, SessionInfo, Verdict};
+use codec::{Command, Family, proto};
+use conversation::{Conversation, Step};
+use ferrymail_policy::observe::{self, Failure, HookCall, Outcome};
+use ferrymail_policy::{DataVerdict, Envelope, Service, SessionInfo, Verdict, logsafe};
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// `[milters.NAME]`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,7 +54,8 @@ pub struct MilterDecl {
     /// a plugin: `tempfail` (451 4.3.0) or `skip` (as if it had said continue).
     #[serde(default)]
     pub failure: FailurePolicy,
-    /// The whole conversation about one message, connect to quit.
+    /// The longest one step may take (connect, option negotiation and
+    /// catch-up included; at data: the whole message and the answer).
     #[serde(default = "default_timeout", with = "humantime_serde")]
     pub timeout: Duration,
 }
@@ -42,6 +63,9 @@ pub struct MilterDecl {
 fn default_timeout() -> Duration {
     Duration::from_secs(30)
 }
+
+/// The chain element's prefix: `milter:NAME`.
+pub const PREFIX: &str = "milter:";
 
 /// Where a milter listens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,47 +99,160 @@ impl Socket {
     }
 }
 
-/// A milter in a chain.
-#[derive(Debug)]
-pub struct Milter {
-    pub name: String,
-    pub socket: Socket,
-    pub failure: FailurePolicy,
-    pub timeout: Duration,
-    /// Our host name, for the `j` macro.
-    pub hostname: String,
+/// The problems of one `[milters.NAME]`, each naming its key.
+pub(crate) fn check_decl(name: &str, decl: &MilterDecl) -> Vec<String> {
+    let mut errors = Vec::new();
+    if !crate::plan::valid_name(name) {
+        errors.push(format!("milters.{name}: milter names are lower-case letters, digits, '-' and '_'"));
+    }
+    if let Err(e) = Socket::parse(&decl.socket) {
+        errors.push(format!("milters.{name}.socket: {e}"));
+    }
+    if decl.timeout.is_zero() {
+        errors.push(format!("milters.{name}.timeout: must be more than 0"));
+    }
+    errors
 }
 
-/// What the data stage is told.
-pub struct Transaction<'a> {
-    pub session: &'a SessionInfo,
-    pub envelope: &'a Envelope,
-    pub message: &'a [u8],
-    pub queue_id: &'a str,
+/// A step of the SMTP session, as the chain asks it.
+pub(crate) enum Stage<'a> {
+    Connect,
+    Helo,
+    Mail { from: &'a str },
+    Rcpt { envelope: &'a Envelope, rcpt: &'a str },
+    Data { envelope: &'a Envelope, message: &'a [u8] },
+}
+
+impl Stage<'_> {
+    fn name(&self) -> &'static str {
+        match self {
+            Stage::Connect => "connect",
+            Stage::Helo => "helo",
+            Stage::Mail { .. } => "mail",
+            Stage::Rcpt { .. } => "rcpt",
+            Stage::Data { .. } => "data",
+        }
+    }
+}
+
+/// One configured milter, shared by every chain naming it; it holds each
+/// SMTP session's conversation.
+pub(crate) struct Milter {
+    /// `milter:NAME`, as logs and the trace show it.
+    label: String,
+    socket: Socket,
+    failure: FailurePolicy,
+    timeout: Duration,
+    /// Our host name, for the `j` macro.
+    hostname: String,
+    sessions: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Session>>>>,
+}
+
+/// What one SMTP session has told the milter, and what it answered.
+#[derive(Default)]
+struct Session {
+    conv: Option<Conversation>,
+    /// The milter failed; its failure policy answers from now on.
+    failed: bool,
+    told_connect: bool,
+    told_helo: Option<String>,
+    /// Accepted at connect or helo: nothing more this session.
+    done: bool,
+    /// Refused at connect or helo: every later step gets this.
+    refused: Option<Verdict>,
+    /// Discard at connect or helo: every message of the session.
+    discard_all: bool,
+    /// The transaction must be aborted before the next MAIL.
+    abort: bool,
+    tx: Transaction,
+}
+
+/// What the milter knows of the current transaction.
+#[derive(Default)]
+struct Transaction {
+    /// MAIL was told (an SMFIC_ABORT is due unless the message ends).
+    open: bool,
+    rcpts: Vec<String>,
+    /// Accepted: nothing more this message.
+    done: bool,
+    discard: bool,
 }
 
 impl Milter {
-    /// The milter's answer as the chain's data answer; a failure becomes
-    /// the failure policy (and is logged).
-    pub async fn data(&self, tx: &Transaction<'_>) -> DataVerdict {
-        let run = async {
-            let mut conv = Conversation::open(&self.socket).await?;
-            let out = conv.run(self, tx).await;
-            conv.quit().await;
-            out
-        };
-        match tokio::time::timeout(self.timeout, run).await {
-            Ok(Ok(v)) => match check(&v) {
-                Ok(()) => v,
-                Err(e) => self.failed(tx, &format!("invalid answer: {e}")),
-            },
-            Ok(Err(e)) => self.failed(tx, &e),
-            Err(_) => self.failed(tx, &format!("no answer within {}", humantime::format_duration(self.timeout))),
+    pub(crate) fn new(name: &str, decl: &MilterDecl, hostname: &str) -> Milter {
+        Milter {
+            label: format!("{PREFIX}{name}"),
+            socket: Socket::parse(&decl.socket).expect("checked by plan()"),
+            failure: decl.failure,
+            timeout: decl.timeout,
+            hostname: if hostname.is_empty() { "localhost".into() } else { hostname.into() },
+            sessions: Mutex::default(),
         }
     }
 
-    fn failed(&self, tx: &Transaction<'_>, why: &str) -> DataVerdict {
-        tracing::warn!(session = %tx.session.id, milter = %self.name, error = %ferrymail_policy::logsafe(why), failure = ?self.failure, "milter failed");
+    /// The milter's answer at `stage` of `session`. Milters are asked on the
+    /// SMTP services only (POP3 and IMAP connects pass).
+    pub(crate) async fn ask(&self, session: &SessionInfo, stage: Stage<'_>) -> DataVerdict {
+        if !matches!(session.service, Service::Smtp | Service::Submission) {
+            return DataVerdict::default();
+        }
+        let started = Instant::now();
+        let state =
+            self.sessions.lock().unwrap_or_else(|e| e.into_inner()).entry(session.id.clone()).or_default().clone();
+        let mut st = state.lock().await;
+        if st.failed {
+            return self.failure_answer();
+        }
+        let out = tokio::time::timeout(self.timeout, st.exchange(self, session, &stage)).await;
+        let v = match out {
+            Ok(Ok(v)) => match answer::check(&v) {
+                Ok(()) => v,
+                Err(e) => {
+                    return self.failed(
+                        &mut st,
+                        session,
+                        &stage,
+                        started,
+                        Failure::Invalid,
+                        &format!("invalid answer: {e}"),
+                    );
+                }
+            },
+            Ok(Err(e)) => return self.failed(&mut st, session, &stage, started, Failure::Other, &e),
+            Err(_) => {
+                let why = format!("no answer within {}", humantime::format_duration(self.timeout));
+                return self.failed(&mut st, session, &stage, started, Failure::Deadline, &why);
+            }
+        };
+        if observe::observing() {
+            let shown = Shown(&v);
+            observe::report(&HookCall {
+                plugin: &self.label,
+                tenant: None,
+                hook: stage.name(),
+                elapsed: started.elapsed(),
+                outcome: Outcome::Answered(&shown),
+                decided: v.verdict.is_final() || v.discard,
+            });
+        }
+        v
+    }
+
+    /// The session ended: say goodbye (SMFIC_QUIT) in the background.
+    pub(crate) fn end(&self, session: &str) {
+        let Some(state) = self.sessions.lock().unwrap_or_else(|e| e.into_inner()).remove(session) else {
+            return;
+        };
+        let Ok(state) = Arc::try_unwrap(state) else { return };
+        if let Some(conv) = state.into_inner().conv {
+            let deadline = self.timeout;
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(deadline, conv.quit()).await;
+            });
+        }
+    }
+
+    fn failure_answer(&self) -> DataVerdict {
         match self.failure {
             FailurePolicy::Tempfail => {
                 DataVerdict { verdict: Verdict::Tempfail(crate::walk::temp_reply()), ..Default::default() }
@@ -123,310 +260,240 @@ impl Milter {
             FailurePolicy::Skip => DataVerdict::default(),
         }
     }
+
+    fn failed(
+        &self,
+        st: &mut Session,
+        session: &SessionInfo,
+        stage: &Stage<'_>,
+        started: Instant,
+        failure: Failure,
+        why: &str,
+    ) -> DataVerdict {
+        st.failed = true;
+        st.conv = None; // closes the socket: a late answer cannot be mistaken for the next one
+        let why = logsafe(why).to_string();
+        tracing::warn!(session = %session.id, milter = %self.label, stage = stage.name(), error = %why, failure_policy = ?self.failure, "milter failed");
+        observe::report(&HookCall {
+            plugin: &self.label,
+            tenant: None,
+            hook: stage.name(),
+            elapsed: started.elapsed(),
+            outcome: Outcome::Failed(failure, &why),
+            decided: self.failure == FailurePolicy::Tempfail,
+        });
+        self.failure_answer()
+    }
 }
 
-trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+/// A milter answer as one trace line.
+struct Shown<'a>(&'a DataVerdict);
 
-struct Conversation {
-    io: Box<dyn Stream>,
-    decoder: Decoder,
-    protocol: u32,
-    actions: u32,
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.0.verdict, self.0.discard) {
+            (_, true) => write!(f, "discard")?,
+            (Verdict::Continue | Verdict::Accept, _) => write!(f, "continue")?,
+            (v, _) => write!(f, "{v:?}")?,
+        }
+        if !self.0.edits.is_empty() {
+            write!(f, " ({} header edits)", self.0.edits.len())?;
+        }
+        Ok(())
+    }
 }
 
-/// How a step ended.
-enum Step {
-    Continue,
-    /// The milter accepted: no more questions, no objection.
-    Done,
-    /// A final answer for the message.
-    Final(DataVerdict),
-}
-
-impl Conversation {
-    async fn open(socket: &Socket) -> Result<Conversation, String> {
-        let io: Box<dyn Stream> = match socket {
-            Socket::Inet(addr) => Box::new(
-                tokio::net::TcpStream::connect(addr.as_str())
-                    .await
-                    .map_err(|e| format!("connecting to {addr}: {e}"))?,
-            ),
-            Socket::Unix(path) => Box::new(
-                tokio::net::UnixStream::connect(path)
-                    .await
-                    .map_err(|e| format!("connecting to {}: {e}", path.display()))?,
-            ),
-        };
-        let mut c = Conversation { io, decoder: Decoder::default(), protocol: 0, actions: 0 };
-        c.send(&Command::OptNeg {
-            version: codec::VERSION,
-            actions: action::ADDHDRS | action::CHGHDRS | action::QUARANTINE,
-            protocol: proto::OFFERED,
-        })
-        .await?;
-        match c.read().await? {
-            Response::OptNeg { version, actions, protocol } if version >= 2 => {
-                c.actions = actions & (action::ADDHDRS | action::CHGHDRS | action::QUARANTINE);
-                c.protocol = protocol & proto::OFFERED;
-                Ok(c)
+impl Session {
+    /// Everything the milter has not been told up to `stage`, then
+    /// `stage`; the first answer that settles it.
+    async fn exchange(&mut self, m: &Milter, s: &SessionInfo, stage: &Stage<'_>) -> Result<DataVerdict, String> {
+        if let Stage::Mail { .. } = stage {
+            // A new transaction; the previous one did not reach the end of its message.
+            self.abort |= self.tx.open;
+            self.tx = Transaction::default();
+        }
+        if let Some(v) = &self.refused {
+            return Ok(DataVerdict { verdict: v.clone(), ..Default::default() });
+        }
+        if self.done || self.tx.done || self.tx.discard {
+            return Ok(self.ending(stage, DataVerdict::default()));
+        }
+        if self.conv.is_none() {
+            self.conv = Some(Conversation::open(&m.socket).await?);
+        }
+        let conv = self.conv.as_mut().expect("opened above");
+        let name = m.label.as_str();
+        if !self.told_connect {
+            self.told_connect = true;
+            let ip = s.client_ip.to_string();
+            let client = s.client_name.clone().unwrap_or_else(|| format!("[{ip}]"));
+            let family = if s.client_ip.is_ipv4() { Family::Inet4 } else { Family::Inet6 };
+            let macros = [("j", m.hostname.as_str()), ("{daemon_name}", "ferrymail"), ("_", client.as_str())];
+            conv.send(&Command::Macro { stage: b'C', pairs: &macros }).await?;
+            let cmd = Command::Connect { hostname: &client, family, port: s.client_port, address: &ip };
+            let step = conv.step(name, cmd, proto::NOCONNECT, proto::NR_CONN).await?;
+            if let Some(v) = self.session_level(step) {
+                return Ok(self.ending(stage, v));
             }
-            other => Err(format!("option negotiation answered {other:?}")),
         }
-    }
-
-    async fn send(&mut self, cmd: &Command<'_>) -> Result<(), String> {
-        self.io.write_all(&codec::encode(cmd)).await.map_err(|e| format!("writing: {e}"))
-    }
-
-    async fn read(&mut self) -> Result<Response, String> {
-        let mut buf = [0u8; 4096];
-        loop {
-            if let Some(r) = self.decoder.decode().map_err(|e| e.to_string())? {
-                return Ok(r);
-            }
-            let n = self.io.read(&mut buf).await.map_err(|e| format!("reading: {e}"))?;
-            if n == 0 {
-                return Err("the milter closed the connection".into());
-            }
-            self.decoder.feed(&buf[..n]);
-        }
-    }
-
-    fn has(&self, flag: u32) -> bool {
-        self.protocol & flag != 0
-    }
-
-    /// Sends one step (unless the milter asked to skip it) and reads its
-    /// answer (unless the milter said it gives none).
-    async fn step(&mut self, name: &str, cmd: Command<'_>, skip: u32, no_reply: u32) -> Result<Step, String> {
-        if self.has(skip) {
-            return Ok(Step::Continue);
-        }
-        self.send(&cmd).await?;
-        if self.has(no_reply) {
-            return Ok(Step::Continue);
-        }
-        self.answer(name).await
-    }
-
-    async fn answer(&mut self, name: &str) -> Result<Step, String> {
-        loop {
-            return Ok(match self.read().await? {
-                Response::Progress => continue,
-                Response::Continue | Response::Skip => Step::Continue,
-                Response::Accept => Step::Done,
-                r => Step::Final(final_answer(name, r)?),
-            });
-        }
-    }
-
-    async fn run(&mut self, m: &Milter, tx: &Transaction<'_>) -> Result<DataVerdict, String> {
-        let s = tx.session;
-        let ip = s.client_ip.to_string();
-        let client = s.client_name.clone().unwrap_or_else(|| format!("[{ip}]"));
-        let family = if s.client_ip.is_ipv4() { Family::Inet4 } else { Family::Inet6 };
-        let macros = [("j", m.hostname.as_str()), ("{daemon_name}", "ferrymail"), ("_", client.as_str())];
-        self.send(&Command::Macro { stage: b'C', pairs: &macros }).await?;
-        let connect = Command::Connect { hostname: &client, family, port: s.client_port, address: &ip };
-        if let Some(v) = self.decided(m, "connect", connect, proto::NOCONNECT, proto::NR_CONN).await? {
-            return Ok(v);
-        }
-        let helo = s.helo.as_deref().unwrap_or("");
-        if let Some(v) = self.decided(m, "helo", Command::Helo(helo), proto::NOHELO, proto::NR_HELO).await? {
-            return Ok(v);
-        }
-        let auth = s.auth_user.as_deref().unwrap_or("");
-        let from = format!("<{}>", tx.envelope.mail_from);
-        let mail_macros = [("{mail_addr}", tx.envelope.mail_from.as_str()), ("{auth_authen}", auth)];
-        self.send(&Command::Macro {
-            stage: b'M',
-            pairs: if auth.is_empty() { &mail_macros[..1] } else { &mail_macros },
-        })
-        .await?;
-        if let Some(v) = self.decided(m, "mail", Command::Mail(&[from.as_str()]), proto::NOMAIL, proto::NR_MAIL).await?
+        if let Some(helo) = &s.helo
+            && self.told_helo.as_ref() != Some(helo)
         {
+            self.told_helo = Some(helo.clone());
+            let conv = self.conv.as_mut().expect("opened above");
+            let step = conv.step(name, Command::Helo(helo), proto::NOHELO, proto::NR_HELO).await?;
+            if let Some(v) = self.session_level(step) {
+                return Ok(self.ending(stage, v));
+            }
+        }
+        let envelope = match stage {
+            Stage::Connect | Stage::Helo => return Ok(DataVerdict::default()),
+            Stage::Mail { .. } => None,
+            Stage::Rcpt { envelope, .. } | Stage::Data { envelope, .. } => Some(*envelope),
+        };
+        let conv = self.conv.as_mut().expect("opened above");
+        if std::mem::take(&mut self.abort) {
+            conv.send(&Command::Abort).await?;
+        }
+        if !self.tx.open {
+            self.tx.open = true;
+            let from = match stage {
+                Stage::Mail { from } => from,
+                _ => envelope.map_or("", |e| e.mail_from.as_str()),
+            };
+            let auth = s.auth_user.as_deref().unwrap_or("");
+            let macros = [("{mail_addr}", from), ("{auth_authen}", auth), ("{auth_type}", "PLAIN")];
+            let pairs = if auth.is_empty() { &macros[..1] } else { &macros[..] };
+            conv.send(&Command::Macro { stage: b'M', pairs }).await?;
+            let arg = format!("<{from}>");
+            let step = conv.step(name, Command::Mail(&[arg.as_str()]), proto::NOMAIL, proto::NR_MAIL).await?;
+            if let Some(v) = self.message_level(step) {
+                return Ok(self.ending(stage, v));
+            }
+        }
+        // Recipients accepted before the milter was asked, then this one.
+        let current = match stage {
+            Stage::Rcpt { rcpt, .. } => Some(*rcpt),
+            _ => None,
+        };
+        let pending: Vec<&str> = envelope
+            .iter()
+            .flat_map(|e| e.rcpt_to.iter().map(String::as_str))
+            .chain(current)
+            .filter(|r| !self.tx.rcpts.iter().any(|t| t == r))
+            .collect();
+        for rcpt in pending {
+            self.tx.rcpts.push(rcpt.to_string());
+            let conv = self.conv.as_mut().expect("opened above");
+            conv.send(&Command::Macro { stage: b'R', pairs: &[("{rcpt_addr}", rcpt)] }).await?;
+            let arg = format!("<{rcpt}>");
+            match conv.step(name, Command::Rcpt(&[arg.as_str()]), proto::NORCPT, proto::NR_RCPT).await? {
+                // At RCPT, accept accepts the recipient only (Postfix's reading).
+                Step::Continue | Step::Done => {}
+                step => {
+                    if let Some(v) = self.message_level(step) {
+                        return Ok(self.ending(stage, v));
+                    }
+                }
+            }
+        }
+        let Stage::Data { message, .. } = stage else {
+            return Ok(DataVerdict::default());
+        };
+        let v = self.message(m, s, message).await?;
+        Ok(self.ending(stage, v))
+    }
+
+    /// DATA, the header fields, the body and the end of the message.
+    async fn message(&mut self, m: &Milter, s: &SessionInfo, message: &[u8]) -> Result<DataVerdict, String> {
+        let name = m.label.as_str();
+        let conv = self.conv.as_mut().expect("opened by exchange");
+        let step = conv.step(name, Command::Data, proto::NODATA, proto::NR_DATA).await?;
+        if let Some(v) = self.message_level(step) {
             return Ok(v);
         }
-        for rcpt in &tx.envelope.rcpt_to {
-            let to = format!("<{rcpt}>");
-            self.send(&Command::Macro { stage: b'R', pairs: &[("{rcpt_addr}", rcpt.as_str())] }).await?;
-            if let Some(v) =
-                self.decided(m, "rcpt", Command::Rcpt(&[to.as_str()]), proto::NORCPT, proto::NR_RCPT).await?
-            {
+        let (headers, body) = split_message(message);
+        for (field, value) in &headers {
+            let conv = self.conv.as_mut().expect("opened by exchange");
+            let step = conv.step(name, Command::Header { name: field, value }, proto::NOHDRS, proto::NR_HDR).await?;
+            if let Some(v) = self.message_level(step) {
                 return Ok(v);
             }
         }
-        if let Some(v) = self.decided(m, "data", Command::Data, proto::NODATA, proto::NR_DATA).await? {
+        let conv = self.conv.as_mut().expect("opened by exchange");
+        conv.send(&Command::Macro { stage: b'N', pairs: &[("i", &s.id)] }).await?;
+        let step = conv.step(name, Command::EndOfHeaders, proto::NOEOH, proto::NR_EOH).await?;
+        if let Some(v) = self.message_level(step) {
             return Ok(v);
         }
-        let (headers, body) = split_message(tx.message);
-        for (name, value) in &headers {
-            let cmd = Command::Header { name, value };
-            if let Some(v) = self.decided(m, "header", cmd, proto::NOHDRS, proto::NR_HDR).await? {
-                return Ok(v);
-            }
-        }
-        self.send(&Command::Macro { stage: b'N', pairs: &[("i", tx.queue_id)] }).await?;
-        if let Some(v) = self.decided(m, "eoh", Command::EndOfHeaders, proto::NOEOH, proto::NR_EOH).await? {
-            return Ok(v);
-        }
-        if !self.has(proto::NOBODY) {
+        let conv = self.conv.as_mut().expect("opened by exchange");
+        if !conv.has(proto::NOBODY) {
             for chunk in body.chunks(codec::BODY_CHUNK) {
-                self.send(&Command::Body(chunk)).await?;
-                if self.has(proto::NR_BODY) {
+                let conv = self.conv.as_mut().expect("opened by exchange");
+                conv.send(&Command::Body(chunk)).await?;
+                if conv.has(proto::NR_BODY) {
                     continue;
                 }
-                match self.answer("body").await? {
-                    Step::Continue => {}
-                    Step::Done => return Ok(DataVerdict::default()),
-                    Step::Final(v) => return Ok(v),
-                }
-            }
-        }
-        self.send(&Command::Macro { stage: b'E', pairs: &[("i", tx.queue_id)] }).await?;
-        self.send(&Command::EndOfBody).await?;
-        self.end_of_message(m).await
-    }
-
-    /// A step's answer, when it settles the message.
-    async fn decided(
-        &mut self,
-        m: &Milter,
-        name: &str,
-        cmd: Command<'_>,
-        skip: u32,
-        no_reply: u32,
-    ) -> Result<Option<DataVerdict>, String> {
-        Ok(match self.step(&m.name, cmd, skip, no_reply).await? {
-            Step::Continue => None,
-            Step::Done => Some(DataVerdict::default()),
-            Step::Final(v) => {
-                tracing::debug!(milter = %m.name, stage = name, "milter decided before the end of the message");
-                Some(v)
-            }
-        })
-    }
-
-    /// Modifications, then the final answer (libmilter's order).
-    async fn end_of_message(&mut self, m: &Milter) -> Result<DataVerdict, String> {
-        let mut edits = Vec::new();
-        loop {
-            let r = self.read().await?;
-            let allowed = |flag: u32| self.actions & flag != 0;
-            match r {
-                Response::Progress => {}
-                Response::AddHeader { name, value } if allowed(action::ADDHDRS) => {
-                    edits.push(HeaderEdit::Append { name, value: crlf(value) });
-                }
-                Response::InsertHeader { index, name, value } if allowed(action::ADDHDRS) => {
-                    edits.push(HeaderEdit::Insert { index, name, value: crlf(value) });
-                }
-                Response::ChangeHeader { index, name, value } if allowed(action::CHGHDRS) => {
-                    edits.push(HeaderEdit::Change { name, index, value: crlf(value) });
-                }
-                Response::Quarantine(reason) if allowed(action::QUARANTINE) => {
-                    let value = format!("milter {}: {reason}", m.name);
-                    edits.push(HeaderEdit::Append { name: "X-Ferrymail-Quarantine".into(), value });
-                }
-                Response::Continue | Response::Accept | Response::Skip => {
-                    return Ok(DataVerdict { edits, ..Default::default() });
-                }
-                r @ (Response::AddHeader { .. }
-                | Response::InsertHeader { .. }
-                | Response::ChangeHeader { .. }
-                | Response::Quarantine(_)
-                | Response::Other(_)
-                | Response::OptNeg { .. }) => return Err(format!("{r:?} was not negotiated")),
-                r => {
-                    let mut v = final_answer(&m.name, r)?;
-                    // A discarded message keeps no edits; a refused one needs none.
-                    if v.discard {
-                        v.edits.clear();
-                    }
+                let step = conv.answer(name).await?;
+                if let Some(v) = self.message_level(step) {
                     return Ok(v);
                 }
             }
         }
+        let conv = self.conv.as_mut().expect("opened by exchange");
+        conv.send(&Command::Macro { stage: b'E', pairs: &[("i", &s.id)] }).await?;
+        conv.send(&Command::EndOfBody).await?;
+        let v = conv.end_of_message(name).await?;
+        // The message is over: the next MAIL needs no abort.
+        self.tx.open = false;
+        Ok(v)
     }
 
-    async fn quit(&mut self) {
-        let _ = self.send(&Command::Quit).await;
-        let _ = self.io.shutdown().await;
-    }
-}
-
-/// A milter's answer is untrusted like a plugin's: the same rules for
-/// replies (RFC 5321 4.2, RFC 3463) and header fields (RFC 5322), one
-/// place (`validate`).
-fn check(v: &DataVerdict) -> Result<(), String> {
-    use crate::validate;
-    if let Some(r) = v.verdict.reply() {
-        let enhanced = r.enhanced.as_deref().unwrap_or("");
-        if !enhanced.is_empty() {
-            validate::enhanced_code(enhanced, r.code).map_err(|e| e.0)?;
-        }
-        validate::reply_text(&r.text, 4 + enhanced.len() + usize::from(!enhanced.is_empty())).map_err(|e| e.0)?;
-    }
-    if v.edits.len() > validate::MAX_HEADERS {
-        return Err(format!("{} header edits, at most {}", v.edits.len(), validate::MAX_HEADERS));
-    }
-    for e in &v.edits {
-        match e {
-            HeaderEdit::Append { name, value } | HeaderEdit::Insert { name, value, .. } => {
-                validate::header(name, value).map_err(|e| e.0)?
+    /// An answer at connect or helo: `Some` when it settles the step.
+    fn session_level(&mut self, step: Step) -> Option<DataVerdict> {
+        match step {
+            Step::Continue => None,
+            Step::Done => {
+                self.done = true;
+                Some(DataVerdict::default())
             }
-            HeaderEdit::Change { name, value, .. } => {
-                validate::header(name, if value.is_empty() { "x" } else { value }).map_err(|e| e.0)?
+            Step::Final(v) if v.discard => {
+                self.discard_all = true;
+                self.done = true;
+                Some(v)
+            }
+            Step::Final(v) => {
+                self.refused = Some(v.verdict.clone());
+                Some(v)
             }
         }
     }
-    Ok(())
-}
 
-/// libmilter filters fold header values with bare LF (Postfix converts
-/// them); the message is CRLF throughout.
-fn crlf(value: String) -> String {
-    if value.contains('\n') { value.replace("\r\n", "\n").replace('\n', "\r\n") } else { value }
-}
-
-/// The chain answer for reject, tempfail, discard or a reply code.
-fn final_answer(name: &str, r: Response) -> Result<DataVerdict, String> {
-    let verdict = match r {
-        // Postfix's texts for a milter's plain reject and tempfail.
-        Response::Reject => Verdict::Reject(Reply::new(550, "5.7.1", "Command rejected")),
-        Response::Tempfail => Verdict::Tempfail(Reply::new(451, "4.7.1", "Service unavailable - try again later")),
-        Response::Discard => return Ok(DataVerdict { discard: true, ..Default::default() }),
-        Response::ReplyCode(text) => reply_code(&text).ok_or_else(|| format!("bad reply code {text:?}"))?,
-        other => return Err(format!("unexpected {other:?} from milter {name}")),
-    };
-    Ok(DataVerdict { verdict, ..Default::default() })
-}
-
-/// SMFIR_REPLYCODE text: "550 5.7.1 text", possibly several lines
-/// ("550-5.7.1 a\r\n550 5.7.1 b"). 4xx is a tempfail, 5xx a reject; the
-/// chain's answer check (codes, enhanced codes, text) applies after.
-fn reply_code(text: &str) -> Option<Verdict> {
-    let code: u16 = text.get(..3)?.parse().ok()?;
-    let mut enhanced = None;
-    let mut lines = Vec::new();
-    for line in text.split('\n') {
-        let line = line.trim_end_matches('\r');
-        let rest = line.get(4..).unwrap_or("");
-        let (e, t) = match rest.split_once(' ') {
-            Some((e, t)) if e.split('.').count() == 3 && e.starts_with(char::from(b'0' + (code / 100) as u8)) => {
-                (Some(e), t)
+    /// An answer within a transaction: `Some` when it settles the step.
+    fn message_level(&mut self, step: Step) -> Option<DataVerdict> {
+        match step {
+            Step::Continue => None,
+            Step::Done => {
+                self.tx.done = true;
+                Some(DataVerdict::default())
             }
-            _ => (None, rest),
-        };
-        enhanced = enhanced.or(e);
-        lines.push(t.to_string());
+            Step::Final(v) if v.discard => {
+                self.tx.discard = true;
+                Some(v)
+            }
+            Step::Final(v) => Some(v),
+        }
     }
-    let reply = Reply { code, enhanced: enhanced.map(str::to_string), text: lines.join("\n") };
-    match code / 100 {
-        4 => Some(Verdict::Tempfail(reply)),
-        5 => Some(Verdict::Reject(reply)),
-        _ => None,
+
+    /// What the chain hears at `stage`: a discard counts at data only
+    /// (before, the message goes on and is dropped once it is in).
+    fn ending(&self, stage: &Stage<'_>, mut v: DataVerdict) -> DataVerdict {
+        let discard = self.discard_all || self.tx.discard || v.discard;
+        v.discard = matches!(stage, Stage::Data { .. }) && discard && !v.verdict.is_final();
+        if v.discard {
+            v.edits.clear();
+        }
+        v
     }
 }
 
@@ -457,42 +524,4 @@ pub fn split_message(message: &[u8]) -> (Vec<(String, String)>, &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sockets_in_postfix_and_sendmail_notation() {
-        assert_eq!(Socket::parse("inet:127.0.0.1:11332").unwrap(), Socket::Inet("127.0.0.1:11332".into()));
-        assert_eq!(Socket::parse("inet:8891@localhost").unwrap(), Socket::Inet("localhost:8891".into()));
-        assert_eq!(Socket::parse("unix:/run/x.sock").unwrap(), Socket::Unix("/run/x.sock".into()));
-        for bad in ["127.0.0.1:1", "inet:host", "inet::25", "inet:h:0", "unix:"] {
-            assert!(Socket::parse(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn reply_codes_become_verdicts() {
-        assert_eq!(
-            reply_code("554 5.7.1 Gtube pattern"),
-            Some(Verdict::Reject(Reply::new(554, "5.7.1", "Gtube pattern")))
-        );
-        assert_eq!(reply_code("451 4.7.1 Try later"), Some(Verdict::Tempfail(Reply::new(451, "4.7.1", "Try later"))));
-        assert_eq!(
-            reply_code("550 No enhanced"),
-            Some(Verdict::Reject(Reply { code: 550, enhanced: None, text: "No enhanced".into() }))
-        );
-        assert_eq!(
-            reply_code("550-5.7.1 first\r\n550 5.7.1 second"),
-            Some(Verdict::Reject(Reply::new(550, "5.7.1", "first\nsecond")))
-        );
-        assert_eq!(reply_code("250 ok"), None, "a milter cannot make a refusal a success");
-        assert_eq!(reply_code("x"), None);
-    }
-
-    #[test]
-    fn messages_split_into_fields_and_body() {
-        let (h, body) = split_message(b"Subject: a\r\n b\r\nTo:x@y\r\n\r\nbody\r\n");
-        assert_eq!(h, [("Subject".to_string(), "a\r\n b".to_string()), ("To".to_string(), "x@y".to_string())]);
-        assert_eq!(body, b"body\r\n");
-    }
-}
+mod tests;
