@@ -19,6 +19,8 @@ case "${1:-}" in
       echo "postfix postfix/mailname string $DOMAIN" | debconf-set-selections
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postfix
     fi
+    # Installed with debconf's "No configuration" there is no main.cf to edit.
+    [ -f /etc/postfix/main.cf ] || cp /usr/share/postfix/main.cf.debian /etc/postfix/main.cf
     for u in $USERS; do id "$u" >/dev/null 2>&1 || useradd -m -s /usr/sbin/nologin "$u"; done
     postconf -e "myhostname = mx.$DOMAIN" "mydestination = $DOMAIN, localhost" 'home_mailbox = Maildir/' \
       'smtpd_peername_lookup = no' 'smtp_dns_support_level = disabled' 'inet_protocols = ipv4' \
