@@ -77,7 +77,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Reload | Command::Plugin { action: PluginAction::Reload } => {
             respond(control::client::run(&config, &Request::Reload)?)
         }
-        Command::Plugin { action: PluginAction::Check { file } } => plugin_check(&file),
+        Command::Plugin { action: PluginAction::Check { file } } => plugin_check(&file, &config),
         Command::Plugin { action: PluginAction::Test { record: Some(out), listen, to, .. } } => {
             let to = to.or_else(|| config.smtp.listen.first().copied());
             let to = to.ok_or_else(|| anyhow::anyhow!("--record needs --to: the config has no smtp.listen address"))?;
@@ -184,18 +184,33 @@ fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?)
 }
 
-fn plugin_check(file: &std::path::Path) -> anyhow::Result<()> {
+fn plugin_check(file: &std::path::Path, config: &Config) -> anyhow::Result<()> {
     use ferrymail_plugin_host::{WIT_PACKAGE, WIT_VERSION, inspect};
     let wasm = std::fs::read(file).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    let info = small_runtime()?.block_on(inspect(&wasm)).map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
-    println!("file: {}", file.display());
+    let cache = ferrymail::plugin_test::cache_dir(config);
+    let info = small_runtime()?
+        .block_on(inspect(&wasm, cache.clone()))
+        .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
+    println!("file: {} ({:.1} MB)", file.display(), wasm.len() as f64 / 1e6);
+    let cache = match (info.cache_hit, &cache) {
+        (Some(true), Some(dir)) => format!("from the cache in {}", dir.display()),
+        (Some(false), Some(dir)) => format!("not in the cache; now stored in {}", dir.display()),
+        _ => "no cache".to_string(),
+    };
+    println!("compile: {} ms ({cache})", info.compile_time.as_millis());
+    // From the exports, whether or not the imports link.
     println!("hooks: {}", if info.hooks.is_empty() { "(none)".into() } else { info.hooks.join(", ") });
     println!("wit: {} (host implements {WIT_PACKAGE}@{WIT_VERSION})", info.wit_versions.join(", "));
     println!("imports: {}", info.imports.join(", "));
+    for m in &info.missing {
+        println!("missing import: {} (likely cause: {})", m.name, m.likely_cause);
+    }
     for p in &info.problems {
         println!("problem: {p}");
     }
-    anyhow::ensure!(info.compatible, "{} would not load: {}", file.display(), info.problems.join("; "));
+    let mut why: Vec<String> = info.missing.iter().map(|m| format!("imports {}", m.name)).collect();
+    why.extend(info.problems.iter().cloned());
+    anyhow::ensure!(info.compatible, "{} would not load: {}", file.display(), why.join("; "));
     println!("ok: loads on this host");
     Ok(())
 }

@@ -7,6 +7,7 @@ and the Python example (plugins/examples/python-spamwords) built by
 plugins/examples/build-python.sh, which tests/run.sh runs.
 """
 
+import re
 import signal
 import smtplib
 import subprocess
@@ -129,6 +130,25 @@ def test_plugin_check_reports_hooks_and_version(server):
     r = server.cli("plugin", "check", str(bad))
     assert r.returncode == 1
     assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_plugin_check_lists_hooks_and_names_missing_imports(make_server):
+    # test_http_import exports rcpt and data and imports wasi:http, as a
+    # componentize-js build without disableFeatures http does.
+    srv = make_server(start=False)
+    srv.config["plugin_cache_dir"] = str(srv.workdir / "fresh-cache")
+    srv.write_config()
+    r = srv.cli("plugin", "check", str(wasm("test_http_import")))
+    assert r.returncode == 1, r.stdout
+    assert "hooks: rcpt, data" in r.stdout, r.stdout
+    assert re.search(r"^missing import: wasi:http/types@0\.2\.\d+ \(likely cause: componentize-js without "
+                     r"disableFeatures", r.stdout, re.M), r.stdout
+    assert "problem:" not in r.stdout, r.stdout
+    assert re.search(r"would not load: imports wasi:http/types@0\.2\.\d+$", r.stderr.strip()), r.stderr
+    # The compile time, and whether the compiled-code cache served it.
+    assert re.search(r"^compile: \d+ ms \(not in the cache; now stored in .*fresh-cache\)$", r.stdout, re.M), r.stdout
+    r = srv.cli("plugin", "check", str(wasm("test_http_import")))
+    assert re.search(r"^compile: \d+ ms \(from the cache in .*fresh-cache\)$", r.stdout, re.M), r.stdout
 
 
 def test_config_naming_a_missing_plugin_fails_with_one_line(make_server):

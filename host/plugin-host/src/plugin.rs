@@ -25,6 +25,9 @@ macro_rules! hook_table {
         pub(crate) struct Hooks { $(pub $hook: Option<hooks::$hook::Guest>,)* }
 
         impl HookIndices {
+            /// Every hook this host can call, in WIT order.
+            pub(crate) const ALL: &[&'static str] = &[$(stringify!($hook)),*];
+
             pub(crate) fn find(pre: &InstancePre<Ctx>) -> Self {
                 HookIndices { $($hook: hooks::$hook::GuestIndices::new(pre).ok(),)* }
             }

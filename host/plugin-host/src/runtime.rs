@@ -37,6 +37,8 @@ pub struct RuntimeOptions {
 /// Compiled components, by identity and content.
 struct Compiled {
     engine: Engine,
+    /// The engine's compiled-code cache, when there is one.
+    cache: Option<Cache>,
     interrupt: Interrupt,
     linker: Arc<Linker<Ctx>>,
     components: HashMap<String, (Arc<[u8]>, Component)>,
@@ -53,22 +55,30 @@ pub struct PluginRuntime {
     generation: AtomicU64,
 }
 
-pub(crate) fn new_engine(interrupt: Interrupt, cache_dir: Option<&PathBuf>) -> wasmtime::Result<Engine> {
+/// Also returns the compiled-code cache: its hit and miss counts tell
+/// whether a compilation was served from disk.
+pub(crate) fn new_engine_cached(
+    interrupt: Interrupt,
+    cache_dir: Option<&PathBuf>,
+) -> wasmtime::Result<(Engine, Option<Cache>)> {
     let mut config = Config::new();
     config.wasm_component_model(true);
     config.epoch_interruption(interrupt == Interrupt::Epoch);
     config.consume_fuel(interrupt == Interrupt::Fuel);
+    let mut cache = None;
     if let Some(dir) = cache_dir {
         std::fs::create_dir_all(dir).map_err(|e| wasmtime::format_err!("plugin cache {}: {e}", dir.display()))?;
         let mut cc = CacheConfig::new();
         cc.with_directory(dir);
-        config.cache(Some(Cache::new(cc)?));
+        let c = Cache::new(cc)?;
+        config.cache(Some(c.clone()));
+        cache = Some(c);
     }
     let engine = Engine::new(&config)?;
     if interrupt == Interrupt::Epoch {
         sandbox::start_ticker(&engine);
     }
-    Ok(engine)
+    Ok((engine, cache))
 }
 
 pub(crate) fn new_linker(engine: &Engine) -> wasmtime::Result<Linker<Ctx>> {
@@ -86,9 +96,9 @@ impl PluginRuntime {
     /// a Tokio runtime (compilation goes to `spawn_blocking`).
     pub async fn new(cfg: &PolicyConfig, host: Arc<dyn HostServices>, options: RuntimeOptions) -> Result<Self, Error> {
         let interrupt = cfg.sandbox.interrupt;
-        let engine = new_engine(interrupt, options.cache_dir.as_ref()).map_err(Error::Engine)?;
+        let (engine, cache) = new_engine_cached(interrupt, options.cache_dir.as_ref()).map_err(Error::Engine)?;
         let linker = Arc::new(new_linker(&engine).map_err(Error::Engine)?);
-        let compiled = Compiled { engine, interrupt, linker, components: HashMap::new() };
+        let compiled = Compiled { engine, cache, interrupt, linker, components: HashMap::new() };
         let runtime = PluginRuntime {
             host,
             options,
@@ -130,9 +140,11 @@ impl PluginRuntime {
         let mut compiled = self.compiled.lock().await;
         if compiled.interrupt != cfg.sandbox.interrupt {
             // Fuel and epochs change the generated code: a new engine.
-            let engine = new_engine(cfg.sandbox.interrupt, self.options.cache_dir.as_ref()).map_err(Error::Engine)?;
+            let (engine, cache) =
+                new_engine_cached(cfg.sandbox.interrupt, self.options.cache_dir.as_ref()).map_err(Error::Engine)?;
             let linker = Arc::new(new_linker(&engine).map_err(Error::Engine)?);
-            *compiled = Compiled { engine, interrupt: cfg.sandbox.interrupt, linker, components: HashMap::new() };
+            let interrupt = cfg.sandbox.interrupt;
+            *compiled = Compiled { engine, cache, interrupt, linker, components: HashMap::new() };
         }
         let mut errors = Vec::new();
         let mut loaded = HashMap::new();
@@ -206,11 +218,7 @@ async fn load(
     };
     let component = match compiled.components.get(&key).or_else(|| fresh.get(&key)) {
         Some((old, c)) if **old == *bytes => c.clone(),
-        _ => {
-            let engine = compiled.engine.clone();
-            let b = bytes.clone();
-            tokio::task::spawn_blocking(move || Component::from_binary(&engine, &b)).await??
-        }
+        _ => compile(compiled, name, bytes.clone()).await?,
     };
     fresh.insert(key, (bytes, component.clone()));
     let pre = compiled.linker.instantiate_pre(&component)?;
@@ -233,6 +241,27 @@ async fn load(
     });
     instantiate(&compiled.engine, &loaded, &scope).await?;
     Ok(loaded)
+}
+
+/// Compiles a component (or loads its compiled form from the cache),
+/// saying so in the log: a big component (an 18 MB Python one) takes
+/// seconds, and an operator watching a start should know why.
+async fn compile(compiled: &Compiled, name: &str, bytes: Arc<[u8]>) -> wasmtime::Result<Component> {
+    let mb = bytes.len() as f64 / 1e6;
+    tracing::info!(plugin = %name, bytes = bytes.len(), "compiling plugin {name} ({mb:.1} MB)…");
+    let started = std::time::Instant::now();
+    // wasmtime counts a hit only when a stored entry was read and used.
+    let hits = compiled.cache.as_ref().map(Cache::cache_hits);
+    let engine = compiled.engine.clone();
+    let component = tokio::task::spawn_blocking(move || Component::from_binary(&engine, &bytes)).await??;
+    let cache = match (&compiled.cache, hits) {
+        (Some(c), Some(h)) if c.cache_hits() > h => "hit",
+        (Some(_), _) => "miss",
+        (None, _) => "off",
+    };
+    let elapsed_ms = started.elapsed().as_millis() as u64;
+    tracing::info!(plugin = %name, elapsed_ms, cache, "compiled plugin {name} in {elapsed_ms} ms (cache {cache})");
+    Ok(component)
 }
 
 fn build_snapshot(

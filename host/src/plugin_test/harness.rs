@@ -19,7 +19,7 @@ use ferrymail_plugin_host::{HostServices, PluginDecl, PluginRuntime, RuntimeOpti
 use ferrymail_policy::observe::{HookCall, Observer};
 use ferrymail_policy::*;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,7 +78,7 @@ impl Harness {
         setup: &Setup,
     ) -> Result<Self> {
         let dir = tempfile::tempdir().context("creating a temporary data_dir")?;
-        let cache = cache_dir(&config);
+        let cache = super::cache_dir(&config);
         config.data_dir = dir.path().to_path_buf();
         config.plugin_cache_dir = cache.clone().unwrap_or_else(|| dir.path().join("plugin-cache"));
         config.mail_auth.verify = false;
@@ -152,21 +152,6 @@ impl Harness {
     pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.state.store.close()).await;
     }
-}
-
-/// The compiled-code cache: the configured one, else the user's
-/// (`$XDG_CACHE_HOME` or `~/.cache`, `ferrymail/plugin-cache`), so a big
-/// component compiles once, not on every run.
-fn cache_dir(config: &Config) -> Option<PathBuf> {
-    if !config.plugin_cache_dir.as_os_str().is_empty() {
-        return Some(config.plugin_cache_dir());
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    let dir = base.join("ferrymail").join("plugin-cache");
-    std::fs::create_dir_all(&dir).ok()?;
-    std::path::absolute(&dir).ok()
 }
 
 /// Declares the plugin under test (over a declaration of that name in the

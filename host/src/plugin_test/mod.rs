@@ -19,7 +19,7 @@ pub mod transcript;
 
 use crate::config::Config;
 use anyhow::Context;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What `plugin test` was asked.
 pub struct Args<'a> {
@@ -57,6 +57,23 @@ pub async fn run(config: Config, config_path: Option<&Path>, args: Args<'_>) -> 
         n => println!("FAILED: {n} of {} expectations did not hold", outcome.checked),
     }
     Ok(outcome.failed == 0)
+}
+
+/// The compiled-code cache of the plugin tools (`plugin test`, `plugin
+/// check`): the configured one, or the server's default if it exists, else
+/// the user's (`$XDG_CACHE_HOME` or `~/.cache`, `ferrymail/plugin-cache`),
+/// so a big component compiles once, not on every run.
+pub fn cache_dir(config: &Config) -> Option<PathBuf> {
+    let server = config.plugin_cache_dir();
+    if !config.plugin_cache_dir.as_os_str().is_empty() || server.is_dir() {
+        return Some(server);
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let dir = base.join("ferrymail").join("plugin-cache");
+    std::fs::create_dir_all(&dir).ok()?;
+    std::path::absolute(&dir).ok()
 }
 
 /// A chain name from a file name: `spam_words.wasm` → `spam-words`.
