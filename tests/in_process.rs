@@ -73,8 +73,8 @@ timeout = "1s"
         let pop3 = loopback().await;
         let addrs = (smtp.local_addr().unwrap(), pop3.local_addr().unwrap());
         let listeners = Listeners {
-            smtp: vec![smtp],
-            pop3: vec![pop3],
+            smtp: vec![smtp.into()],
+            pop3: vec![pop3.into()],
             control: Some(control::server::bind(&config.control_socket()).unwrap()),
             ..Default::default()
         };

@@ -10,17 +10,73 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
-/// Binds every address or fails naming the config key.
-pub async fn bind(key: &str, addrs: &[SocketAddr]) -> anyhow::Result<Vec<TcpListener>> {
+/// A socket bound to a configured address that may not be listening yet.
+/// Binding at start-up reports a port conflict at once; listening waits
+/// until every plugin is compiled and loaded (seconds for an 18 MB Python
+/// component, a minute under load). Until then the kernel refuses
+/// connections, which a sending MTA treats as temporary and answers by
+/// trying the next MX or later (RFC 5321 4.5.4.1) — where a listening
+/// socket would accept them into a backlog nobody reads, and the client
+/// would wait, greeted by nothing, for its 5-minute greeting timeout
+/// (RFC 5321 4.5.3.2.1).
+pub enum Bound {
+    Socket {
+        key: String,
+        addr: SocketAddr,
+        socket: TcpSocket,
+    },
+    /// Already listening: bound by a test on port 0.
+    Listening(TcpListener),
+}
+
+/// The listen(2) backlog, as `TcpListener::bind` has it.
+const BACKLOG: u32 = 1024;
+
+impl Bound {
+    /// Starts accepting connections (into the backlog, until the accept
+    /// loop takes them).
+    pub fn listen(self) -> anyhow::Result<TcpListener> {
+        match self {
+            Bound::Listening(l) => Ok(l),
+            // Two sockets that reuse an address may both bind it until one
+            // listens: a conflict with a server starting at the same time
+            // shows here.
+            Bound::Socket { key, addr, socket } => {
+                socket.listen(BACKLOG).map_err(|e| anyhow::anyhow!("config key {key}: cannot listen on {addr}: {e}"))
+            }
+        }
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        match self {
+            Bound::Socket { socket, .. } => socket.local_addr(),
+            Bound::Listening(l) => l.local_addr(),
+        }
+    }
+}
+
+impl From<TcpListener> for Bound {
+    fn from(l: TcpListener) -> Self {
+        Bound::Listening(l)
+    }
+}
+
+/// Binds every address (without listening) or fails naming the config key.
+pub fn bind(key: &str, addrs: &[SocketAddr]) -> anyhow::Result<Vec<Bound>> {
     let mut out = Vec::new();
-    for addr in addrs {
-        let l = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("config key {key}: cannot listen on {addr}: {e}"))?;
-        out.push(l);
+    for &addr in addrs {
+        let bind = || {
+            let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+            // As TcpListener::bind: a restart must not wait out TIME_WAIT.
+            socket.set_reuseaddr(true)?;
+            socket.bind(addr)?;
+            Ok::<_, std::io::Error>(socket)
+        };
+        let socket = bind().map_err(|e| anyhow::anyhow!("config key {key}: cannot listen on {addr}: {e}"))?;
+        out.push(Bound::Socket { key: key.to_string(), addr, socket });
     }
     Ok(out)
 }

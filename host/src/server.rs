@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::control;
 use crate::control::server::ReloadRequest;
 use crate::dns::Dns;
+use crate::listener::Bound;
 use crate::policy::StoreServices;
 use crate::state::ServerState;
 use anyhow::{Context, Result};
@@ -35,8 +36,9 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<()> {
         tokio::task::spawn_blocking(move || control::client::open_store(&config)).await??
     };
     // Bind everything before anything else: a port conflict is reported at
-    // start-up as the one line, before any log output.
-    let listeners = Listeners::bind(&config).await?;
+    // start-up as the one line, before any log output. Listening waits for
+    // the plugins (`run`).
+    let listeners = Listeners::bind(&config)?;
     let reloads = Reloads::new();
     let hangups = reloads.sender();
     tokio::spawn(async move {
@@ -69,36 +71,36 @@ pub struct Server {
 }
 
 /// The sockets the server accepts on, bound by the caller: from the
-/// configuration in [`serve`], on port 0 in tests. An empty list is a
-/// listener that is off.
+/// configuration in [`serve`] (listening only once the plugins are ready),
+/// on port 0 in tests. An empty list is a listener that is off.
 #[derive(Default)]
 pub struct Listeners {
-    pub smtp: Vec<TcpListener>,
-    pub submission: Vec<TcpListener>,
-    pub submissions: Vec<TcpListener>,
-    pub pop3: Vec<TcpListener>,
-    pub pop3s: Vec<TcpListener>,
-    pub imap: Vec<TcpListener>,
-    pub imaps: Vec<TcpListener>,
+    pub smtp: Vec<Bound>,
+    pub submission: Vec<Bound>,
+    pub submissions: Vec<Bound>,
+    pub pop3: Vec<Bound>,
+    pub pop3s: Vec<Bound>,
+    pub imap: Vec<Bound>,
+    pub imaps: Vec<Bound>,
     /// `/metrics` and `/healthz` (Prometheus), when `[metrics]` is on.
-    pub metrics: Vec<TcpListener>,
+    pub metrics: Vec<Bound>,
     /// The control socket (`ferrymail reload`, `user add`, `sendmail`).
     pub control: Option<UnixListener>,
 }
 
 impl Listeners {
     /// Binds every configured address; an error names the config key.
-    pub async fn bind(config: &Config) -> Result<Self> {
+    pub fn bind(config: &Config) -> Result<Self> {
         use crate::listener::bind;
         Ok(Listeners {
-            smtp: bind("smtp.listen", &config.smtp.listen).await?,
-            submission: bind("submission.listen", &config.submission.listen).await?,
-            submissions: bind("submissions.listen", &config.submissions.listen).await?,
-            pop3: bind("pop3.listen", &config.pop3.listen).await?,
-            pop3s: bind("pop3s.listen", &config.pop3s.listen).await?,
-            imap: bind("imap.listen", &config.imap.listen).await?,
-            imaps: bind("imaps.listen", &config.imaps.listen).await?,
-            metrics: bind("metrics.listen", &config.metrics.listen).await?,
+            smtp: bind("smtp.listen", &config.smtp.listen)?,
+            submission: bind("submission.listen", &config.submission.listen)?,
+            submissions: bind("submissions.listen", &config.submissions.listen)?,
+            pop3: bind("pop3.listen", &config.pop3.listen)?,
+            pop3s: bind("pop3s.listen", &config.pop3s.listen)?,
+            imap: bind("imap.listen", &config.imap.listen)?,
+            imaps: bind("imaps.listen", &config.imaps.listen)?,
+            metrics: bind("metrics.listen", &config.metrics.listen)?,
             control: Some(control::server::bind(&config.control_socket())?),
         })
     }
@@ -167,8 +169,14 @@ pub async fn run(
     warn_without_postmaster(&state).await;
 
     let (shutdown_tx, stopped) = watch::channel(false);
+    // Every plugin is ready: only now does the kernel accept connections
+    // (see `Bound`), so no client waits on a server that cannot answer.
     let Listeners { smtp, submission, submissions, pop3, pop3s, imap, imaps, metrics: metrics_listeners, control } =
         listeners;
+    let listen = |l: Vec<Bound>| l.into_iter().map(Bound::listen).collect::<Result<Vec<TcpListener>>>();
+    let (smtp, submission, submissions) = (listen(smtp)?, listen(submission)?, listen(submissions)?);
+    let (pop3, pop3s, imap, imaps) = (listen(pop3)?, listen(pop3s)?, listen(imap)?, listen(imaps)?);
+    let metrics_listeners = listen(metrics_listeners)?;
     let mail_listeners = [&smtp, &submission, &submissions, &pop3, &pop3s, &imap, &imaps].iter().map(|l| l.len()).sum();
     let smtp_services = [(Service::Smtp, &config.smtp, smtp, false)].into_iter().chain([
         (Service::Submission, &config.submission, submission, false),
@@ -265,7 +273,7 @@ pub async fn start_plugins(
     for p in runtime.plugins() {
         tracing::info!(plugin = %p.name, path = %p.path, hooks = %p.hooks.join(","), "plugin loaded");
     }
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "plugins ready");
+    tracing::info!(elapsed_ms = started.elapsed().as_millis() as u64, "plugins ready");
     Ok(runtime)
 }
 

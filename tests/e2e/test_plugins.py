@@ -10,6 +10,7 @@ plugins/examples/build-python.sh, which tests/run.sh runs.
 import re
 import signal
 import smtplib
+import socket
 import subprocess
 import threading
 import time
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, binary
+from conftest import HOST, ROOT, binary
 
 ALICE = "alice@localhost"
 DEFAULT_CHAIN = ["@tenant", "dmarc", "auth", "local", "relay", "vrfy-expn", "retry"]
@@ -149,6 +150,50 @@ def test_plugin_check_lists_hooks_and_names_missing_imports(make_server):
     assert re.search(r"^compile: \d+ ms \(not in the cache; now stored in .*fresh-cache\)$", r.stdout, re.M), r.stdout
     r = srv.cli("plugin", "check", str(wasm("test_http_import")))
     assert re.search(r"^compile: \d+ ms \(from the cache in .*fresh-cache\)$", r.stdout, re.M), r.stdout
+
+
+def test_listeners_open_only_when_every_plugin_is_ready(make_server):
+    """While the 18 MB Python component compiles (seconds; a minute under
+    load), no connection is accepted: each attempt is refused or, once the
+    server listens, greeted at once. Before, the kernel accepted them into
+    the backlog and clients waited, greeted by nothing."""
+    srv = make_server(config={
+        "plugins": {"spamwords": {"path": str(python_plugin()), "config": {"words": ["free money"]}}},
+        "chain": ["spamwords", *DEFAULT_CHAIN],
+    }, start=False)
+    # An empty cache: the component really compiles.
+    srv.config["plugin_cache_dir"] = str(srv.workdir / "fresh-cache")
+    srv.write_config()
+    starter = threading.Thread(target=srv.start, kwargs={"timeout": 420})
+    starter.start()
+    refused_while_compiling = 0
+    greeted = False
+    # 115 s measured with a load average of 14 on two cores.
+    deadline = time.monotonic() + 420
+    while not greeted and time.monotonic() < deadline:
+        compiling = "compiling plugin spamwords (18." in srv.log_text()
+        try:
+            conn = socket.create_connection((HOST, srv.smtp_port), timeout=2)
+        except ConnectionRefusedError:
+            refused_while_compiling += compiling and "plugins ready" not in srv.log_text()
+            time.sleep(0.2)
+            continue
+        with conn:
+            conn.settimeout(5)
+            try:
+                banner = conn.recv(512)
+            except socket.timeout:
+                pytest.fail(f"accepted without a greeting within 5 s:\n{srv.log_tail()}")
+            assert banner.startswith(b"220 "), banner
+            greeted = True
+    starter.join()
+    assert greeted, srv.log_tail()
+    assert refused_while_compiling > 0, "never tried while the plugin compiled"
+    log = srv.log_text()
+    compiled = re.search(r"compiled plugin spamwords in (\d+) ms \(cache miss\)", log)
+    assert compiled, log
+    # The listeners opened after the plugins were ready.
+    assert log.index("plugins ready") < log.index("listening"), log
 
 
 def test_config_naming_a_missing_plugin_fails_with_one_line(make_server):
