@@ -29,7 +29,17 @@ impl DataResult {
     pub fn verdict(verdict: Verdict) -> DataResult {
         DataResult { verdict, add_headers: Vec::new() }
     }
-    /// Continue, and add this header field.
+    /// Adds a header field and keeps this result's verdict (`Continue` for
+    /// `DataResult::verdict(Verdict::Continue)`). If the chain accepts the
+    /// message, the field is prepended above the server's `Received:` line,
+    /// below those of plugins earlier in the chain; fields already in the
+    /// message, of that name too, stay as they are (nothing is replaced or
+    /// removed). If the message is refused, it is dropped with it. The
+    /// host checks every field of the answer: the name RFC 5322 ftext, the
+    /// value VCHAR and WSP with CRLF only before folding white space, at
+    /// most 8 KiB and lines of at most 998 octets, at most 64 fields; one
+    /// bad field makes the whole answer invalid, and the plugin's `failure`
+    /// policy applies as if it had trapped.
     pub fn add_header(mut self, name: &str, value: impl Into<String>) -> DataResult {
         self.add_headers.push(Header { name: name.to_string(), value: value.into() });
         self
