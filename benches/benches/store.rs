@@ -32,6 +32,7 @@ async fn accept(store: &SharedStore, account: u64, content: &Bytes) {
         local: vec![Filing::inbox(account)],
         queue: None,
         summary: None,
+        traces: Vec::new(),
     };
     store.accept(incoming).await.unwrap();
 }

@@ -37,6 +37,7 @@ pub mod server;
 pub mod service_manager;
 pub mod smtp;
 pub mod state;
+pub mod sweeps;
 pub mod throttle;
 pub mod tls;
 pub mod trace;

@@ -207,9 +207,7 @@ pub async fn run(
             tokio::spawn(crate::metrics::http::serve(endpoint.clone(), l, stopped.clone()));
         }
     }
-    if config.trace.enabled {
-        tokio::spawn(crate::trace::sweep_forever(state.store.clone()));
-    }
+    crate::sweeps::spawn(&state.store);
     let Reloads { tx: reload_tx, rx: mut reload_rx } = reloads;
     if let Some(control) = control {
         let mut stopped = stopped.clone();

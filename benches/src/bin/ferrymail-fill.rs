@@ -62,6 +62,7 @@ async fn fill(store: Arc<dyn Store>, account: u64, from: u64, to: u64, step: u64
             local: vec![Filing::inbox(account)],
             queue: None,
             summary: Some(summary),
+            traces: Vec::new(),
         };
         store.accept(incoming).await.with_context(|| format!("message {n}"))?;
         n += step;

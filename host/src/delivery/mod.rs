@@ -62,7 +62,10 @@ impl Delivery {
         self.accept_into(policy, session, envelope, id, content, Folder::Inbox).await
     }
 
-    /// [`Delivery::accept`], filing local copies into `folder`.
+    /// [`Delivery::accept`], filing local copies into `folder`. The
+    /// transaction's decision trace (routing included) is written by the
+    /// same commit as the message; if the message is not kept, the trace
+    /// says why.
     pub async fn accept_into(
         &self,
         policy: &dyn Policy,
@@ -72,10 +75,53 @@ impl Delivery {
         content: Bytes,
         folder: Folder,
     ) -> Result<Receipt, Reply> {
-        let plan = routing::plan(policy, &*self.store, &self.config, envelope, session.tenant.clone()).await?;
-        let queued = plan.queue.len();
-        let queue =
-            (!plan.queue.is_empty()).then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), plan.queue));
+        let prepared = self.prepare(policy, session, envelope, id, content, folder).await;
+        // After routing, whose plugin calls belong in the record.
+        let trace = crate::trace::MessageTrace::take(id, &format!("accepted: 250 2.0.0 queued as {}", format_id(id)));
+        let refused = |trace: Option<crate::trace::MessageTrace>, reply: Reply| {
+            if let Some(t) = trace {
+                t.refused(&*self.store, &self.config.trace, &format!("refused: {reply}"));
+            }
+            reply
+        };
+        let (mut incoming, plan) = match prepared {
+            Ok(p) => p,
+            Err(reply) => return Err(refused(trace, reply)),
+        };
+        if let Some(t) = &trace {
+            incoming.traces = t.writes(&self.config.trace);
+        }
+        let queued = incoming.queue.as_ref().map_or(0, |q| q.recipients.len());
+        // Durable on return; on an error nothing was kept and the client
+        // keeps the message and retries.
+        let accepted = match self.store.accept(incoming).await {
+            Ok(a) => a,
+            Err(e) => return Err(refused(trace, store_reply(e))),
+        };
+        let msg = format_id(id);
+        for (account, filed) in plan.local_names.iter().zip(&accepted.filed) {
+            tracing::info!(session = %session.id, msg = %msg, to = %logsafe(account), uid = filed.uid, "delivered to mailbox");
+        }
+        if let Some(q) = accepted.queued {
+            tracing::info!(session = %session.id, msg = %msg, queue = %format_id(q), recipients = queued, "queued");
+            self.queue_wake.notify_one();
+        }
+        Ok(Receipt { id: msg, local: accepted.filed.len(), queued })
+    }
+
+    /// Routes the message and builds what the store accepts.
+    async fn prepare(
+        &self,
+        policy: &dyn Policy,
+        session: &SessionInfo,
+        envelope: &Envelope,
+        id: u64,
+        content: Bytes,
+        folder: Folder,
+    ) -> Result<(Incoming, routing::Plan), Reply> {
+        let mut plan = routing::plan(policy, &*self.store, &self.config, envelope, session.tenant.clone()).await?;
+        let queue = (!plan.queue.is_empty())
+            .then(|| QueueEntry::new(&envelope.mail_from, session.tenant.clone(), std::mem::take(&mut plan.queue)));
         // What IMAP FETCH ENVELOPE/BODYSTRUCTURE answer, parsed once now
         // rather than at every fetch.
         let summary = match plan.local_ids.is_empty() {
@@ -89,23 +135,9 @@ impl Delivery {
             local: self.filings(&plan.local_ids, folder).await?,
             queue,
             summary,
+            traces: Vec::new(),
         };
-        // Before the commit: the trace (routing included) becomes durable
-        // with the message.
-        let outcome = format!("accepted: 250 2.0.0 queued as {}", format_id(id));
-        crate::trace::save_message(&*self.store, &self.config.trace, id, outcome).await;
-        // Durable on return; on an error nothing was kept and the client
-        // keeps the message and retries.
-        let accepted = self.store.accept(incoming).await.map_err(store_reply)?;
-        let msg = format_id(id);
-        for (account, filed) in plan.local_names.iter().zip(&accepted.filed) {
-            tracing::info!(session = %session.id, msg = %msg, to = %logsafe(account), uid = filed.uid, "delivered to mailbox");
-        }
-        if let Some(q) = accepted.queued {
-            tracing::info!(session = %session.id, msg = %msg, queue = %format_id(q), recipients = queued, "queued");
-            self.queue_wake.notify_one();
-        }
-        Ok(Receipt { id: msg, local: accepted.filed.len(), queued })
+        Ok((incoming, plan))
     }
 }
 

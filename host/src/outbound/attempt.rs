@@ -17,7 +17,7 @@ use bytes::Bytes;
 use ferrymail_policy::logsafe;
 use ferrymail_policy::{DeliveryEvent, Reply};
 use ferrymail_proto::client::{RcptResult, Transaction, classify};
-use ferrymail_store::schema::{Filing, Incoming, QueueEntry, QueuedRoute, RecipientState};
+use ferrymail_store::schema::{Filing, Incoming, QueueEntry, QueuedRoute, RecipientState, TraceWrite};
 use ferrymail_store::{StoreError, format_id, now_secs};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -91,8 +91,8 @@ pub async fn attempt(state: Arc<ServerState>, settings: Arc<Settings>, mut entry
     }
     let applied = retry::apply(policy.as_ref(), &mut entry, results, now).await;
     let dsns = notify::prepare(&state, policy.as_ref(), &mut entry, &content, &applied.warned, now).await;
-    super::observed::attempt(&state, &entry, &applied, &dsns).await;
-    commit(&state, &mut entry, &file_into, &dsns).await;
+    let traces = super::observed::attempt(&state, &entry, &applied, &dsns).await;
+    commit(&state, &mut entry, &file_into, &dsns, traces).await;
     report(&state, &entry, &applied, &dsns).await;
 }
 
@@ -114,13 +114,14 @@ fn apply_requests(entry: &mut QueueEntry, ops: Ops) {
     }
 }
 
-/// Commits the outcome durably (an error leaves the entry to repeat the
-/// attempt after its lease: at least once, never lost).
-async fn commit(state: &ServerState, entry: &mut QueueEntry, file_into: &[u64], dsns: &[Dsn]) {
+/// Commits the outcome durably, with the attempt's trace (an error leaves
+/// the entry to repeat the attempt after its lease: at least once, never
+/// lost).
+async fn commit(state: &ServerState, entry: &mut QueueEntry, file_into: &[u64], dsns: &[Dsn], traces: Vec<TraceWrite>) {
     let ops = state.outbound.requests(entry.id).await;
     apply_requests(entry, ops);
     let result = if ops.delete {
-        state.store.queue_commit(entry, &[], Vec::new()).await
+        state.store.queue_commit(entry, &[], Vec::new(), traces).await
     } else {
         let incoming: Vec<Incoming> = dsns
             .iter()
@@ -131,9 +132,10 @@ async fn commit(state: &ServerState, entry: &mut QueueEntry, file_into: &[u64], 
                 local: d.local.iter().map(|&a| Filing::inbox(a)).collect(),
                 queue: d.queue.clone(),
                 summary: None,
+                traces: Vec::new(),
             })
             .collect();
-        state.store.queue_commit(entry, file_into, incoming).await
+        state.store.queue_commit(entry, file_into, incoming, traces).await
     };
     let late = state.outbound.finish(entry.id, ops).await;
     if let Err(e) = result {

@@ -1,15 +1,16 @@
 //! What an attempt tells the operator: the delivery metrics, and the
-//! attempt appended to the message's decision trace (before the attempt's
-//! commit, which makes it durable).
+//! attempt appended to the message's decision trace (written by the
+//! attempt's own commit).
 
 use super::notify::Dsn;
 use super::retry::Applied;
 use crate::state::ServerState;
 use crate::trace::{Attempt, AttemptRcpt};
 use ferrymail_store::format_id;
-use ferrymail_store::schema::{QueueEntry, QueuedRoute, RecipientState};
+use ferrymail_store::schema::{QueueEntry, QueuedRoute, RecipientState, TraceWrite};
 
-pub async fn attempt(state: &ServerState, entry: &QueueEntry, applied: &Applied, dsns: &[Dsn]) {
+/// Counts the attempt; returns the trace records its commit writes.
+pub async fn attempt(state: &ServerState, entry: &QueueEntry, applied: &Applied, dsns: &[Dsn]) -> Vec<TraceWrite> {
     let tried = applied.delivered.iter().chain(&applied.deferred).chain(&applied.failed);
     let mut recipients = Vec::new();
     for &i in tried {
@@ -48,8 +49,8 @@ pub async fn attempt(state: &ServerState, entry: &QueueEntry, applied: &Applied,
         }
     }
     if recipients.is_empty() && reports.is_empty() {
-        return;
+        return Vec::new();
     }
     let attempt = Attempt { at: crate::trace::record::now_ms(), queue: format_id(entry.id), recipients, reports };
-    crate::trace::save_attempt(&*state.store, &state.config.trace, entry.content, attempt).await;
+    crate::trace::attempt_writes(&*state.store, &state.config.trace, entry.content, attempt).await
 }

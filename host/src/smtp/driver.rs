@@ -95,9 +95,7 @@ impl Driver {
             (End::Io(e), _) => tracing::info!(session = %id, error = %e, "disconnect (I/O error)"),
             (End::TlsFailed(e), _) => tracing::info!(session = %id, error = %e, "disconnect (TLS handshake failed)"),
         }
-        // After the log line: the line says the session ended when it did,
-        // not after a store write that may wait on a commit group.
-        crate::trace::save_session_end(&*self.state.store, &self.state.config.trace, how).await;
+        crate::trace::save_session_end(&*self.state.store, &self.state.config.trace, how);
     }
 
     async fn serve(&mut self) -> End {
@@ -226,12 +224,14 @@ impl Driver {
         if let Some(reply) = decision.verdict.reply() {
             tracing::info!(session = %info.id, msg = %msg, reply = %logsafe(&reply.to_string()), "message refused by policy");
             crate::metrics::smtp::message(service, reply.code);
-            crate::trace::save_message(store, trace, id, format!("refused: {reply}")).await;
+            crate::trace::message_not_kept(store, trace, id, &format!("refused: {reply}"));
             return reply.clone();
         }
         if decision.discard {
             tracing::info!(session = %info.id, msg = %msg, "message discarded by policy");
             crate::metrics::smtp::message(service, 250);
+            // Else its steps would run into the session's next record.
+            crate::trace::message_not_kept(store, trace, id, "discarded by policy: 250 given, nothing kept");
             return Reply::new(250, "2.0.0", format!("Ok: queued as {msg}"));
         }
         // A milter's header edits, on the message as the chain saw it.
@@ -261,10 +261,8 @@ impl Driver {
                 );
                 Reply::new(250, "2.0.0", format!("Ok: queued as {msg}"))
             }
-            Err(reply) => {
-                crate::trace::message_failed(store, trace, id, format!("refused: {reply}")).await;
-                reply
-            }
+            // Its trace says so (Delivery::accept_into).
+            Err(reply) => reply,
         }
     }
 

@@ -7,11 +7,17 @@
 //! Recording: an SMTP session runs inside [`scope`], a task-local
 //! [`Recorder`]; the plugin runtime reports each call to it (through the
 //! metrics' observer) and the driver each command's reply. At the end of
-//! DATA the steps so far become one [`Record`], stored under the message
-//! id and the session id just before the commit that accepts the message,
-//! so both become durable together (see `ferrymail_store::Traces`). A
-//! session that ends with a refusal and no message leaves a record under
-//! its session id, kept `trace.keep_refused`.
+//! DATA the steps so far become one [`Record`] ([`MessageTrace`]), written
+//! under the message id (and a pointer under the session key) by the very
+//! commit that accepts the message: durable with it, at no write of its
+//! own. A delivery attempt's record is written by the attempt's commit.
+//! A session that ends with a refusal and no message leaves a record
+//! under its session id, kept `trace.keep_refused`; it has no commit to
+//! ride on, so the store keeps it in memory until its next one (within a
+//! second; lost if the server crashes first, see
+//! `ferrymail_store::Traces`).
+//!
+//! Stored records are bincode ([`stored`]); `--json` prints [`Record`].
 //!
 //! Size: at most `trace.max_steps` steps and [`MAX_ATTEMPTS`] attempts per
 //! record, texts clipped to [`MAX_TEXT`]; refused records also at most
@@ -19,12 +25,14 @@
 
 pub mod record;
 pub mod show;
+mod stored;
 
 pub use record::{Attempt, AttemptRcpt, Record, Step, What};
 
 use crate::config::TraceConfig;
 use ferrymail_policy::observe::{HookCall, Outcome};
-use ferrymail_store::{SharedStore, Store, format_id, parse_id};
+use ferrymail_store::schema::TraceWrite;
+use ferrymail_store::{Store, format_id, parse_id};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::future::Future;
@@ -35,6 +43,9 @@ pub const MAX_ATTEMPTS: usize = 50;
 pub const MAX_TEXT: usize = 300;
 /// Records of refused transactions kept at most, whatever their age.
 pub const MAX_REFUSED: usize = 200_000;
+/// Where session records live (`s/SESSION/N`): those of refused
+/// transactions, and pointers to accepted messages' records.
+pub const SESSIONS_PREFIX: &str = "s/";
 
 tokio::task_local! {
     static CURRENT: RefCell<Recorder>;
@@ -159,45 +170,69 @@ pub fn take_decider() -> Option<String> {
     with(|r| r.decider.take()).flatten()
 }
 
-/// Saves the transaction that ended with DATA: under the message id and the
-/// session key. Call it before the commit that accepts the message.
-pub async fn save_message(store: &dyn Store, config: &TraceConfig, id: u64, outcome: String) {
-    let Some((keys, record)) = with(|r| {
-        if !r.on {
-            return None;
-        }
-        let keys = vec![message_key(id), r.session_key()];
-        Some((keys, r.take(Some(id), clip(&outcome))))
-    })
-    .flatten() else {
-        return;
-    };
-    let ttl = if outcome.starts_with("accepted") { config.keep_messages } else { config.keep_refused };
-    put(store, &keys, &record, ttl.as_secs()).await;
+/// The record of a transaction that ended with DATA, taken from the
+/// session's recorder and encoded, for the commit that accepts its message.
+pub struct MessageTrace {
+    id: u64,
+    session_key: String,
+    /// The record, encoded ([`stored`]).
+    bytes: Vec<u8>,
 }
 
-/// The message was not accepted after all (routing or its commit failed):
-/// its record says so, and is kept as long as refused ones.
-pub async fn message_failed(store: &dyn Store, config: &TraceConfig, id: u64, outcome: String) {
-    if !config.enabled {
-        return;
+impl MessageTrace {
+    /// The steps so far as message `id`'s record; `None` when tracing is
+    /// off or the caller is not an SMTP session (sendmail's pickup).
+    pub fn take(id: u64, outcome: &str) -> Option<MessageTrace> {
+        let (session_key, record) = with(|r| {
+            if !r.on {
+                return None;
+            }
+            Some((r.session_key(), r.take(Some(id), clip(outcome))))
+        })
+        .flatten()?;
+        Some(MessageTrace { id, session_key, bytes: stored::encode(record) })
     }
-    let key = message_key(id);
-    match load(store, &key).await {
-        Some(mut record) => {
-            record.outcome = clip(&outcome);
-            let session_key = with(|r| format!("s/{}/{:04}", r.session, r.saved.saturating_sub(1)));
-            let keys: Vec<String> = [Some(key), session_key].into_iter().flatten().collect();
-            put(store, &keys, &record, config.keep_refused.as_secs()).await;
-        }
-        // Refused before it was saved (routing failed).
-        None => save_message(store, config, id, outcome).await,
+
+    /// What the accepting commit writes: the record under the message id,
+    /// and under the session key a pointer to it.
+    pub fn writes(&self, config: &TraceConfig) -> Vec<TraceWrite> {
+        let (key, ttl_secs) = (message_key(self.id), config.keep_messages.as_secs());
+        let mut pointer = vec![POINTER];
+        pointer.extend_from_slice(key.as_bytes());
+        vec![
+            TraceWrite { key: self.session_key.clone(), record: pointer, ttl_secs },
+            TraceWrite { key, record: self.bytes.clone(), ttl_secs },
+        ]
+    }
+
+    /// The message was not kept after all (refused, or its commit failed):
+    /// the record says so, kept as long as refused ones, with no commit to
+    /// ride on ([`ferrymail_store::Traces::trace_put`]).
+    pub fn refused(self, store: &dyn Store, config: &TraceConfig, outcome: &str) {
+        let Some(mut record) = stored::decode(&self.bytes) else { return };
+        record.outcome = clip(outcome);
+        let (key, ttl_secs) = (message_key(self.id), config.keep_refused.as_secs());
+        let mut pointer = vec![POINTER];
+        pointer.extend_from_slice(key.as_bytes());
+        store.trace_put(&[
+            TraceWrite { key: self.session_key, record: pointer, ttl_secs },
+            TraceWrite { key, record: stored::encode(record), ttl_secs },
+        ]);
+    }
+}
+
+/// A message not kept, decided before any commit (refused or discarded at
+/// the end of DATA): its record, under its id, kept as long as refused ones.
+pub fn message_not_kept(store: &dyn Store, config: &TraceConfig, id: u64, outcome: &str) {
+    if let Some(trace) = MessageTrace::take(id, outcome) {
+        trace.refused(store, config, outcome);
     }
 }
 
 /// At the session's end: what is left, if it holds a refusal or a
-/// transaction that never reached a message.
-pub async fn save_session_end(store: &dyn Store, config: &TraceConfig, how: &str) {
+/// transaction that never reached a message. Never waits (see
+/// [`ferrymail_store::Traces::trace_put`]).
+pub fn save_session_end(store: &dyn Store, config: &TraceConfig, how: &str) {
     let Some((key, record)) = with(|r| {
         if !r.on || !r.worth_keeping {
             return None;
@@ -208,24 +243,26 @@ pub async fn save_session_end(store: &dyn Store, config: &TraceConfig, how: &str
     .flatten() else {
         return;
     };
-    put(store, &[key], &record, config.keep_refused.as_secs()).await;
+    let ttl_secs = config.keep_refused.as_secs();
+    store.trace_put(&[TraceWrite { key, record: stored::encode(record), ttl_secs }]);
 }
 
-/// Appends one delivery attempt to message `id`'s record (one is made if
-/// the message has none: traced off at the time, or expired).
-pub async fn save_attempt(store: &dyn Store, config: &TraceConfig, id: u64, attempt: Attempt) {
+/// Message `id`'s record with one more delivery attempt (a record is made
+/// if the message has none: traced off at the time, or expired), for the
+/// commit that ends the attempt.
+pub async fn attempt_writes(store: &dyn Store, config: &TraceConfig, id: u64, attempt: Attempt) -> Vec<TraceWrite> {
     if !config.enabled {
-        return;
+        return Vec::new();
     }
     let key = message_key(id);
     let mut record = load(store, &key).await.unwrap_or_else(|| Record::queued_only(id));
     record.add_attempt(attempt);
-    put(store, &[key], &record, config.keep_messages.as_secs()).await;
+    vec![TraceWrite { key, record: stored::encode(record), ttl_secs: config.keep_messages.as_secs() }]
 }
 
 pub async fn load(store: &dyn Store, key: &str) -> Option<Record> {
     let bytes = store.trace_get(key).await.ok()??;
-    serde_json::from_slice(&bytes).ok()
+    stored::decode(&bytes)
 }
 
 fn message_key(id: u64) -> String {
@@ -236,25 +273,6 @@ fn message_key(id: u64) -> String {
 /// pointer to the message's record (written once, and the one delivery
 /// attempts extend).
 const POINTER: u8 = b'@';
-
-/// Stores `record` under its first key; further keys get a pointer to it.
-async fn put(store: &dyn Store, keys: &[String], record: &Record, ttl_secs: u64) {
-    let bytes = match serde_json::to_vec(record) {
-        Ok(b) => b,
-        Err(e) => return tracing::warn!(error = %e, "trace: encoding failed"),
-    };
-    let Some((first, others)) = keys.split_first() else { return };
-    let mut entries = vec![(first.clone(), bytes)];
-    for key in others {
-        let mut pointer = vec![POINTER];
-        pointer.extend_from_slice(first.as_bytes());
-        entries.push((key.clone(), pointer));
-    }
-    if let Err(e) = store.trace_put(&entries, ttl_secs).await {
-        // Losing a trace never costs a message.
-        tracing::warn!(error = %e, "trace: cannot store");
-    }
-}
 
 /// The records `id` names: a message id (`msg=` in the logs), a session id
 /// (`session=`: each of its transactions), or a queue id (its message).
@@ -274,7 +292,7 @@ pub async fn lookup(store: &dyn Store, id: &str) -> Result<Vec<Record>, String> 
         for (_, bytes) in found {
             let record = match bytes.split_first() {
                 Some((&POINTER, key)) => load(store, &String::from_utf8_lossy(key)).await,
-                _ => serde_json::from_slice::<Record>(&bytes).ok(),
+                _ => stored::decode(&bytes),
             };
             out.extend(record);
         }
@@ -295,20 +313,6 @@ pub async fn report(store: &dyn Store, id: &str, json: bool) -> Result<Vec<Strin
         return Ok(vec![serde_json::to_string(&records).map_err(|e| e.to_string())?]);
     }
     Ok(records.iter().flat_map(|r| show::timeline(r).lines().map(str::to_string).collect::<Vec<_>>()).collect())
-}
-
-/// Removes expired traces and the oldest refused ones beyond [`MAX_REFUSED`],
-/// now and then, for the server's lifetime.
-pub async fn sweep_forever(store: SharedStore) {
-    let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
-    loop {
-        every.tick().await;
-        match store.trace_sweep("s/", MAX_REFUSED).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(removed = n, "trace: old records removed"),
-            Err(e) => tracing::warn!(error = %e, "trace: sweep failed"),
-        }
-    }
 }
 
 /// At most [`MAX_TEXT`] characters.

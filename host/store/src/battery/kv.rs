@@ -20,6 +20,28 @@ pub async fn kv_namespaces_are_isolated(store: &dyn Store) {
     assert_eq!(store.kv_get("n", &[0, 255, 10]).await.unwrap(), Some(vec![1, 0, 2]));
 }
 
+/// Expired keys are removed by sweeps that each look at a bounded number
+/// of keys and go on where the last one stopped.
+pub async fn kv_sweeps_remove_expired_keys_a_bounded_number_at_a_time(store: &dyn Store) {
+    for n in 0..9u8 {
+        // Six expire after a second, three never.
+        let ttl = (n % 3 != 0).then_some(1);
+        store.kv_set("sweep", &[n], b"v", ttl).await.unwrap();
+    }
+    // Expiry is in whole seconds: after two, the 1 s keys are past it.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let mut removed = Vec::new();
+    for _ in 0..3 {
+        removed.push(store.kv_sweep(4).await.unwrap());
+    }
+    assert!(removed.iter().all(|&n| n <= 4), "{removed:?}");
+    assert_eq!(removed.iter().sum::<usize>(), 6, "three sweeps of 4 keys cover all 9: {removed:?}");
+    assert_eq!(store.kv_sweep(usize::MAX).await.unwrap(), 0, "nothing expired is left");
+    for n in [0u8, 3, 6] {
+        assert_eq!(store.kv_get("sweep", &[n]).await.unwrap(), Some(b"v".to_vec()));
+    }
+}
+
 pub async fn kv_counters(store: &dyn Store) {
     assert_eq!(store.kv_incr("n", b"c", 1, Some(60)).await.unwrap(), 1);
     assert_eq!(store.kv_incr("n", b"c", 2, Some(60)).await.unwrap(), 3);
@@ -35,7 +57,7 @@ pub async fn kv_counters(store: &dyn Store) {
     }
     futures_join_all(tasks).await;
     assert_eq!(store.kv_incr("n", b"par", 0, None).await.unwrap(), 50);
-    assert_eq!(store.kv_sweep().await.unwrap(), 0, "nothing has expired");
+    assert_eq!(store.kv_sweep(usize::MAX).await.unwrap(), 0, "nothing has expired");
 }
 
 /// Polls futures to completion concurrently (no extra dependency).

@@ -38,6 +38,7 @@ pub async fn accept_to_a_missing_account_keeps_nothing(store: &dyn Store) {
         local: vec![Filing::inbox(a.id), Filing::inbox(a.id ^ 0x5555)],
         queue: None,
         summary: None,
+        traces: Vec::new(),
     };
     assert!(matches!(store.accept(incoming).await, Err(StoreError::NoSuchAccount(_))));
     assert!(store.all_entries(a.id, INBOX_ID).await.unwrap().is_empty(), "all or nothing");
@@ -327,6 +328,7 @@ pub async fn summaries_are_kept_beside_contents(store: &dyn Store) {
             local: vec![Filing::inbox(a.id)],
             queue: None,
             summary: Some(summary.clone()),
+            traces: Vec::new(),
         })
         .await
         .unwrap();

@@ -22,12 +22,14 @@ mod kv;
 mod mailboxes;
 mod messages;
 mod queue;
+mod traces;
 
 pub use accounts::*;
 pub use kv::*;
 pub use mailboxes::*;
 pub use messages::*;
 pub use queue::*;
+pub use traces::*;
 
 use crate::contract::Store;
 use crate::schema::{Accepted, Account, Filing, Incoming, QueueEntry};
@@ -67,7 +69,10 @@ macro_rules! store_battery {
             queue_commit_files_and_accepts_dsns_atomically,
             queue_commit_of_a_removed_entry_is_refused,
             kv_namespaces_are_isolated,
-            kv_counters
+            kv_counters,
+            kv_sweeps_remove_expired_keys_a_bounded_number_at_a_time,
+            traces_ride_on_their_change,
+            traces_without_a_change_read_at_once
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {
@@ -92,6 +97,7 @@ pub async fn deliver(store: &dyn Store, content: &[u8], to: &[&Account], queue: 
             local: to.iter().map(|a| Filing::inbox(a.id)).collect(),
             queue,
             summary: None,
+            traces: Vec::new(),
         })
         .await
         .expect("accept")

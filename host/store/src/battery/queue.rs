@@ -8,11 +8,11 @@ use crate::schema::{
 };
 use bytes::Bytes;
 
-fn rcpt(addr: &str) -> QueueRecipient {
+pub(crate) fn rcpt(addr: &str) -> QueueRecipient {
     QueueRecipient::new(addr, QueuedRoute::Mx { domain: "far.test".into() })
 }
 
-async fn queued(store: &dyn Store, recipients: Vec<QueueRecipient>) -> u64 {
+pub(crate) async fn queued(store: &dyn Store, recipients: Vec<QueueRecipient>) -> u64 {
     let entry = QueueEntry::new("s@x.test", Some("tenant".into()), recipients);
     deliver(store, b"Subject: x\r\n\r\nx\r\n", &[], Some(entry)).await.queued.expect("queued")
 }
@@ -93,8 +93,9 @@ pub async fn queue_commit_files_and_accepts_dsns_atomically(store: &dyn Store) {
         local: vec![Filing::inbox(me.id)],
         queue: None,
         summary: None,
+        traces: Vec::new(),
     };
-    let done = store.queue_commit(&e, &[me.id], vec![dsn]).await.unwrap();
+    let done = store.queue_commit(&e, &[me.id], vec![dsn], Vec::new()).await.unwrap();
     assert_eq!(done.filed, [1]);
     assert_eq!(done.accepted[0].filed[0].uid, 2);
     assert!(store.queue_entry(id).await.unwrap().is_none());
@@ -108,7 +109,7 @@ pub async fn queue_commit_files_and_accepts_dsns_atomically(store: &dyn Store) {
     // A commit that cannot file (the account is gone) writes nothing.
     let id = queued(store, vec![rcpt("x@far.test")]).await;
     let e = store.queue_entry(id).await.unwrap().unwrap();
-    assert!(store.queue_commit(&e, &[me.id ^ 0x99], vec![]).await.is_err());
+    assert!(store.queue_commit(&e, &[me.id ^ 0x99], vec![], Vec::new()).await.is_err());
     assert_eq!(store.queue_entry(id).await.unwrap(), Some(e), "unchanged");
 }
 

@@ -33,6 +33,10 @@ pub trait Kv: Send + Sync {
     /// which stays unchanged.
     async fn kv_incr(&self, namespace: &str, key: &[u8], delta: i64, ttl_secs: Option<u64>) -> Result<i64>;
 
-    /// Removes expired keys; returns how many. The server runs it now and then.
-    async fn kv_sweep(&self) -> Result<usize>;
+    /// Removes expired keys among at most `limit` keys, continuing after
+    /// where the previous call stopped and starting over once it reached
+    /// the end; returns how many went. The server calls it every few
+    /// seconds, so each call's work is bounded whatever the store holds,
+    /// and it never holds up other changes while it runs.
+    async fn kv_sweep(&self, limit: usize) -> Result<usize>;
 }

@@ -1,7 +1,7 @@
 //! The delivery queue.
 
 use crate::Result;
-use crate::schema::{Committed, Incoming, QueueEntry};
+use crate::schema::{Committed, Incoming, QueueEntry, TraceWrite};
 
 /// Messages waiting for (re)delivery, ordered by when they are due.
 ///
@@ -40,14 +40,22 @@ pub trait Queue: Send + Sync {
     /// `entry` (due again at [`QueueEntry::due`], or removed with its content
     /// reference when nothing is left to do), files its content into the
     /// INBOXes of `file_into`, and accepts `new` messages (the DSNs the
-    /// attempt produced) as [`crate::contract::Contents::accept`] would. The
-    /// lease is cleared. [`crate::StoreError::NoSuchQueueEntry`] if the entry
-    /// was removed meanwhile (nothing is written then).
-    async fn queue_commit(&self, entry: &QueueEntry, file_into: &[u64], new: Vec<Incoming>) -> Result<Committed>;
+    /// attempt produced) as [`crate::contract::Contents::accept`] would, and
+    /// writes `traces` (the attempt's decision-trace records,
+    /// [`crate::contract::Traces`]). The lease is cleared.
+    /// [`crate::StoreError::NoSuchQueueEntry`] if the entry was removed
+    /// meanwhile (nothing is written then).
+    async fn queue_commit(
+        &self,
+        entry: &QueueEntry,
+        file_into: &[u64],
+        new: Vec<Incoming>,
+        traces: Vec<TraceWrite>,
+    ) -> Result<Committed>;
 
     /// Writes back an entry changed outside an attempt (operator commands),
     /// durable on return; removed when nothing is left to do.
     async fn queue_update(&self, entry: &QueueEntry) -> Result<()> {
-        self.queue_commit(entry, &[], Vec::new()).await.map(drop)
+        self.queue_commit(entry, &[], Vec::new(), Vec::new()).await.map(drop)
     }
 }

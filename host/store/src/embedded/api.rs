@@ -5,7 +5,7 @@ use super::{EmbeddedStore, kv, ops_accounts, ops_mail, ops_mailboxes, ops_queue,
 use crate::contract::{Accounts, ChangeFeed, Contents, FlagsOutcome, Kv, Mailboxes, Queue, Store, Traces};
 use crate::schema::{
     Accepted, Account, Append, Appended, Committed, CopyResult, FlagChange, FlagIndex, Incoming, MailEntry,
-    MailboxInfo, QueueEntry, SearchRows, SpecialUse, UidSet, now_secs,
+    MailboxInfo, QueueEntry, SearchRows, SpecialUse, TraceWrite, UidSet, now_secs,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -229,9 +229,23 @@ impl Queue for EmbeddedStore {
         self.change(false, ops_queue::recover).await
     }
 
-    async fn queue_commit(&self, entry: &QueueEntry, file_into: &[u64], new: Vec<Incoming>) -> Result<Committed> {
+    async fn queue_commit(
+        &self,
+        entry: &QueueEntry,
+        file_into: &[u64],
+        new: Vec<Incoming>,
+        traces: Vec<TraceWrite>,
+    ) -> Result<Committed> {
         let (entry, file_into) = (entry.clone(), file_into.to_vec());
-        self.change(!new.is_empty(), move |txn| ops_queue::commit(txn, &entry, &file_into, &new, now_secs())).await
+        self.change(!new.is_empty(), move |txn| {
+            let now = now_secs();
+            let committed = ops_queue::commit(txn, &entry, &file_into, &new, now)?;
+            for t in &traces {
+                records::stage(txn, t, now);
+            }
+            Ok(committed)
+        })
+        .await
     }
 }
 
@@ -263,31 +277,42 @@ impl Kv for EmbeddedStore {
         Ok(n)
     }
 
-    async fn kv_sweep(&self) -> Result<usize> {
-        let n = self.read(|t| kv::sweep(t, now_secs())).await?;
-        self.kv_written();
+    async fn kv_sweep(&self, limit: usize) -> Result<usize> {
+        let shared = self.shared.clone();
+        let n = self
+            .read(move |t| {
+                let mut cursor = shared.kv_sweep_cursor.lock().unwrap_or_else(|e| e.into_inner());
+                let (removed, next) = kv::sweep(t, cursor.as_deref(), limit, now_secs())?;
+                *cursor = next;
+                Ok(removed)
+            })
+            .await?;
+        if n > 0 {
+            self.kv_written();
+        }
         Ok(n)
     }
 }
 
 #[async_trait]
 impl Traces for EmbeddedStore {
-    async fn trace_put(&self, records: &[(String, Vec<u8>)], ttl_secs: u64) -> Result<()> {
-        let records = records.to_vec();
-        self.read(move |t| records::put(t, &records, ttl_secs, now_secs())).await?;
-        // Durable with the next group, or the writer's idle flush.
-        self.kv_written();
-        Ok(())
+    fn trace_put(&self, records: &[TraceWrite]) {
+        if self.shared.traces.put(records, now_secs()) == records::Put::KeptWake
+            && let Ok(writer) = self.submitter()
+        {
+            // A group of their own now, not after the writer's idle second.
+            writer.nudge();
+        }
     }
 
     async fn trace_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
-        let key = key.to_string();
-        self.read(move |t| records::get(t, &key, now_secs())).await
+        let (key, shared) = (key.to_string(), self.shared.clone());
+        self.read(move |t| records::get(t, &shared.traces, &key, now_secs())).await
     }
 
     async fn trace_scan(&self, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
-        let prefix = prefix.to_string();
-        self.read(move |t| records::scan(t, &prefix, limit, now_secs())).await
+        let (prefix, shared) = (prefix.to_string(), self.shared.clone());
+        self.read(move |t| records::scan(t, &shared.traces, &prefix, limit, now_secs())).await
     }
 
     async fn trace_sweep(&self, trim_prefix: &str, keep: usize) -> Result<usize> {

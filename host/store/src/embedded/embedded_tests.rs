@@ -48,6 +48,7 @@ async fn content_beyond_the_free_space_reserve_is_refused_as_out_of_space() {
             local: vec![crate::schema::Filing::inbox(a.id)],
             queue: None,
             summary: None,
+            traces: Vec::new(),
         })
         .await
         .unwrap_err();

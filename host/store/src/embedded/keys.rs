@@ -32,6 +32,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The trees a write transaction may touch (the kv tree is written directly).
+/// Names are stable: the commit journal names trees by them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) enum T {
     Meta,
@@ -50,10 +51,12 @@ pub(crate) enum T {
     FlagChunks,
     Keywords,
     SearchRows,
+    /// Decision traces ([`super::records`]).
+    Records,
 }
 
 impl T {
-    pub const ALL: [T; 16] = [
+    pub const ALL: [T; 17] = [
         T::Meta,
         T::Accounts,
         T::AccountIds,
@@ -70,6 +73,7 @@ impl T {
         T::FlagChunks,
         T::Keywords,
         T::SearchRows,
+        T::Records,
     ];
 
     pub fn name(self) -> &'static str {
@@ -90,13 +94,12 @@ impl T {
             T::FlagChunks => "flag_chunks",
             T::Keywords => "keywords",
             T::SearchRows => "search_rows",
+            T::Records => "records",
         }
     }
 }
 
 pub(crate) const KV_TREE: &str = "plugin_kv";
-/// Decision traces, written directly like the kv tree (see [`super::records`]).
-pub(crate) const RECORDS_TREE: &str = "records";
 pub(crate) const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
 pub(crate) const UID_VALIDITY_KEY: &[u8] = b"uid_validity";
 

@@ -6,6 +6,7 @@ use super::keys;
 use super::sled_error;
 use super::trees::Trees;
 use crate::{Result, StoreError};
+use std::ops::Bound;
 
 pub(crate) fn split(raw: &[u8]) -> (u64, &[u8]) {
     match raw.split_first_chunk::<8>() {
@@ -70,17 +71,26 @@ pub(crate) fn incr(trees: &Trees, namespace: &str, key: &[u8], delta: i64, ttl: 
     result
 }
 
-pub(crate) fn sweep(trees: &Trees, now: u64) -> Result<usize> {
-    let mut removed = 0;
-    for item in trees.kv.iter() {
+/// Removes the expired keys among at most `limit` keys after `after`
+/// (from the start if `None`). Returns how many went and where the next
+/// sweep starts (`None`: this one reached the end).
+pub(crate) fn sweep(trees: &Trees, after: Option<&[u8]>, limit: usize, now: u64) -> Result<(usize, Option<Vec<u8>>)> {
+    let range = match after {
+        Some(after) => trees.kv.range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded)),
+        None => trees.kv.iter(),
+    };
+    let (mut removed, mut seen, mut last) = (0, 0, None);
+    for item in range.take(limit) {
         let (k, v) = item.map_err(sled_error)?;
+        seen += 1;
         let (exp, _) = split(&v);
         // Removed only if still the expired value (a concurrent set wins).
         if !live(exp, now) && trees.kv.compare_and_swap(&k, Some(v), None::<&[u8]>).map_err(sled_error)?.is_ok() {
             removed += 1;
         }
+        last = Some(k.to_vec());
     }
-    Ok(removed)
+    Ok((removed, if seen < limit { None } else { last }))
 }
 
 #[cfg(test)]
@@ -96,7 +106,25 @@ mod tests {
         assert_eq!(get(&trees, "n", b"gone", 105).unwrap(), Some(b"x".to_vec()));
         assert_eq!(get(&trees, "n", b"gone", 110).unwrap(), None, "expired at its deadline");
         assert_eq!(incr(&trees, "n", b"gone", 2, Some(60), 110).unwrap(), 2, "an expired counter restarts");
-        assert_eq!(sweep(&trees, 1000).unwrap(), 1);
+        assert_eq!(sweep(&trees, None, 100, 1000).unwrap(), (1, None));
         assert_eq!(get(&trees, "n", b"kept", 1000).unwrap(), Some(b"y".to_vec()));
+    }
+
+    #[test]
+    fn a_sweep_looks_at_a_bounded_number_of_keys_and_goes_on_where_it_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        for n in 0..10u8 {
+            // Even keys expire at 110, odd ones never.
+            let ttl = (n % 2 == 0).then_some(10);
+            set(&trees, "n", &[n], b"v", ttl, 100).unwrap();
+        }
+        let (removed, next) = sweep(&trees, None, 4, 200).unwrap();
+        assert_eq!((removed, trees.kv.len()), (2, 8), "keys 0 and 2 of the first four");
+        let (removed, next) = sweep(&trees, next.as_deref(), 4, 200).unwrap();
+        assert_eq!((removed, trees.kv.len()), (2, 6));
+        let (removed, next) = sweep(&trees, next.as_deref(), 4, 200).unwrap();
+        assert_eq!((removed, next), (1, None), "the last two keys; next time from the start");
+        assert_eq!(trees.kv.len(), 5, "only the live keys are left in the tree");
     }
 }

@@ -13,6 +13,8 @@
 //!   (so readers check what they follow: a content may be gone).
 //! - The kv tree is written directly (atomic per key, never awaited for a
 //!   flush): durable with the next group or sled's periodic flush.
+//! - Decision traces ride on the change of their message, or wait in
+//!   memory for the next group ([`records`]).
 //! - A free-space reserve ([`space`]) and a reopen after I/O errors keep a
 //!   full disk a temporary refusal, never a hang.
 //!
@@ -36,7 +38,7 @@ mod ops_mail;
 mod ops_mailboxes;
 mod ops_queue;
 mod reads;
-mod records;
+pub(crate) mod records;
 pub(crate) mod space;
 pub(crate) mod trees;
 pub(crate) mod txn;
@@ -88,6 +90,10 @@ pub(crate) struct Shared {
     /// Counts kv writes (which bypass the writer) once applied; the writer
     /// makes them durable within [`writer::KV_FLUSH_EVERY`] when it is idle.
     pub kv_writes: std::sync::atomic::AtomicU64,
+    /// Trace records waiting for the next commit group ([`records`]).
+    pub traces: records::Pending,
+    /// Where the next kv sweep starts (`None`: at the first key).
+    pub kv_sweep_cursor: Mutex<Option<Vec<u8>>>,
 }
 
 impl Shared {
@@ -131,6 +137,8 @@ impl EmbeddedStore {
             current: RwLock::new(Some(Arc::new(trees))),
             hub: ChangeHub::default(),
             kv_writes: Default::default(),
+            traces: Default::default(),
+            kv_sweep_cursor: Mutex::new(None),
         });
         let (tx, rx) = std::sync::mpsc::channel();
         let thread = writer::spawn(shared.clone(), rx)?;

@@ -172,6 +172,9 @@ pub(crate) fn accept(txn: &mut Txn, incoming: &Incoming, queue_id: Option<u64>, 
         // Nothing refers to it: keep nothing.
         add_refs(txn, incoming.id, 0)?;
     }
+    for trace in &incoming.traces {
+        super::records::stage(txn, trace, now);
+    }
     Ok(Accepted { content: incoming.id, filed, queued })
 }
 

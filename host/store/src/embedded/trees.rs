@@ -2,7 +2,7 @@
 
 use super::durable::{Durability, restore_blobs, sync_tree};
 use super::journal::{self, JOURNAL_TREE};
-use super::keys::{KV_TREE, RECORDS_TREE, T};
+use super::keys::{KV_TREE, T};
 use super::{EmbeddedOptions, sled_error};
 use crate::{Result, StoreError};
 use std::path::Path;
@@ -15,8 +15,6 @@ pub(crate) struct Trees {
     pub kv: sled::Tree,
     /// Commit groups on their way in ([`journal`]).
     pub journal: sled::Tree,
-    /// Decision traces ([`super::records`]).
-    pub records: sled::Tree,
     /// Only the writer thread makes groups durable; the lock is uncontended.
     pub durability: Mutex<Durability>,
 }
@@ -52,7 +50,6 @@ impl Trees {
             .map_err(sled_error)?;
         let kv = db.open_tree(KV_TREE).map_err(sled_error)?;
         let journal = db.open_tree(JOURNAL_TREE).map_err(sled_error)?;
-        let records = db.open_tree(RECORDS_TREE).map_err(sled_error)?;
         let replayed = journal::replay(&journal, &trees)?;
         if replayed > 0 {
             tracing::info!(groups = replayed, "store: applied the last commit group again after a crash");
@@ -60,7 +57,7 @@ impl Trees {
         db.flush().map_err(sled_error)?;
         sync_tree(dir)?;
         let durability = Mutex::new(Durability::new(dir)?);
-        Ok(Trees { db, trees, kv, journal, records, durability })
+        Ok(Trees { db, trees, kv, journal, durability })
     }
 
     pub fn tree(&self, t: T) -> &sled::Tree {

@@ -117,6 +117,10 @@ impl Writer {
                 match rx.recv_timeout(KV_FLUSH_EVERY) {
                     Ok(job) => Some(job),
                     Err(RecvTimeoutError::Timeout) => {
+                        if !self.shared.traces.is_empty() {
+                            // Traces of refused transactions, idle for a second.
+                            self.group(Vec::new());
+                        }
                         self.flush_kv();
                         None
                     }
@@ -145,6 +149,9 @@ impl Writer {
             let (size, started) = (batch.len(), Instant::now());
             self.group(batch);
             self.gather.committed(size, started.elapsed());
+        }
+        if self.failed.is_empty() && !self.shared.traces.is_empty() {
+            self.group(Vec::new());
         }
         if let Some(trees) = self.shared.current() {
             let _ = trees.make_durable();
@@ -200,6 +207,8 @@ impl Writer {
         };
         let free = if batch.iter().any(|j| j.grows) { Some(space::available(&self.shared.dir)) } else { None };
         let mut group = Staged::new();
+        // Trace records waiting for a group ride on this one.
+        self.shared.traces.take_into(&mut group);
         let mut completions = Vec::with_capacity(batch.len());
         let mut changes = Vec::new();
         let mut growth = 0u64;
@@ -225,7 +234,8 @@ impl Writer {
         let kv_writes = self.shared.kv_writes.load(Ordering::Acquire);
         let started = std::time::Instant::now();
         let result = if group.is_empty() { Ok(()) } else { self.commit(&trees, &group) };
-        if result.is_ok() && !group.is_empty() {
+        self.shared.traces.landed();
+        if result.is_ok() && !group.is_empty() && !completions.is_empty() {
             crate::stats::committed(started.elapsed(), completions.len());
         }
         if result.is_ok() && !group.is_empty() {
@@ -370,5 +380,12 @@ impl Submitter {
             .send(Job::new(grows, change, reply))
             .map_err(|_| StoreError::Unavailable("the store is closed".into()))?;
         rx.await.map_err(|_| StoreError::Unavailable("the store writer stopped".into()))?
+    }
+
+    /// Wakes the writer for a group even if no change waits (for the trace
+    /// records waiting, [`super::records`]); nobody awaits it.
+    pub fn nudge(&self) {
+        let (reply, _) = tokio::sync::oneshot::channel::<Result<()>>();
+        let _ = self.tx.send(Job::new(false, |_| Ok(()), reply));
     }
 }

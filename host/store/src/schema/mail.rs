@@ -263,6 +263,9 @@ pub struct Incoming {
     /// Opaque bytes the caller computed from the content (IMAP: ENVELOPE,
     /// BODYSTRUCTURE, searchable headers), readable without the content.
     pub summary: Option<Bytes>,
+    /// Decision-trace records of the transaction (`contract::Traces`),
+    /// written by the same commit as the message.
+    pub traces: Vec<crate::schema::TraceWrite>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

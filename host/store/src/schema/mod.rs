@@ -12,13 +12,12 @@
 //! - [`mail`]: mailboxes, the messages in them, flags, what a delivery files
 //! - [`queue`]: messages waiting for (re)delivery, with leases
 //! - [`uidset`]: compact sets of UIDs (a mailbox's UID list in one read)
-//! - a reserved area for per-message trace records (the operator's decision
-//!   and delivery history) is kept free in every backend's layout; it is not
-//!   built yet.
+//! - [`trace`]: the decision-trace records a change carries (opaque bytes)
 
 pub mod account;
 pub mod mail;
 pub mod queue;
+pub mod trace;
 pub mod uidset;
 
 pub use account::{Account, normalize_address};
@@ -27,6 +26,7 @@ pub use mail::{
     FlagUpdate, Flags, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, SearchRows, SpecialUse,
 };
 pub use queue::{Committed, Lease, QueueEntry, QueueRecipient, QueuedRoute, RecipientState, StoredReply};
+pub use trace::TraceWrite;
 pub use uidset::UidSet;
 
 /// Version 1: the first sled layout (INBOX only, no modseq, messages with
