@@ -6,8 +6,8 @@
 //! whose module documentation is the contract a backend implements; the
 //! records it reads and writes are in [`schema`]. Backends:
 //! - [`embedded`]: one directory, one process (sled underneath); the default.
-//! - PostgreSQL (several nodes sharing one database): a separate backend
-//!   that passes the same [`battery`] of behavioural tests.
+//! - [`postgres`]: several nodes sharing one PostgreSQL database; passes
+//!   the same [`battery`] of behavioural tests.
 //!
 //! # Layout
 //! - [`contract`]: the traits and their promises; [`ChangeFeed`](contract::ChangeFeed)
@@ -15,6 +15,8 @@
 //! - [`error`]: [`StoreError`], shared by all backends
 //! - [`embedded`]: the embedded backend (keys, transactions, writer thread,
 //!   migrations, free-space reserve)
+//! - [`postgres`]: the PostgreSQL backend (pools, migrations, blobs,
+//!   notifications across nodes)
 //! - [`stats`]: commit latency and group size, for the server's metrics
 //! - [`battery`]: the behavioural test suite every backend runs
 //!   ([`store_battery!`])
@@ -23,12 +25,14 @@ pub mod battery;
 pub mod contract;
 pub mod embedded;
 pub mod error;
+pub mod postgres;
 pub mod schema;
 pub mod stats;
 
 pub use contract::{Accounts, ChangeFeed, Contents, Kv, Mailboxes, Queue, SharedStore, Store, Traces};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{Result, StoreError};
+pub use postgres::{PostgresOptions, PostgresStore};
 pub use schema::{
     Account, Incoming, MailEntry, MailboxInfo, QueueEntry, QueueRecipient, QueuedRoute, RecipientState, StoredReply,
     format_id, now_secs, parse_id,

@@ -79,3 +79,19 @@ pub(crate) async fn futures_join_all<F: std::future::Future>(futures: Vec<F>) ->
     .await;
     out.into_iter().map(|o| o.expect("every future completed")).collect()
 }
+
+pub async fn kv_values_expire(store: &dyn Store) {
+    store.kv_set("n", b"gone", b"x", Some(1)).await.unwrap();
+    store.kv_set("n", b"kept", b"y", None).await.unwrap();
+    assert_eq!(store.kv_incr("n", b"window", 5, Some(1)).await.unwrap(), 5);
+    assert_eq!(store.kv_get("n", b"gone").await.unwrap(), Some(b"x".to_vec()));
+    // Whole seconds of the wall clock: past the deadline a value reads as
+    // absent and a counter starts again from zero with a fresh TTL.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.kv_get("n", b"gone").await.unwrap(), None);
+    store.kv_set("n", b"text", b"not a counter", Some(1)).await.unwrap();
+    assert_eq!(store.kv_incr("n", b"window", 2, Some(60)).await.unwrap(), 2, "an expired counter restarts");
+    assert_eq!(store.kv_sweep(usize::MAX).await.unwrap(), 1, "only the expired value goes");
+    assert_eq!(store.kv_get("n", b"kept").await.unwrap(), Some(b"y".to_vec()));
+    assert_eq!(store.kv_get("n", b"window").await.unwrap(), Some(2i64.to_le_bytes().to_vec()));
+}

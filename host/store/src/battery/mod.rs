@@ -72,7 +72,9 @@ macro_rules! store_battery {
             kv_counters,
             kv_sweeps_remove_expired_keys_a_bounded_number_at_a_time,
             traces_ride_on_their_change,
-            traces_without_a_change_read_at_once
+            traces_without_a_change_read_at_once,
+            traces_expire,
+            kv_values_expire
         );
     };
     (@cases $factory:expr; $($case:ident),* $(,)?) => {

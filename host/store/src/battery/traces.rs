@@ -49,3 +49,15 @@ pub async fn traces_without_a_change_read_at_once(store: &dyn Store) {
     assert_eq!(found, [("s/b/0000".to_string(), b"replaced".to_vec()), ("s/b/0001".to_string(), b"second".to_vec())]);
     assert!(store.trace_scan("s/c/", 10).await.unwrap().is_empty());
 }
+
+pub async fn traces_expire(store: &dyn Store) {
+    store.trace_put(&[TraceWrite { key: "short".into(), record: b"x".to_vec(), ttl_secs: 1 }, write("long", b"y")]);
+    assert!(store.trace_get("short").await.unwrap().is_some());
+    // Whole seconds of the wall clock: past the deadline a record is gone
+    // from reads at once and from the store at the next sweep.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    assert_eq!(store.trace_get("short").await.unwrap(), None);
+    assert!(store.trace_scan("", 10).await.unwrap().iter().all(|(k, _)| k != "short"));
+    assert_eq!(store.trace_sweep("none/", 10).await.unwrap(), 1);
+    assert_eq!(store.trace_get("long").await.unwrap().as_deref(), Some(&b"y"[..]));
+}

@@ -3,37 +3,12 @@
 use super::keys::{self, AccountIndex, T};
 use super::ops_mail::{self, NewEntry};
 use super::txn::Txn;
-use crate::schema::{
-    Change, ChangeKind, Filing, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, MailboxInfo, SpecialUse, UidSet,
-};
+use crate::schema::{Change, ChangeKind, Filing, HIERARCHY_SEPARATOR, INBOX_ID, MailboxInfo, SpecialUse, UidSet};
 use crate::{Result, StoreError};
 
-/// Checks a mailbox name and returns it as the store keeps it: INBOX (any
-/// case, also as the first level) as `INBOX`.
+/// The name as the store keeps it ([`crate::schema::canonical_mailbox_name`]).
 pub(crate) fn canonical_name(name: &str) -> Result<String> {
-    let refuse = |why: &str| Err(StoreError::MailboxRefused(format!("{why}: {name:?}")));
-    if name.is_empty() {
-        return refuse("empty mailbox name");
-    }
-    if name.len() > 1000 {
-        return refuse("mailbox name too long");
-    }
-    if name.chars().any(|c| c.is_control()) {
-        return refuse("control character in mailbox name");
-    }
-    let levels: Vec<&str> = name.split(HIERARCHY_SEPARATOR).collect();
-    if levels.iter().any(|l| l.is_empty() || *l == "." || *l == "..") {
-        return refuse("empty, \".\" or \"..\" level in mailbox name");
-    }
-    if levels[0].eq_ignore_ascii_case(INBOX) {
-        let mut out = INBOX.to_string();
-        for l in &levels[1..] {
-            out.push(HIERARCHY_SEPARATOR);
-            out.push_str(l);
-        }
-        return Ok(out);
-    }
-    Ok(name.to_string())
+    crate::schema::canonical_mailbox_name(name)
 }
 
 /// A `uid_validity` never given before in this store (RFC 3501 2.3.1.1):
@@ -191,20 +166,4 @@ pub(crate) fn subscribe(txn: &mut Txn, account: u64, name: &str, subscribed: boo
     }
     txn.announce(account, Change { mailbox: INBOX_ID, kind: ChangeKind::Mailboxes });
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_are_checked_and_inbox_is_canonical() {
-        assert_eq!(canonical_name("inbox").unwrap(), "INBOX");
-        assert_eq!(canonical_name("Inbox/Sub").unwrap(), "INBOX/Sub");
-        assert_eq!(canonical_name("Archive/2024").unwrap(), "Archive/2024");
-        assert_eq!(canonical_name("Entwürfe").unwrap(), "Entwürfe");
-        for bad in ["", "/a", "a/", "a//b", "a/../b", "..", ".", "a\nb", "a\0b"] {
-            assert!(matches!(canonical_name(bad), Err(StoreError::MailboxRefused(_))), "{bad:?} accepted");
-        }
-    }
 }

@@ -321,7 +321,7 @@ impl FlagChange {
 }
 
 /// One message's flags after a change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FlagUpdate {
     pub uid: u32,
     pub flags: Flags,
@@ -339,13 +339,14 @@ pub struct CopyResult {
 
 /// A change to an account's mailboxes, announced to every subscriber of the
 /// account once it is durable (IMAP IDLE/NOOP: EXISTS, EXPUNGE, FETCH).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Serializable: a shared backend sends changes to the other nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub mailbox: u32,
     pub kind: ChangeKind,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ChangeKind {
     /// A new message (delivery, APPEND, COPY, MOVE).
     Appended { uid: u32, modseq: u64 },
@@ -355,4 +356,53 @@ pub enum ChangeKind {
     Flags(FlagUpdate),
     /// A mailbox was created, deleted, renamed or (un)subscribed.
     Mailboxes,
+}
+
+/// Checks a mailbox name and returns it as every backend keeps it: INBOX
+/// (any case, also as the first level) as `INBOX`. Refused
+/// ([`crate::StoreError::MailboxRefused`]): empty, too long, control
+/// characters, an empty, `.` or `..` level.
+pub fn canonical_mailbox_name(name: &str) -> crate::Result<String> {
+    let refuse = |why: &str| Err(crate::StoreError::MailboxRefused(format!("{why}: {name:?}")));
+    if name.is_empty() {
+        return refuse("empty mailbox name");
+    }
+    if name.len() > 1000 {
+        return refuse("mailbox name too long");
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return refuse("control character in mailbox name");
+    }
+    let levels: Vec<&str> = name.split(HIERARCHY_SEPARATOR).collect();
+    if levels.iter().any(|l| l.is_empty() || *l == "." || *l == "..") {
+        return refuse("empty, \".\" or \"..\" level in mailbox name");
+    }
+    if levels[0].eq_ignore_ascii_case(INBOX) {
+        let mut out = INBOX.to_string();
+        for l in &levels[1..] {
+            out.push(HIERARCHY_SEPARATOR);
+            out.push_str(l);
+        }
+        return Ok(out);
+    }
+    Ok(name.to_string())
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_are_checked_and_inbox_is_canonical() {
+        assert_eq!(canonical_mailbox_name("inbox").unwrap(), "INBOX");
+        assert_eq!(canonical_mailbox_name("Inbox/Sub").unwrap(), "INBOX/Sub");
+        assert_eq!(canonical_mailbox_name("Archive/2024").unwrap(), "Archive/2024");
+        assert_eq!(canonical_mailbox_name("Entwürfe").unwrap(), "Entwürfe");
+        for bad in ["", "/a", "a/", "a//b", "a/../b", "..", ".", "a\nb", "a\0b"] {
+            assert!(
+                matches!(canonical_mailbox_name(bad), Err(crate::StoreError::MailboxRefused(_))),
+                "{bad:?} accepted"
+            );
+        }
+    }
 }
