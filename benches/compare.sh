@@ -6,7 +6,7 @@
 #   benches/compare.sh                    # full: installs peers if missing, ~30-45 min
 #   BENCH_QUICK=1 benches/compare.sh      # smoke: small counts, 1 run
 #   BENCH_ONLY="inbound pop3" benches/compare.sh
-#   BENCH_ONLY=observability benches/compare.sh   # metrics + trace on vs off
+#   BENCH_ONLY=observability benches/compare.sh   # metrics, trace, both: each against both off
 #   BENCH_ONLY=ab BENCH_AB_BIN=/path/to/other/ferrymail benches/compare.sh
 #                                         # this build (a) against another (b), alternating
 #
@@ -260,28 +260,37 @@ PY
 
 # 1d. The cost of watching (issue 11): ferrymail's inbound workload with
 #    metrics (scraped every second, as Prometheus would) and the decision
-#    trace on, against both off, runs alternating so drift in the machine's
-#    load hits both alike. ferrymail only: peers have no such switch.
+#    trace each on alone and both on, against both off; the modes take
+#    turns within each run so drift in the machine's load hits all alike.
+#    BENCH_OBS_MODES picks modes (default: off metrics trace on).
+#    ferrymail only: peers have no such switch.
 FM_METRICS=${BENCH_FM_METRICS_PORT:-20925}
+OBS_MODES=${BENCH_OBS_MODES:-off metrics trace on}
+obs_tables() {
+    local metrics="" trace="[trace]
+enabled = false"
+    case $1 in metrics|on) metrics="[metrics]
+listen = [\"127.0.0.1:$FM_METRICS\"]" ;; esac
+    case $1 in trace|on) trace="[trace]
+enabled = true" ;; esac
+    # (fm_config turns the SPF/DKIM/DMARC checks off, as in every workload.)
+    printf '%s\n%s\n' "$metrics" "$trace"
+}
 wl_observability() {
-    local run scraper
+    local run mode scraper
     for run in $(seq 1 "$RUNS"); do
-        log "observability run $run: metrics and trace off"
-        fm_start "" '[trace]
-enabled = false'
-        load "observability/off" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
-            --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
-        fm_stop
-        log "observability run $run: metrics (scraped each second) and trace on"
-        fm_start "" "[metrics]
-listen = [\"127.0.0.1:$FM_METRICS\"]
-[trace]
-enabled = true"
-        ( while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$FM_METRICS/metrics"; done ) & scraper=$!
-        load "observability/on" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
-            --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
-        kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true
-        fm_stop
+        for mode in $OBS_MODES; do
+            log "observability run $run: $mode (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+            fm_start "" "$(obs_tables "$mode")"
+            scraper=""
+            if [ "$mode" = metrics ] || [ "$mode" = on ]; then
+                ( while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$FM_METRICS/metrics"; done ) & scraper=$!
+            fi
+            load "observability/$mode" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+                --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+            if [ -n "$scraper" ]; then kill "$scraper" 2>/dev/null; wait "$scraper" 2>/dev/null || true; fi
+            fm_stop
+        done
     done
 }
 
