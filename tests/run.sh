@@ -33,6 +33,10 @@ need "GNU mailutils (mail.mailutils)" "apt-get install -y mailutils" command -v 
 need systemd-analyze "apt-get install -y systemd" command -v systemd-analyze
 need curl "apt-get install -y curl" command -v curl
 need mbsync "apt-get install -y --no-install-recommends isync" command -v mbsync
+# The plugin kits' e2e test builds a plugin in each language with `make`.
+need make "apt-get install -y --no-install-recommends make" command -v make
+need "python3 venv (componentize-py)" "apt-get install -y --no-install-recommends python3-venv" python3 -c 'import ensurepip, venv'
+need "node and npm (componentize-js)" "apt-get install -y --no-install-recommends nodejs npm" sh -c 'command -v node && command -v npm'
 need "swaks TLS (Net::SSLeay, IO::Socket::SSL)" "apt-get install -y libnet-ssleay-perl libio-socket-ssl-perl" \
     perl -MNet::SSLeay -MIO::Socket::SSL -e1
 if command -v rustup >/dev/null 2>&1; then

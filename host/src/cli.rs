@@ -130,6 +130,21 @@ pub enum QueueAction {
 
 #[derive(Debug, Subcommand)]
 pub enum PluginAction {
+    /// Start a plugin project in a new directory NAME: the host's WIT, a
+    /// world exporting exactly --hooks (each stubbed to "no opinion"), a
+    /// Makefile (`make` builds NAME.wasm), a README and a sample transcript.
+    New {
+        name: String,
+        #[arg(long, value_enum)]
+        lang: crate::plugin_new::Lang,
+        /// Comma-separated: connect, helo, auth, mail, rcpt, data, vrfy,
+        /// expn, route, retry, events.
+        #[arg(long, value_enum, value_delimiter = ',', required = true)]
+        hooks: Vec<crate::plugin_new::Hook>,
+        /// Where to create it (default: ./NAME).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Report which hooks a component implements and whether it matches this
     /// host's WIT version (exit status 1 when it would not load).
     Check { file: PathBuf },

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod net;
 pub mod outbound;
 pub mod passwords;
+pub mod plugin_new;
 pub mod plugin_test;
 pub mod policy;
 pub mod pop3;

@@ -52,6 +52,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Cert { action: CertAction::SelfSigned { hostname, out_dir, force } } = &cli.command {
         return cert_self_signed(hostname, out_dir, *force);
     }
+    if let Command::Plugin { action: PluginAction::New { name, lang, hooks, dir } } = &cli.command {
+        return plugin_new(name, *lang, hooks, dir.as_deref());
+    }
     let config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve => {
@@ -114,7 +117,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trace { id, json } => respond(control::client::run(&config, &Request::Trace { id, json })?),
         Command::Mailq => std::process::exit(ferrymail::sendmail::mailq(&config).into()),
         Command::Dkim { action } => dkim(&config, action),
-        Command::Cert { .. } => unreachable!("handled before the configuration is loaded"),
+        Command::Cert { .. } | Command::Plugin { action: PluginAction::New { .. } } => {
+            unreachable!("handled before the configuration is loaded")
+        }
         Command::Config { action: ConfigAction::Check } => {
             load_plugins(&config, cli.config.as_deref())?;
             print!("{}", toml_string(&config)?);
@@ -182,6 +187,19 @@ fn toml_string(config: &Config) -> anyhow::Result<String> {
 
 fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build()?)
+}
+
+fn plugin_new(
+    name: &str,
+    lang: ferrymail::plugin_new::Lang,
+    hooks: &[ferrymail::plugin_new::Hook],
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let dir = dir.map(std::path::Path::to_path_buf).unwrap_or_else(|| name.into());
+    let dir = ferrymail::plugin_new::create(&dir, name, lang, hooks)?;
+    println!("created {} ({lang:?} plugin {name})", dir.display());
+    println!("next: cd {} && make && ferrymail plugin check {name}.wasm", dir.display());
+    Ok(())
 }
 
 fn plugin_check(file: &std::path::Path, config: &Config) -> anyhow::Result<()> {

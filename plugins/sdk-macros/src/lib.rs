@@ -15,9 +15,11 @@ use syn::{ImplItem, ItemImpl, parse_macro_input};
 /// The package version of the WIT this SDK was built against.
 const WIT_VERSION: &str = "0.1.0";
 
-/// Where the WIT package lives: the SDK vendors the repository's `wit/`.
+/// Where the WIT package lives: this crate's own copy of the repository's
+/// `wit/` (a test keeps it identical), so the macro works wherever the crate
+/// is unpacked: a git checkout, the registry or a project's vendor/ folder.
 fn wit_dir() -> String {
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../wit").to_string()
+    concat!(env!("CARGO_MANIFEST_DIR"), "/wit").to_string()
 }
 
 /// (method, interface, forwarding impl) for each hook a method can implement.

@@ -28,12 +28,14 @@
 
 pub mod reply;
 
-/// Bindings generated from `wit/` (world `imports`). Plugins use the
+/// Bindings generated from the SDK's own copy of the WIT (`wit/`, the
+/// repository's `wit/` at this SDK's version, kept identical by a test), so
+/// the SDK builds as a git, registry or vendored dependency. Plugins use the
 /// re-exports at the crate root; this is public for the `plugin` macro.
 #[doc(hidden)]
 pub mod wit {
     wit_bindgen::generate!({
-        path: "../../wit",
+        path: "wit",
         world: "ferrymail:plugin/imports",
         generate_all,
     });
