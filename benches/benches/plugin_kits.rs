@@ -83,10 +83,11 @@ fn measure(lang: &str, wasm: &Path) {
     let first_load = median(loads);
 
     let cache = std::env::temp_dir().join("ferrymail-bench-kit-cache");
-    let (s, env, full) = (session(), Envelope::default(), Envelope {
-        mail_from: "a@example.org".into(),
-        rcpt_to: vec!["bob@example.com".into()],
-    });
+    let (s, env, full) = (
+        session(),
+        Envelope::default(),
+        Envelope { mail_from: "a@example.org".into(), rcpt_to: vec!["bob@example.com".into()] },
+    );
     let warm = runtime(&rt, &config(wasm, 4), Some(cache.clone()));
     let p = warm.policy();
     let msg = b"From: a@example.org\r\nSubject: bench\r\n\r\nhello\r\n".to_vec();
