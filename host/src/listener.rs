@@ -151,7 +151,10 @@ pub async fn serve<F, Fut>(
         let (state, handler, implicit_tls) = (state.clone(), handler.clone(), spec.implicit_tls);
         tokio::spawn(async move {
             let _counted = crate::metrics::session(name);
-            let conn = if implicit_tls { handshake(&state, name, tcp, peer).await } else { Some(Conn::Plain(tcp)) };
+            // Boxed: a handshake's state is large and over once the
+            // session starts, and what the task holds it holds for life.
+            let conn =
+                if implicit_tls { Box::pin(handshake(&state, name, tcp, peer)).await } else { Some(Conn::Plain(tcp)) };
             if let Some(conn) = conn {
                 handler(conn, peer).await;
             }

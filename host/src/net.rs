@@ -124,6 +124,42 @@ impl Conn {
         }
     }
 
+    /// One read, given up at `deadline`, whose bytes go to `sink`. While
+    /// a plaintext connection waits, no buffer is held: the wait is for
+    /// readiness, and the read that follows goes into a stack buffer in
+    /// the same poll. An idle server session then costs only its state
+    /// (10,000 idle SMTP sessions: 40 MB less than a held 4 KiB each). A
+    /// TLS stream may hold decrypted bytes with the socket quiet, so it
+    /// is read into a buffer of the read's own.
+    pub async fn read_to(&mut self, deadline: Option<Instant>, sink: impl FnOnce(&[u8])) -> Read {
+        let Conn::Plain(tcp) = self else {
+            let mut buf = vec![0u8; READ_CHUNK];
+            let read = self.read_before(&mut buf, deadline).await;
+            if let Read::Data(n) = read {
+                sink(&buf[..n]);
+            }
+            return read;
+        };
+        loop {
+            match before(deadline, tcp.readable()).await {
+                None => return Read::TimedOut,
+                Some(Err(e)) => return Read::Failed(e),
+                Some(Ok(())) => {}
+            }
+            let mut chunk = [0u8; READ_CHUNK];
+            match tcp.try_read(&mut chunk) {
+                Ok(0) => return Read::Closed,
+                Ok(n) => {
+                    sink(&chunk[..n]);
+                    return Read::Data(n);
+                }
+                // Readiness can be spurious: wait again.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                Err(e) => return Read::Failed(e),
+            }
+        }
+    }
+
     /// Writes all of `bytes` and flushes, given up at `deadline`.
     pub async fn write_before(&mut self, bytes: &[u8], deadline: Option<Instant>) -> Result<(), WriteError> {
         if bytes.is_empty() {

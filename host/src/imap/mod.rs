@@ -102,7 +102,6 @@ impl Driver {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        let mut buf = vec![0u8; crate::net::READ_CHUNK];
         loop {
             let event = self.session.next_event(Instant::now());
             if matches!(event, ImapEvent::NeedInput | ImapEvent::Flush | ImapEvent::StartTls) {
@@ -124,18 +123,17 @@ impl Driver {
                         // With a mailbox selected, a change wakes the session
                         // too (IDLE hears of new mail at once).
                         (Some(account), Some(_)) => tokio::select! {
-                            r = self.conn.read_before(&mut buf, deadline) => r,
+                            r = self.conn.read_to(deadline, |bytes| self.session.feed(bytes)) => r,
                             change = account.feed.next() => {
                                 let change = change.map_err(|_| ());
                                 self.apply_change(change).await;
                                 continue;
                             }
                         },
-                        _ => self.conn.read_before(&mut buf, deadline).await,
+                        _ => self.conn.read_to(deadline, |bytes| self.session.feed(bytes)).await,
                     };
                     match read {
-                        Read::Data(n) => {
-                            self.session.feed(&buf[..n]);
+                        Read::Data(_) => {
                             // A change made before this command arrived is
                             // reported with it (the select above may have
                             // taken the bytes first).

@@ -89,7 +89,6 @@ impl Driver {
     }
 
     async fn serve(&mut self) -> std::io::Result<()> {
-        let mut buf = vec![0u8; crate::net::READ_CHUNK];
         loop {
             let event = self.session.next_event(Instant::now());
             // Output goes out before the session waits on the client, under
@@ -107,14 +106,16 @@ impl Driver {
                 }
             }
             match event {
-                Pop3Event::NeedInput => match self.conn.read_before(&mut buf, self.session.poll_timeout()).await {
-                    Read::Data(n) => self.session.feed(&buf[..n]),
-                    Read::Closed => return Ok(()),
-                    Read::TimedOut => {
-                        self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()))
+                Pop3Event::NeedInput => {
+                    match self.conn.read_to(self.session.poll_timeout(), |bytes| self.session.feed(bytes)).await {
+                        Read::Data(_) => {}
+                        Read::Closed => return Ok(()),
+                        Read::TimedOut => {
+                            self.session.handle_timeout(crate::net::timed_out_at(self.session.poll_timeout()))
+                        }
+                        Read::Failed(e) => return Err(e),
                     }
-                    Read::Failed(e) => return Err(e),
-                },
+                }
                 Pop3Event::Flush => {}
                 Pop3Event::AuthRequested { user, password, mechanism } => {
                     let done = self.login(user, password, mechanism).await;

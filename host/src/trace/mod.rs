@@ -115,9 +115,11 @@ impl Recorder {
     }
 }
 
-/// Runs `session` with a recorder.
-pub async fn scope<F: Future>(recorder: Recorder, session: F) -> F::Output {
-    CURRENT.scope(RefCell::new(recorder), session).await
+/// Runs `session` with a recorder. Not an `async fn`: that would keep
+/// `session` twice in the state every connection holds (as the argument
+/// and inside the scope future).
+pub fn scope<F: Future>(recorder: Recorder, session: F) -> impl Future<Output = F::Output> {
+    CURRENT.scope(RefCell::new(recorder), session)
 }
 
 fn with<R>(f: impl FnOnce(&mut Recorder) -> R) -> Option<R> {
