@@ -35,7 +35,7 @@ fn config(wasm: &Path, warm: usize) -> PolicyConfig {
 }
 
 fn runtime(rt: &tokio::runtime::Runtime, cfg: &PolicyConfig, cache: Option<PathBuf>) -> PluginRuntime {
-    let options = RuntimeOptions { cache_dir: cache, base_dir: None };
+    let options = RuntimeOptions { cache_dir: cache, ..Default::default() };
     rt.block_on(PluginRuntime::new(cfg, Arc::new(MemoryHost::new()), options)).unwrap_or_else(|e| panic!("{e}"))
 }
 
