@@ -64,6 +64,26 @@ impl From<TcpListener> for Bound {
     }
 }
 
+/// Fails naming the config key if two configured addresses take the same
+/// port. The kernel would let both bind (each reuses its address, and
+/// neither listens yet); only the second listen, after the plugins have
+/// loaded, would fail.
+pub fn no_overlap(keys: &[(&str, &[SocketAddr])]) -> anyhow::Result<()> {
+    let all: Vec<(&str, SocketAddr)> =
+        keys.iter().flat_map(|(key, addrs)| addrs.iter().map(move |a| (*key, *a))).collect();
+    for (i, (key, addr)) in all.iter().enumerate() {
+        let taken = all[..i].iter().any(|(_, a)| {
+            a.port() == addr.port() && (a.ip() == addr.ip() || a.ip().is_unspecified() || addr.ip().is_unspecified())
+        });
+        if taken && addr.port() != 0 {
+            anyhow::bail!(
+                "config key {key}: cannot listen on {addr}: Address already in use (named twice in the config)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Binds every address (without listening) or fails naming the config key.
 pub fn bind(key: &str, addrs: &[SocketAddr]) -> anyhow::Result<Vec<Bound>> {
     let mut out = Vec::new();

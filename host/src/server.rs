@@ -92,6 +92,16 @@ impl Listeners {
     /// Binds every configured address; an error names the config key.
     pub fn bind(config: &Config) -> Result<Self> {
         use crate::listener::bind;
+        crate::listener::no_overlap(&[
+            ("smtp.listen", &config.smtp.listen),
+            ("submission.listen", &config.submission.listen),
+            ("submissions.listen", &config.submissions.listen),
+            ("pop3.listen", &config.pop3.listen),
+            ("pop3s.listen", &config.pop3s.listen),
+            ("imap.listen", &config.imap.listen),
+            ("imaps.listen", &config.imaps.listen),
+            ("metrics.listen", &config.metrics.listen),
+        ])?;
         Ok(Listeners {
             smtp: bind("smtp.listen", &config.smtp.listen)?,
             submission: bind("submission.listen", &config.submission.listen)?,

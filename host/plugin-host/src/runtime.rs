@@ -146,11 +146,24 @@ impl PluginRuntime {
             let interrupt = cfg.sandbox.interrupt;
             *compiled = Compiled { engine, cache, interrupt, linker, components: HashMap::new() };
         }
+        // Every file is read before anything compiles: a wrong path is
+        // reported at once (the one line of a failed start), not after
+        // minutes of compiling the other plugins.
         let mut errors = Vec::new();
+        let mut sources = Vec::new();
+        for (name, p) in &plan.plugins {
+            match read_source(p).await {
+                Ok(source) => sources.push((name, p, source)),
+                Err(e) => errors.push(format!("plugin {name} ({}): {e:#}", p.decl.path)),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(Error::Plugins(errors));
+        }
         let mut loaded = HashMap::new();
         let mut fresh = HashMap::new();
-        for (name, p) in &plan.plugins {
-            match load(&mut compiled, &mut fresh, name, p, cfg, &self.host).await {
+        for (name, p, source) in sources {
+            match load(&mut compiled, &mut fresh, name, p, source, cfg, &self.host).await {
                 Ok(l) => {
                     loaded.insert(name.clone(), Arc::new(l));
                 }
@@ -158,8 +171,11 @@ impl PluginRuntime {
             }
         }
         let (fallback, fallback_config) = plan.retry_fallback.as_ref().expect("plan() sets the retry fallback");
+        let fallback_source = read_source(fallback).await.map_err(Error::Engine)?;
         let retry_fallback =
-            match load(&mut compiled, &mut fresh, plan::RETRY_FALLBACK, fallback, cfg, &self.host).await {
+            match load(&mut compiled, &mut fresh, plan::RETRY_FALLBACK, fallback, fallback_source, cfg, &self.host)
+                .await
+            {
                 Ok(l) => Some((Arc::new(l), fallback_config.to_string())),
                 Err(e) => {
                     errors.push(format!("the embedded retry plugin: {e:#}"));
@@ -198,24 +214,29 @@ fn empty_snapshot() -> Snapshot {
     }
 }
 
-/// Read, compile (or reuse), pre-link, find hooks, and instantiate once to
-/// type-check them, so a bad plugin is refused now rather than mid-session.
-async fn load(
-    compiled: &mut Compiled,
-    fresh: &mut HashMap<String, (Arc<[u8]>, Component)>,
-    name: &str,
-    p: &plan::PlannedPlugin,
-    cfg: &PolicyConfig,
-    host: &Arc<dyn HostServices>,
-) -> wasmtime::Result<LoadedPlugin> {
-    let (key, bytes): (String, Arc<[u8]>) = match &p.source {
+/// A plugin's component: its cache key (the path) and bytes.
+async fn read_source(p: &plan::PlannedPlugin) -> wasmtime::Result<(String, Arc<[u8]>)> {
+    Ok(match &p.source {
         Source::Builtin(b) => (p.decl.path.clone(), Arc::from(*b)),
         Source::File(path) => {
             let bytes =
                 tokio::fs::read(path).await.map_err(|e| wasmtime::format_err!("reading {}: {e}", path.display()))?;
             (path.display().to_string(), Arc::from(bytes))
         }
-    };
+    })
+}
+
+/// Compile (or reuse), pre-link, find hooks, and instantiate once to
+/// type-check them, so a bad plugin is refused now rather than mid-session.
+async fn load(
+    compiled: &mut Compiled,
+    fresh: &mut HashMap<String, (Arc<[u8]>, Component)>,
+    name: &str,
+    p: &plan::PlannedPlugin,
+    (key, bytes): (String, Arc<[u8]>),
+    cfg: &PolicyConfig,
+    host: &Arc<dyn HostServices>,
+) -> wasmtime::Result<LoadedPlugin> {
     let component = match compiled.components.get(&key).or_else(|| fresh.get(&key)) {
         Some((old, c)) if **old == *bytes => c.clone(),
         _ => compile(compiled, name, bytes.clone()).await?,
