@@ -100,9 +100,10 @@ def test_an_accepted_local_message_shows_every_plugin_call(make_server):
     assert all(h["micros"] >= 0 for h in calls.values())
     assert f"message {msg}" in text and "plugin local: accept" in text, text
     assert "RCPT" in text and "MAIL" in text, text
-    # The session id from the log finds the same transaction.
+    # The session id from the log finds the same transaction, through the
+    # session's index, written when the session ends (after its QUIT reply).
     sid = re.search(rf"session=([0-9a-f]+) msg={msg}", srv.log_text()).group(1)
-    _, by_session = trace(srv, sid)
+    _, by_session = wait_until(lambda: trace_or_none(srv, sid), what="the session's index")
     assert [r["message"] for r in by_session] == [msg]
 
 

@@ -184,6 +184,7 @@ impl Driver {
                 }
                 SmtpEvent::Message(content) => {
                     let reply = Box::pin(self.accept(content)).await;
+                    crate::trace::message_done(&*self.state.store, &self.state.config.trace);
                     self.session.reply(reply);
                 }
                 SmtpEvent::StartTls => {

@@ -8,14 +8,23 @@
 //! [`Recorder`]; the plugin runtime reports each call to it (through the
 //! metrics' observer) and the driver each command's reply. At the end of
 //! DATA the steps so far become one [`Record`] ([`MessageTrace`]), written
-//! under the message id (and a pointer under the session key) by the very
-//! commit that accepts the message: durable with it, at no write of its
-//! own. A delivery attempt's record is written by the attempt's commit.
-//! A session that ends with a refusal and no message leaves a record
-//! under its session id, kept `trace.keep_refused`; it has no commit to
-//! ride on, so the store keeps it in memory until its next one (within a
-//! second; lost if the server crashes first, see
-//! `ferrymail_store::Traces`).
+//! under the message id by the very commit that accepts the message:
+//! durable with it, at no write of its own. A delivery attempt's record is
+//! written by the attempt's commit. A session that ends with a refusal and
+//! no message leaves a record under its session id, kept
+//! `trace.keep_refused`; it has no commit to ride on, so the store keeps
+//! it in memory until its next one (within a second; lost if the server
+//! crashes first, see `ferrymail_store::Traces`).
+//!
+//! The session id finds a session's messages through its index: one
+//! entry listing their ids, written when the session ends (and every
+//! [`INDEX_EVERY`] messages), the same way as a refusal's record. Not a
+//! pointer per message in each accepting commit: every entry the store
+//! writes costs about 10 µs of CPU whatever its size (`benches/benches/
+//! trace_cost.rs`), and a second one per message made the trace cost more
+//! than the 3 % of throughput it may. So the index of a session still
+//! open, or open when the server crashed, lacks its latest messages; the
+//! message ids (in every log line) find them.
 //!
 //! Stored records are bincode ([`stored`]); `--json` prints [`Record`].
 //!
@@ -44,8 +53,11 @@ pub const MAX_TEXT: usize = 300;
 /// Records of refused transactions kept at most, whatever their age.
 pub const MAX_REFUSED: usize = 200_000;
 /// Where session records live (`s/SESSION/N`): those of refused
-/// transactions, and pointers to accepted messages' records.
+/// transactions, and the session's index of its messages.
 pub const SESSIONS_PREFIX: &str = "s/";
+/// Messages a session's index gathers before it is written even though
+/// the session goes on (a client that sends all day).
+pub const INDEX_EVERY: usize = 64;
 
 tokio::task_local! {
     static CURRENT: RefCell<Recorder>;
@@ -64,6 +76,8 @@ pub struct Recorder {
     worth_keeping: bool,
     /// Transactions saved so far (the session key's counter).
     saved: u32,
+    /// Messages (kept or not) since the index was last written.
+    messages: Vec<u64>,
     /// The plugin whose answer ended the last chain walk, for the
     /// `decided_by` label of the next reply.
     decider: Option<String>,
@@ -81,6 +95,7 @@ impl Recorder {
             dropped: 0,
             worth_keeping: false,
             saved: 0,
+            messages: Vec::new(),
             decider: None,
         }
     }
@@ -112,6 +127,20 @@ impl Recorder {
         let key = format!("s/{}/{:04}", self.session, self.saved);
         self.saved += 1;
         key
+    }
+
+    /// The index of the session's messages since the last one, kept as
+    /// long as the longest-kept of them may be.
+    fn index(&mut self, config: &TraceConfig) -> TraceWrite {
+        let mut record = vec![INDEX];
+        for (n, id) in std::mem::take(&mut self.messages).into_iter().enumerate() {
+            if n > 0 {
+                record.push(b' ');
+            }
+            record.extend_from_slice(message_key(id).as_bytes());
+        }
+        let ttl_secs = config.keep_messages.max(config.keep_refused).as_secs();
+        TraceWrite { key: self.session_key(), record, ttl_secs }
     }
 }
 
@@ -176,7 +205,6 @@ pub fn take_decider() -> Option<String> {
 /// session's recorder and encoded, for the commit that accepts its message.
 pub struct MessageTrace {
     id: u64,
-    session_key: String,
     /// The record, encoded ([`stored`]).
     bytes: Vec<u8>,
 }
@@ -185,26 +213,25 @@ impl MessageTrace {
     /// The steps so far as message `id`'s record; `None` when tracing is
     /// off or the caller is not an SMTP session (sendmail's pickup).
     pub fn take(id: u64, outcome: &str) -> Option<MessageTrace> {
-        let (session_key, record) = with(|r| {
+        let record = with(|r| {
             if !r.on {
                 return None;
             }
-            Some((r.session_key(), r.take(Some(id), clip(outcome))))
+            r.messages.push(id);
+            Some(r.take(Some(id), clip(outcome)))
         })
         .flatten()?;
-        Some(MessageTrace { id, session_key, bytes: stored::encode(record) })
+        Some(MessageTrace { id, bytes: stored::encode(record) })
     }
 
-    /// What the accepting commit writes: the record under the message id,
-    /// and under the session key a pointer to it.
+    /// What the accepting commit writes: the record under the message id.
+    /// The session's index names it later ([`message_done`]).
     pub fn writes(&self, config: &TraceConfig) -> Vec<TraceWrite> {
-        let (key, ttl_secs) = (message_key(self.id), config.keep_messages.as_secs());
-        let mut pointer = vec![POINTER];
-        pointer.extend_from_slice(key.as_bytes());
-        vec![
-            TraceWrite { key: self.session_key.clone(), record: pointer, ttl_secs },
-            TraceWrite { key, record: self.bytes.clone(), ttl_secs },
-        ]
+        vec![TraceWrite {
+            key: message_key(self.id),
+            record: self.bytes.clone(),
+            ttl_secs: config.keep_messages.as_secs(),
+        }]
     }
 
     /// The message was not kept after all (refused, or its commit failed):
@@ -214,12 +241,15 @@ impl MessageTrace {
         let Some(mut record) = stored::decode(&self.bytes) else { return };
         record.outcome = clip(outcome);
         let (key, ttl_secs) = (message_key(self.id), config.keep_refused.as_secs());
-        let mut pointer = vec![POINTER];
-        pointer.extend_from_slice(key.as_bytes());
-        store.trace_put(&[
-            TraceWrite { key: self.session_key, record: pointer, ttl_secs },
-            TraceWrite { key, record: stored::encode(record), ttl_secs },
-        ]);
+        store.trace_put(&[TraceWrite { key, record: stored::encode(record), ttl_secs }]);
+    }
+}
+
+/// After a message's transaction ended (kept or not): writes the session's
+/// index once it has gathered [`INDEX_EVERY`] messages.
+pub fn message_done(store: &dyn Store, config: &TraceConfig) {
+    if let Some(index) = with(|r| (r.messages.len() >= INDEX_EVERY).then(|| r.index(config))).flatten() {
+        store.trace_put(&[index]);
     }
 }
 
@@ -234,19 +264,28 @@ pub fn message_not_kept(store: &dyn Store, config: &TraceConfig, id: u64, outcom
 /// At the session's end: what is left, if it holds a refusal or a
 /// transaction that never reached a message. Never waits (see
 /// [`ferrymail_store::Traces::trace_put`]).
+/// Also writes the session's index of its messages, if it has any since
+/// the last one.
 pub fn save_session_end(store: &dyn Store, config: &TraceConfig, how: &str) {
-    let Some((key, record)) = with(|r| {
-        if !r.on || !r.worth_keeping {
-            return None;
+    let writes = with(|r| {
+        let mut writes = Vec::new();
+        if !r.on {
+            return writes;
         }
-        let key = r.session_key();
-        Some((key, r.take(None, format!("no message; {how}"))))
+        if !r.messages.is_empty() {
+            writes.push(r.index(config));
+        }
+        if r.worth_keeping {
+            let key = r.session_key();
+            let record = r.take(None, format!("no message; {how}"));
+            writes.push(TraceWrite { key, record: stored::encode(record), ttl_secs: config.keep_refused.as_secs() });
+        }
+        writes
     })
-    .flatten() else {
-        return;
-    };
-    let ttl_secs = config.keep_refused.as_secs();
-    store.trace_put(&[TraceWrite { key, record: stored::encode(record), ttl_secs }]);
+    .unwrap_or_default();
+    if !writes.is_empty() {
+        store.trace_put(&writes);
+    }
 }
 
 /// Message `id`'s record with one more delivery attempt (a record is made
@@ -271,10 +310,12 @@ fn message_key(id: u64) -> String {
     format!("m/{}", format_id(id))
 }
 
-/// What a session key holds for a transaction that became a message: a
-/// pointer to the message's record (written once, and the one delivery
-/// attempts extend).
+/// What a session key held, in earlier versions, for a transaction that
+/// became a message: a pointer to the message's record (still read).
 const POINTER: u8 = b'@';
+/// What a session key holds for the session's messages: their record
+/// keys, space-separated (the records delivery attempts extend).
+const INDEX: u8 = b'*';
 
 /// The records `id` names: a message id (`msg=` in the logs), a session id
 /// (`session=`: each of its transactions), or a queue id (its message).
@@ -292,12 +333,18 @@ pub async fn lookup(store: &dyn Store, id: &str) -> Result<Vec<Record>, String> 
     if !found.is_empty() {
         let mut out = Vec::new();
         for (_, bytes) in found {
-            let record = match bytes.split_first() {
-                Some((&POINTER, key)) => load(store, &String::from_utf8_lossy(key)).await,
-                _ => stored::decode(&bytes),
-            };
-            out.extend(record);
+            match bytes.split_first() {
+                Some((&POINTER, key)) => out.extend(load(store, &String::from_utf8_lossy(key)).await),
+                Some((&INDEX, keys)) => {
+                    for key in String::from_utf8_lossy(keys).split(' ') {
+                        out.extend(load(store, key).await);
+                    }
+                }
+                _ => out.extend(stored::decode(&bytes)),
+            }
         }
+        // Index entries come after the refusals of their stretch: time order.
+        out.sort_by_key(|r| r.steps.first().map_or(0, |s| s.at));
         return Ok(out);
     }
     if let Ok(Some(entry)) = store.queue_entry(n).await
@@ -322,5 +369,106 @@ pub fn clip(s: &str) -> String {
     match s.char_indices().nth(MAX_TEXT) {
         Some((cut, _)) => format!("{}…", &s[..cut]),
         None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    const SESSION: &str = "6b11331f0000f";
+
+    fn config() -> TraceConfig {
+        TraceConfig {
+            enabled: true,
+            keep_messages: Duration::from_secs(3600),
+            keep_refused: Duration::from_secs(600),
+            max_steps: 200,
+        }
+    }
+
+    fn recorder() -> Recorder {
+        Recorder::new(&config(), SESSION, "smtp", "192.0.2.7".into())
+    }
+
+    /// One transaction ending in a kept message, as the driver and the
+    /// accepting commit (here: a put) record it.
+    fn transaction(store: &dyn Store, id: u64) {
+        command("mail", "a@example.org", None);
+        command("rcpt", "b@example.net", None);
+        let trace = MessageTrace::take(id, "accepted: 250").expect("tracing is on");
+        store.trace_put(&trace.writes(&config()));
+        message_done(store, &config());
+    }
+
+    async fn session_entries(store: &ferrymail_store::SharedStore) -> Vec<(String, Vec<u8>)> {
+        store.trace_scan(&format!("s/{SESSION}/"), 1000).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_session_id_finds_its_messages_through_one_index_written_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ferrymail_store::open_embedded(dir.path(), Default::default()).unwrap();
+        let s = store.clone();
+        scope(recorder(), async move {
+            transaction(&*s, 7);
+            transaction(&*s, 9);
+            // A refused RCPT after them: the stretch's own record.
+            command("mail", "c@example.org", None);
+            command("rcpt", "nobody@example.net", Some("550 5.1.1 no such user"));
+            assert!(
+                session_entries(&s).await.is_empty(),
+                "no per-message pointer: the index waits for the session's end"
+            );
+            save_session_end(&*s, &config(), "client closed");
+        })
+        .await;
+        let entries = session_entries(&store).await;
+        assert_eq!(entries.len(), 2, "the index and the refusal: {entries:?}");
+        assert!(entries.iter().any(|(_, v)| v == b"*m/0000000000000007 m/0000000000000009"), "{entries:?}");
+        let records = lookup(&*store, SESSION).await.unwrap();
+        let messages: Vec<_> = records.iter().map(|r| r.message.clone()).collect();
+        assert_eq!(messages, [Some(format_id(7)), Some(format_id(9)), None], "in time order");
+        assert!(records[2].outcome.starts_with("no message"), "{:?}", records[2]);
+        // The message id finds its own record at once, index or not.
+        assert_eq!(lookup(&*store, &format_id(9)).await.unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_long_session_writes_its_index_every_so_many_messages() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ferrymail_store::open_embedded(dir.path(), Default::default()).unwrap();
+        let s = store.clone();
+        scope(recorder(), async move {
+            for id in 1..=INDEX_EVERY as u64 + 1 {
+                transaction(&*s, id);
+            }
+            assert_eq!(
+                session_entries(&s).await.len(),
+                1,
+                "the first {INDEX_EVERY} are findable while the session goes on"
+            );
+            save_session_end(&*s, &config(), "QUIT");
+        })
+        .await;
+        assert_eq!(session_entries(&store).await.len(), 2);
+        assert_eq!(lookup(&*store, SESSION).await.unwrap().len(), INDEX_EVERY + 1);
+    }
+
+    #[tokio::test]
+    async fn a_pointer_written_by_an_earlier_version_still_finds_its_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ferrymail_store::open_embedded(dir.path(), Default::default()).unwrap();
+        let s = store.clone();
+        scope(recorder(), async move { transaction(&*s, 3) }).await;
+        store.trace_put(&[TraceWrite {
+            key: format!("s/{SESSION}/0000"),
+            record: b"@m/0000000000000003".to_vec(),
+            ttl_secs: 60,
+        }]);
+        let records = lookup(&*store, SESSION).await.unwrap();
+        assert_eq!(records.len(), 1);
+        assert_eq!(records[0].message, Some(format_id(3)));
     }
 }

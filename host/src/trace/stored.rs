@@ -4,8 +4,9 @@
 //! internally tagged), so the two are separate on purpose.
 //!
 //! First byte: [`BINARY`] for this encoding; `{` is a record written as
-//! JSON by earlier versions (still read); `@` a session key's pointer to
-//! its message's record (see `super::POINTER`).
+//! JSON by earlier versions (still read); `*` a session's index of its
+//! messages' records (`super::INDEX`), `@` the one-message pointer earlier
+//! versions wrote instead (`super::POINTER`).
 
 use super::record::{Attempt, AttemptRcpt, Record, Step, What};
 use bincode::Options;
