@@ -8,7 +8,11 @@ import email.policy
 import json
 import time
 
+import dkim
+
+from conftest import PASSWORDS
 from outbound_support import ACCEPT, BACKUP2, DOWN1, MIXED, SEVENBIT, TEMPFAIL, TLS, world  # noqa: F401 - fixture
+from test_mail_auth import dnsfunc, zone_record
 
 SENDER = "alice@localhost"
 
@@ -201,3 +205,47 @@ def test_8bit_body_is_made_quoted_printable_for_a_7bit_server_rfc6152_3(world, m
     assert b"Gr=C3=BC=C3=9Fe aus K=C3=B6ln" in m.data, m.data
     assert msg.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
     wait_until(lambda: queue(srv) == [], what="an empty queue")
+
+
+def submit_8bit(srv, to: str, extra_headers: str = "") -> str:
+    """alice submits a UTF-8 text/plain message (BODY=8BITMIME); returns its text."""
+    text = "Grüße aus Köln, naïve café\r\n"
+    body = (f"{extra_headers}From: <{SENDER}>\r\nTo: <{to}>\r\nSubject: signed 8bit\r\n"
+            "Date: Thu, 03 Dec 2026 06:00:00 +0000\r\nMessage-ID: <8bit@localhost>\r\n"
+            f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{text}")
+    with srv.submission() as s:
+        s.login(SENDER, PASSWORDS[SENDER])
+        s.sendmail(SENDER, [to], body.encode(), mail_options=["BODY=8BITMIME"])
+    return text
+
+
+def test_signed_8bit_mail_reaches_a_7bit_server_with_a_valid_signature_rfc6376_5_3(world, make_server):
+    """The signer makes the body quoted-printable before it signs, so the
+    relay to a server without 8BITMIME changes nothing the signature covers."""
+    srv = make_server(config=world.config(), start=False)
+    name, record = zone_record(srv.cli("dkim", "keygen", "localhost", "--algorithm", "rsa2048", check=True).stdout)
+    world.dns.records[name] = {"TXT": [record]}
+    srv.start()
+    text = submit_8bit(srv, "rcpt@sevenbit.test")
+    world.sinks.wait_for(lambda: world.sinks.received(SEVENBIT), what="delivery")
+    (m,) = world.sinks.received(SEVENBIT)
+    assert all(b < 0x80 for b in m.data), "a 7-bit server got 8-bit octets"
+    assert b"DKIM-Signature:" in m.data
+    assert dkim.DKIM(m.data).verify(dnsfunc=dnsfunc(world.dns)), f"dkimpy refused:\n{m.data.decode()}"
+    msg = email.message_from_bytes(m.data, policy=email.policy.default)
+    assert msg["Content-Transfer-Encoding"] == "quoted-printable"
+    assert msg.get_content().replace("\r\n", "\n") == text.replace("\r\n", "\n")
+    wait_until(lambda: queue(srv) == [], what="an empty queue")
+
+
+def test_8bit_mail_signed_by_someone_else_bounces_rather_than_break_the_signature_5_6_3(world, make_server):
+    """No key of ours: the message keeps the signature it came with, and
+    converting it for a 7-bit server would break that; the sender gets it
+    back with the reason instead (RFC 6152 3 allows either)."""
+    srv = make_server(config=world.config())
+    foreign = "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=elsewhere.test; s=s1;\r\n\th=from:subject; bh=AAAA; b=BBBB\r\n"
+    submit_8bit(srv, "rcpt@sevenbit.test", extra_headers=foreign)
+    (report,) = wait_until(lambda: reports(srv), what="a delivery report")
+    status = status_text(report)
+    assert "5.6.3" in status and "DKIM-signed" in report.as_string(), report.as_string()
+    assert not world.sinks.received(SEVENBIT), "nothing was sent re-encoded"

@@ -116,8 +116,10 @@ fn unfold_last(header: String) -> String {
 
 /// Prepends a signature by `domain`'s active key, if it has one. Returns
 /// whether it signed; a failure is logged and the message goes unsigned.
+/// 8-bit content is made 7-bit first ([`seven_bit_before_signing`]).
 pub fn sign_as(keys: &Keys, domain: &str, message: &mut Vec<u8>, log_id: &str) -> bool {
     let Some(key) = keys.active(domain) else { return false };
+    seven_bit_before_signing(message, log_id);
     match signature(&key, message) {
         Ok(header) => {
             message.splice(0..0, header.into_bytes());
@@ -127,6 +129,30 @@ pub fn sign_as(keys: &Keys, domain: &str, message: &mut Vec<u8>, log_id: &str) -
         Err(e) => {
             tracing::error!(msg = %log_id, domain = %key.domain, error = %e, "dkim signing failed; sent unsigned");
             false
+        }
+    }
+}
+
+/// RFC 6376 5.3: the signer converts 8-bit content to a 7-bit transfer
+/// encoding before it signs. A relay must convert it for a server without
+/// 8BITMIME (RFC 6152 3), and a conversion after signing changes the body
+/// the signature covers; our outbound client bounces signed 8-bit mail
+/// rather than break its signature. Each 8-bit MIME part becomes
+/// quoted-printable (the outbound client's own conversion); what cannot be
+/// converted (8-bit header fields, RFC 6532) is signed as it is and goes
+/// to 8BITMIME servers only.
+fn seven_bit_before_signing(message: &mut Vec<u8>, log_id: &str) {
+    use ferrymail_proto::client::seven_bit;
+    if !seven_bit::has_eight_bit(message) {
+        return;
+    }
+    match seven_bit::convert(message) {
+        Ok(converted) => {
+            *message = converted;
+            tracing::info!(msg = %log_id, "8-bit content made quoted-printable before dkim signing");
+        }
+        Err(why) => {
+            tracing::info!(msg = %log_id, why = %why, "8-bit content signed as it is; only 8BITMIME servers will take it")
         }
     }
 }
@@ -143,6 +169,18 @@ mod tests {
         assert_eq!(count("Subject"), 2);
         assert_eq!(count("Cc"), 1, "absent: signed as absent (5.4.2)");
         assert_eq!(count("Received"), 0, "trace fields are not signed");
+    }
+
+    #[test]
+    fn eight_bit_content_is_made_7bit_before_signing_rfc6376_5_3() {
+        let mut m = "From: a@b\r\nSubject: x\r\n\r\ncaf\u{e9}\r\n".as_bytes().to_vec();
+        seven_bit_before_signing(&mut m, "t");
+        assert!(m.is_ascii() && m.ends_with(b"Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n"));
+        // RFC 6532 header fields cannot be converted: left as they are.
+        let before = "Subject: caf\u{e9}\r\n\r\nx\u{e9}\r\n".as_bytes().to_vec();
+        let mut h = before.clone();
+        seven_bit_before_signing(&mut h, "t");
+        assert_eq!(h, before);
     }
 
     #[test]

@@ -24,7 +24,15 @@ impl ClientSession {
         let converted;
         let content = if eight_bit && !self.ext.eight_bit_mime {
             // RFC 6152 3: a 7-bit server gets the message converted, or the
-            // sender gets it back.
+            // sender gets it back. A signed message goes back: converted,
+            // its signature fails at the receiver (and DMARC with it), so
+            // it would be refused or junked there without the sender
+            // learning why. Our own signer converts before it signs.
+            if seven_bit::is_dkim_signed(content) {
+                let text = "The server does not accept 8-bit mail (no 8BITMIME) and the message is DKIM-signed: \
+                            converting it to 7 bits would break the signature";
+                return self.refuse_all(n, Reply::new(554, "5.6.3", text));
+            }
             match seven_bit::convert(content) {
                 Ok(c) => {
                     converted = c;

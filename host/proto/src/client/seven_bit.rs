@@ -33,6 +33,15 @@ pub fn has_eight_bit(bytes: &[u8]) -> bool {
     bytes.iter().any(|&b| b >= 0x80)
 }
 
+/// Whether the header section carries a `DKIM-Signature` field. Such a
+/// message is not converted: the new transfer encoding changes the body
+/// the signature covers (RFC 6376 5.3 leaves the conversion to the
+/// signer, before it signs), and the receiver would see `dkim=fail`.
+pub fn is_dkim_signed(message: &[u8]) -> bool {
+    let (header, _) = split(message);
+    fields(header).into_iter().any(|(s, e)| field_name(&header[s..e]).eq_ignore_ascii_case(b"dkim-signature"))
+}
+
 /// The message with every 8-bit body part made quoted-printable.
 pub fn convert(message: &[u8]) -> Result<Vec<u8>, NotConvertible> {
     if !has_eight_bit(message) {
@@ -321,6 +330,14 @@ mod tests {
         ] {
             assert!(convert(m.as_bytes()).is_err(), "{m}");
         }
+    }
+
+    #[test]
+    fn a_signature_is_found_in_the_header_only_rfc6376_5_3() {
+        assert!(is_dkim_signed(b"Received: x\r\nDKIM-Signature: v=1; d=a\r\n\tb=x\r\nFrom: a@b\r\n\r\n\xe9\r\n"));
+        assert!(is_dkim_signed(b"dkim-signature:v=1\r\n\r\n"));
+        assert!(!is_dkim_signed(b"Subject: x\r\n\r\nDKIM-Signature: in the body\r\n"));
+        assert!(!is_dkim_signed(b"X-DKIM-Signature-Note: x\r\n\r\n"));
     }
 
     #[test]

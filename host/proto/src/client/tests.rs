@@ -344,6 +344,28 @@ fn eight_bit_content_is_converted_for_a_7bit_server_rfc6152_3() {
     assert!(wire.contains("Content-Transfer-Encoding: quoted-printable\r\n\r\ncaf=C3=A9\r\n..dot\r\n.\r\n"), "{wire}");
 }
 
+/// RFC 6376 5.3 / RFC 6152 3: converting a signed message breaks its
+/// signature, so it goes back to the sender instead; 7-bit signed mail
+/// and 8BITMIME servers are unaffected.
+#[test]
+fn a_dkim_signed_8bit_message_is_not_converted_after_signing_but_bounces_5_6_3() {
+    let signed = "DKIM-Signature: v=1; a=rsa-sha256; d=a.test; s=s;\r\n\tbh=x; b=y\r\nSubject: t\r\n\r\ncaf\u{e9}\r\n";
+    let mut s = ready(EHLO_PLAIN);
+    s.begin(&txn(&["a@b.test", "c@b.test"]), signed.as_bytes());
+    let (ev, out) = step(&mut s, b"");
+    assert_eq!(out, "", "nothing is sent");
+    let ClientEvent::Done(r) = &ev[0] else { panic!("{ev:?}") };
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].outcome, r[0].reply.code, r[0].reply.enhanced.as_deref()), (Outcome::Failed, 554, Some("5.6.3")));
+    assert!(r[0].reply.text.contains("DKIM-signed"), "{:?}", r[0].reply);
+    let mut s = ready(EHLO_PLAIN);
+    s.begin(&txn(&["a@b.test"]), b"DKIM-Signature: v=1\r\nSubject: t\r\n\r\nplain\r\n");
+    assert_eq!(step(&mut s, b"").1, "MAIL FROM:<s@a.test>\r\n", "7-bit signed mail goes as it is");
+    let mut s = ready(EHLO_FULL);
+    s.begin(&txn(&["a@b.test"]), signed.as_bytes());
+    assert!(step(&mut s, b"").1.contains(" BODY=8BITMIME"), "an 8BITMIME server takes it unchanged");
+}
+
 #[test]
 fn eight_bit_content_that_cannot_be_converted_bounces_5_6_3() {
     let mut s = ready(EHLO_PLAIN);
