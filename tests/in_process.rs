@@ -78,10 +78,7 @@ timeout = "1s"
             control: Some(control::server::bind(&config.control_socket()).unwrap()),
             ..Default::default()
         };
-        let store = {
-            let config = config.clone();
-            tokio::task::spawn_blocking(move || control::client::open_store(&config)).await.unwrap().unwrap()
-        };
+        let store = control::client::open_store(&config).await.unwrap();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = Server { config: std::sync::Arc::new(config.clone()), config_path: Some(path), store };
         let task = tokio::spawn(ferrymail::server::run(server, listeners, Reloads::new(), async {

@@ -38,6 +38,11 @@ pub enum Command {
         #[command(subcommand)]
         action: PluginAction,
     },
+    /// The store itself: schema migrations, moving an installation to PostgreSQL.
+    Store {
+        #[command(subcommand)]
+        action: StoreAction,
+    },
     /// Inspect and act on the delivery queue.
     Queue {
         #[command(subcommand)]
@@ -104,6 +109,13 @@ pub enum CertAction {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StoreAction {
+    /// Bring the configured store's schema up to this build's version (the
+    /// server also does this when it starts); says what was applied.
+    Migrate,
 }
 
 #[derive(Debug, Subcommand)]

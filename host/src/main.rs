@@ -1,5 +1,7 @@
 use clap::Parser;
-use ferrymail::cli::{CertAction, Cli, Command, ConfigAction, DkimAction, PluginAction, QueueAction, UserAction};
+use ferrymail::cli::{
+    CertAction, Cli, Command, ConfigAction, DkimAction, PluginAction, QueueAction, StoreAction, UserAction,
+};
 use ferrymail::config::Config;
 use ferrymail::control::{self, Request};
 use ferrymail_plugin_host::PluginSummary;
@@ -112,6 +114,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 QueueAction::Bounce { id } => Request::QueueBounce { id },
             };
             respond(control::client::run(&config, &request)?)
+        }
+        Command::Store { action: StoreAction::Migrate } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            println!("{}", runtime.block_on(ferrymail::control::store_admin::migrate(&config))?);
+            Ok(())
         }
         Command::Sendmail(args) => std::process::exit(ferrymail::sendmail::run(*args, cli.config.as_deref()).into()),
         Command::Trace { id, json } => respond(control::client::run(&config, &Request::Trace { id, json })?),

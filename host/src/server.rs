@@ -31,10 +31,7 @@ pub async fn serve(config: Config, config_path: Option<PathBuf>) -> Result<()> {
     let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
     let config = Arc::new(config);
     check_data_dir(&config)?;
-    let store = {
-        let config = config.clone();
-        tokio::task::spawn_blocking(move || control::client::open_store(&config)).await??
-    };
+    let store = control::client::open_store(&config).await?;
     // Bind everything before anything else: a port conflict is reported at
     // start-up as the one line, before any log output. Listening waits for
     // the plugins (`run`).

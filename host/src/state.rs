@@ -65,7 +65,7 @@ impl ServerState {
         ServerState {
             dns,
             dkim: crate::mailauth::keys::Keys::new(config.dkim_dir()),
-            outbound: crate::outbound::Outbound::new(&config.delivery, &config.hostname),
+            outbound: crate::outbound::Outbound::new(&config.delivery, config.node_name()),
             delivery: Delivery::new(store.clone(), config.clone(), queue_wake.clone()),
             connections,
             failures,

@@ -17,11 +17,16 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 mod delivery;
+mod store;
 pub use delivery::{DeliveryConfig, StartTlsPolicy, TlsVerify};
+pub use store::{Secret, StoreBackend, StoreConfig};
 
 /// The embedded defaults, also the reference for every key; the policy keys'
 /// defaults are the plugin runtime's [`ferrymail_plugin_host::DEFAULT_POLICY_TOML`].
 pub const DEFAULT_TOML: &str = include_str!("default.toml");
+
+/// The environment variable with the database password (`store.password`).
+pub const STORE_PASSWORD_VAR: &str = "FERRYMAIL_STORE__PASSWORD";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -54,6 +59,8 @@ pub struct Config {
     /// recent mail hit it; everything else is in the kernel's page cache
     /// anyway, so a small one costs little and keeps the server small.
     pub store_cache_bytes: u64,
+    /// The store's backend: sled in data_dir, or a shared PostgreSQL.
+    pub store: StoreConfig,
     /// Port 25: mail from other servers.
     pub smtp: SmtpListener,
     /// Port 587: mail from our own users (RFC 6409), AUTH required.
@@ -349,7 +356,15 @@ impl Config {
             }
             figment = figment.merge(Toml::file(path));
         }
-        figment = figment.merge(Env::prefixed("FERRYMAIL_").split("__"));
+        // The database password is taken as it is: figment would parse an
+        // environment value (a password of digits would become a number).
+        figment = figment.merge(Env::prefixed("FERRYMAIL_").split("__").ignore(&["store.password"]));
+        if let Some(password) = std::env::var_os(STORE_PASSWORD_VAR) {
+            let password = password.into_string().map_err(|_| {
+                ConfigError::one(format!("{STORE_PASSWORD_VAR} (config key store.password) is not valid UTF-8"))
+            })?;
+            figment = figment.merge(figment::providers::Serialized::default("store.password", password));
+        }
         let config: Config = figment.extract().map_err(|e| ConfigError { problems: figment_problems(e) })?;
         config.validate()?;
         Ok(config)
@@ -425,6 +440,9 @@ impl Config {
         }
         for (key, why) in self.delivery.problems() {
             bad(key, why);
+        }
+        for (key, why) in self.store.problems() {
+            bad(key, &why);
         }
         if self.tls.cert.is_empty() != self.tls.key.is_empty() {
             bad("tls.cert / tls.key", "set both or neither");
@@ -515,6 +533,14 @@ impl Config {
             false => self.plugin_cache_dir.clone(),
         };
         std::path::absolute(&dir).unwrap_or(dir)
+    }
+
+    /// This node's name on queue leases (`store.node_name`, else `hostname`).
+    pub fn node_name(&self) -> &str {
+        match self.store.node_name.is_empty() {
+            true => &self.hostname,
+            false => &self.store.node_name,
+        }
     }
 
     pub fn store_dir(&self) -> PathBuf {

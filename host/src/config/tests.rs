@@ -206,3 +206,72 @@ fn every_config_snippet_in_readme_and_docs_loads() {
     }
     assert!(broken.is_empty(), "documented config that does not load:\n{}", broken.join("\n"));
 }
+
+#[test]
+fn store_defaults_to_sled_and_postgres_needs_a_url() {
+    Jail::expect_with(|jail| {
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.store.backend, StoreBackend::Sled);
+        assert_eq!(c.node_name(), c.hostname, "node name defaults to the hostname");
+        jail.create_file("pg.toml", "[store]\nbackend = \"postgres\"\n")?;
+        let e = Config::load(Some(Path::new("pg.toml"))).unwrap_err().to_string();
+        assert!(e.contains("config key store.url: must be set"), "{e}");
+        jail.create_file("sled.toml", "[store]\nurl = \"postgres://fm@db/mail\"\n")?;
+        let e = Config::load(Some(Path::new("sled.toml"))).unwrap_err().to_string();
+        assert!(e.contains("config key store.url: is set but store.backend is \"sled\""), "{e}");
+        jail.create_file("bad.toml", "[store]\nbackend = \"mysql\"\n")?;
+        let e = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+        assert!(e.contains("store.backend") && e.contains("mysql"), "{e}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_bad_postgres_url_is_named_without_connecting() {
+    Jail::expect_with(|jail| {
+        for (url, why) in [
+            ("postgres://fm@db:notaport/mail", "not a PostgreSQL URL"),
+            ("postgres:///mail?user=fm", "names no host"),
+            ("host=db dbname=mail", "names no user"),
+            ("postgres://fm@db/mail?sslmode=require", "TLS to PostgreSQL is not supported"),
+        ] {
+            jail.set_env("FERRYMAIL_STORE__BACKEND", "postgres");
+            jail.set_env("FERRYMAIL_STORE__URL", url);
+            let e = Config::load(None).unwrap_err().to_string();
+            assert!(e.contains("config key store.url:") && e.contains(why), "{url}: {e}");
+        }
+        for url in ["postgres://fm@db.example:5433/mail", "host=/run/postgresql user=fm dbname=mail"] {
+            jail.set_env("FERRYMAIL_STORE__URL", url);
+            assert!(Config::load(None).is_ok(), "{url}");
+        }
+        Ok(())
+    });
+}
+
+#[test]
+fn the_database_password_comes_from_a_file_or_the_environment_and_is_never_shown() {
+    Jail::expect_with(|jail| {
+        jail.set_env("FERRYMAIL_STORE__BACKEND", "postgres");
+        jail.set_env("FERRYMAIL_STORE__URL", "postgres://fm@db/mail");
+        jail.create_file("pw", "file secret\n")?;
+        jail.create_file("f.toml", "[store]\npassword_file = \"pw\"\n")?;
+        let c = Config::load(Some(Path::new("f.toml"))).unwrap();
+        assert_eq!(c.store.read_password().unwrap().as_deref(), Some("file secret"), "trailing newline dropped");
+
+        jail.create_file("missing.toml", "[store]\npassword_file = \"/nonexistent/pw\"\n")?;
+        let e = Config::load(Some(Path::new("missing.toml"))).unwrap_err().to_string();
+        assert!(e.contains("config key store.password_file: cannot read /nonexistent/pw"), "{e}");
+
+        jail.set_env("FERRYMAIL_STORE__PASSWORD", "007");
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.store.read_password().unwrap().as_deref(), Some("007"), "taken as written, not as a number");
+        jail.set_env("FERRYMAIL_STORE__PASSWORD", "env secret");
+        let e = Config::load(Some(Path::new("f.toml"))).unwrap_err().to_string();
+        assert!(e.contains("both set"), "{e}");
+        let c = Config::load(None).unwrap();
+        assert_eq!(c.store.read_password().unwrap().as_deref(), Some("env secret"));
+        let shown = format!("{}\n{:?}", toml::to_string(&c).unwrap(), c);
+        assert!(!shown.contains("env secret"), "the password is never printed");
+        Ok(())
+    });
+}

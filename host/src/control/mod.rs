@@ -7,6 +7,7 @@
 
 pub mod client;
 pub mod server;
+pub mod store_admin;
 
 use ferrymail_store::{Store, StoreError, schema::INBOX_ID};
 use serde::{Deserialize, Serialize};

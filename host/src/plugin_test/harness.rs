@@ -80,6 +80,9 @@ impl Harness {
         let dir = tempfile::tempdir().context("creating a temporary data_dir")?;
         let cache = super::cache_dir(&config);
         config.data_dir = dir.path().to_path_buf();
+        // A scratch store of its own, never the configured (maybe shared) database.
+        config.store.backend = crate::config::StoreBackend::Sled;
+        config.store.url.clear();
         config.plugin_cache_dir = cache.clone().unwrap_or_else(|| dir.path().join("plugin-cache"));
         config.mail_auth.verify = false;
         config.dns.reverse_lookup = false;
@@ -96,7 +99,7 @@ impl Harness {
         let namespace = ferrymail_plugin_host::kv_namespace(tenant.as_deref(), &target.name);
 
         let config = Arc::new(config);
-        let store = crate::control::client::open_store(&config)?;
+        let store = crate::control::client::open_store(&config).await?;
         for (address, password) in &setup.accounts {
             let hash = crate::passwords::hash(password)?;
             store.add_account(address, &hash).await.with_context(|| format!("account {address}"))?;

@@ -94,6 +94,62 @@ pub struct PostgresStore {
 /// Ids per block of the `ids` sequence (its INCREMENT BY).
 const ID_BLOCK: u64 = 64;
 
+/// Checks `url` as [`PostgresStore::open`] will read it, without
+/// connecting; the error says what is wrong (never the password).
+pub fn check_url(url: &str) -> std::result::Result<(), String> {
+    let config: tokio_postgres::Config =
+        url.parse().map_err(|e| format!("not a PostgreSQL URL (postgres://user@host/db) or key=value string: {e}"))?;
+    if config.get_hosts().is_empty() {
+        return Err("names no host (postgres://user@HOST/db)".into());
+    }
+    if config.get_user().is_none() {
+        return Err("names no user (postgres://USER@host/db)".into());
+    }
+    // Connections are made without TLS: a URL that demands it would fail
+    // at every connect, so it is refused here, at start-up, once.
+    if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+        return Err("sslmode=require: TLS to PostgreSQL is not supported yet (a trusted network or a tunnel, \
+                    sslmode=disable or prefer)"
+            .into());
+    }
+    Ok(())
+}
+
+/// `user@host:port/dbname` of `url`, for messages: never the password.
+pub fn describe_url(url: &str) -> String {
+    use tokio_postgres::config::Host;
+    let Ok(config) = url.parse::<tokio_postgres::Config>() else { return "(invalid URL)".into() };
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect();
+    let user = config.get_user().unwrap_or("");
+    let db = config.get_dbname().unwrap_or(user);
+    format!("{user}@{}/{db}", hosts.join(","))
+}
+
+/// `ferrymail store migrate`: brings the database's schema up to
+/// [`SCHEMA_VERSION`] and returns the versions applied (empty: it was
+/// current). What [`PostgresStore::open`] does first, without the rest.
+pub async fn migrate_schema(options: &PostgresOptions) -> Result<Vec<i32>> {
+    let config = pg_config(options)?;
+    let (mut client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
+    let driver = tokio::spawn(connection);
+    let applied = migrate::run(&mut client).await.map_err(Fail::into_store);
+    drop(client);
+    let _ = driver.await;
+    applied
+}
+
 fn pg_config(options: &PostgresOptions) -> Result<tokio_postgres::Config> {
     let mut config: tokio_postgres::Config =
         options.url.parse().map_err(|e| StoreError::Unavailable(format!("invalid PostgreSQL URL: {e}")))?;
@@ -141,12 +197,7 @@ impl PostgresStore {
     /// migrated by a newer ferrymail.
     pub async fn open(options: PostgresOptions) -> Result<PostgresStore> {
         let config = pg_config(&options)?;
-        let (mut client, connection) = config.connect(NoTls).await.map_err(pg_error)?;
-        let driver = tokio::spawn(connection);
-        let applied = migrate::run(&mut client).await.map_err(Fail::into_store);
-        drop(client);
-        let _ = driver.await;
-        let applied = applied?;
+        let applied = migrate_schema(&options).await?;
         if !applied.is_empty() {
             tracing::info!(versions = ?applied, "PostgreSQL schema migrated");
         }
