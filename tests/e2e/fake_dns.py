@@ -41,13 +41,38 @@ def parse_question(msg: bytes):
     return qid, flags, ".".join(labels).lower(), qtype, pos + 4
 
 
+def udp_limit(query: bytes) -> int:
+    """The largest UDP answer the client takes: 512 octets (RFC 1035
+    4.2.1), or the payload size of its EDNS OPT record (RFC 6891 6.2.5)."""
+    q = parse_question(query)
+    arcount = struct.unpack("!H", query[10:12])[0] if len(query) >= 12 else 0
+    if q and arcount:
+        end = q[4]
+        # OPT: root name (one zero octet), TYPE 41, CLASS = payload size.
+        if query[end:end + 3] == b"\x00\x00\x29" and len(query) >= end + 5:
+            return max(512, struct.unpack("!H", query[end + 3:end + 5])[0])
+    return 512
+
+
+def truncated(query: bytes, reply: bytes) -> bytes:
+    """An answer too large for UDP as a real server sends it: the header
+    with TC set and the question only, so the client asks again over TCP
+    (RFC 7766 5)."""
+    if len(reply) <= udp_limit(query):
+        return reply
+    q = parse_question(query)
+    flags = struct.unpack("!H", reply[2:4])[0] | 0x0200
+    return reply[:2] + struct.pack("!HHHHH", flags, 1, 0, 0, 0) + query[12:q[4]]
+
+
 class DnsServer:
     """Serves `records`: {name: {"MX": [(pref, host)], "A": [ip], "AAAA": [ip],
     "TXT": [text]}}. A name in `servfail` gets SERVFAIL, one in `silent` no
     answer at all; a name not in `records` NXDOMAIN; a known name without
     the asked type NOERROR with no answer (NODATA). An MX host of "." is a
     null MX (RFC 7505). A TXT text longer than 255 octets is sent as
-    several strings (RFC 1035 3.3.14), as a zone file would hold it."""
+    several strings (RFC 1035 3.3.14), as a zone file would hold it; an
+    answer too large for UDP comes truncated (TC), whole over TCP."""
 
     def __init__(self, records: dict, servfail=(), silent=()):
         self.records = {k.lower().strip("."): v for k, v in records.items()}
@@ -118,7 +143,7 @@ class DnsServer:
                 return
             reply = self.answer(msg)
             if reply:
-                self.udp.sendto(reply, peer)
+                self.udp.sendto(truncated(msg, reply), peer)
 
     def _serve_tcp(self):
         while not self._stop.is_set():

@@ -33,7 +33,10 @@ def dnsfunc(fake: DnsServer):
     res = resolver(fake)
 
     def txt(name, timeout=5):
-        name = name.decode() if isinstance(name, bytes) else name
+        if isinstance(name, bytes):
+            if not name.isascii():
+                return None  # 8-bit octets from a hostile signature: no such name here
+            name = name.decode()
         try:
             answer = res.resolve(name, "TXT")
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -234,7 +237,7 @@ def send_in(srv, sender, to=BOB, frm=None, raw: bytes | None = None, helo="clien
 
 
 def auth_results(msg: bytes) -> str:
-    head = msg.split(b"\r\n\r\n")[0].decode()
+    head = msg.split(b"\r\n\r\n")[0].decode(errors="replace")
     fields = re.findall(r"^Authentication-Results:([^\r\n]*(?:\r\n[ \t][^\r\n]*)*)", head, re.M | re.I)
     assert fields, head
     return fields[0].replace("\r\n", "")
