@@ -162,3 +162,69 @@ class HangingMilter:
         self.sock.close()
         for c in self.held:
             c.close()
+
+
+class ScriptedMilter:
+    """A milter that speaks the protocol correctly (version 6, header
+    actions, every step answered "continue") except at one command, where
+    it sends `answer` as given, bytes that need not be a packet at all: a
+    hostile or broken filter. Macros ('D') get no answer, as in libmilter."""
+
+    def __init__(self, at: bytes, answer: bytes):
+        self.at, self.answer = at, answer
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((HOST, 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.conns = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    @staticmethod
+    def packet(code: bytes, data: bytes = b"") -> bytes:
+        return (len(data) + 1).to_bytes(4, "big") + code + data
+
+    def _serve(self):
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.conns.append(conn)
+            threading.Thread(target=self._talk, args=(conn,), daemon=True).start()
+
+    def _talk(self, conn):
+        def read(n):
+            buf = b""
+            while len(buf) < n:
+                chunk = conn.recv(n - len(buf))
+                if not chunk:
+                    raise EOFError
+                buf += chunk
+            return buf
+        try:
+            while True:
+                size = int.from_bytes(read(4), "big")
+                packet = read(size)
+                cmd = packet[:1]
+                if cmd == b"O":
+                    # version 6, add/change headers, every step sent and answered
+                    conn.sendall(self.packet(b"O", (6).to_bytes(4, "big") + (0x11).to_bytes(4, "big") + bytes(4)))
+                elif cmd == self.at:
+                    conn.sendall(self.answer)
+                elif cmd in (b"D", b"A"):
+                    pass
+                elif cmd == b"Q":
+                    return
+                else:
+                    conn.sendall(self.packet(b"c"))
+        except (EOFError, OSError):
+            return
+
+    def close(self):
+        self.sock.close()
+        for c in self.conns:
+            try:
+                c.close()
+            except OSError:
+                pass

@@ -2,7 +2,8 @@
 real counterparts — Debian's rspamd (proxy worker in milter mode) refusing
 the GTUBE test message, OpenDKIM signing what passes through it (checked
 by dkimpy), and a milter that accepts the connection and never answers
-(the failure policy within the deadline, while other sessions carry on).
+(the failure policy within the deadline, while other sessions carry on),
+and milters that answer garbage or try what they were not allowed.
 Clients are smtplib; mail is read back over POP3.
 """
 
@@ -10,13 +11,15 @@ import re
 import smtplib
 import threading
 import time
+import tomllib
+from pathlib import Path
 
 import dkim
 import pytest
 
 from conftest import HOST, PASSWORDS
 from fake_dns import DnsServer
-from milters import HangingMilter, OpenDkim, Rspamd
+from milters import HangingMilter, OpenDkim, Rspamd, ScriptedMilter
 from test_mail_auth import dkimpy_verifies, dnsfunc, without_return_path
 
 ALICE = "alice@localhost"
@@ -82,6 +85,28 @@ def test_a_tenant_can_put_rspamd_in_its_own_chain(make_server, rspamd):
         assert not s.sendmail("sender@example.org", [ALICE], message("gtube", f"{GTUBE}\r\n"))
     (msg,) = srv.mailbox(ALICE)
     assert GTUBE.encode() in msg
+
+
+def readme_milter_config() -> dict:
+    """The README's milter example (the TOML block with [milters.rspamd]), parsed as written."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    blocks = re.findall(r"```toml\n(.*?)```", readme, re.S)
+    (block,) = [b for b in blocks if "[milters.rspamd]" in b]
+    return tomllib.loads(block)
+
+
+def test_the_readme_milter_example_works_as_written(make_server, rspamd):
+    config = readme_milter_config()
+    assert config["milters"]["rspamd"]["socket"] == "inet:127.0.0.1:11332", "the README's port, swapped below"
+    config["milters"]["rspamd"]["socket"] = f"inet:{HOST}:{rspamd.port}"
+    srv = make_server(config=config)
+    with srv.smtp() as s:
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            s.sendmail("sender@example.org", [ALICE], message("gtube", f"{GTUBE}\r\n"))
+        assert refused.value.smtp_code == 554 and b"5.7.1" in refused.value.smtp_error, refused.value
+        assert not s.sendmail("sender@example.org", [ALICE], message("clean", "Lunch at noon?\r\n"))
+    (msg,) = srv.mailbox(ALICE)
+    assert b"Lunch at noon?" in msg
 
 
 # --- OpenDKIM -------------------------------------------------------------------
@@ -167,3 +192,56 @@ def test_a_hanging_milter_gets_the_failure_policy_at_the_deadline_while_others_c
         assert b"not held up" in mine
     finally:
         hang.close()
+
+
+# --- a milter that answers garbage ------------------------------------------------
+
+packet = ScriptedMilter.packet
+GARBAGE = {
+    "a 4 GiB length": (b"E", b"\xff\xff\xff\xff" + b"x" * 64),
+    "a zero length": (b"E", b"\x00\x00\x00\x00"),
+    "a success reply code": (b"E", packet(b"y", b"250 2.0.0 fine by me\x00")),
+    "a reply code with a header after CRLF": (b"E", packet(b"y", b"554 5.7.1 no\r\nX-Injected: yes\x00")),
+    # A modification, then the final answer (libmilter's order).
+    "a header value starting a new field": (b"E", packet(b"h", b"X-Spam\x00Yes\r\nBcc: victim@example.org\x00")
+                                            + packet(b"c")),
+    "a header name with a space": (b"E", packet(b"h", b"Bad Name\x00x\x00") + packet(b"c")),
+    "a recipient added, not negotiated": (b"E", packet(b"+", b"<victim@example.org>\x00")),
+    "an unknown answer at RCPT": (b"R", packet(b"Z", b"zzzz")),
+}
+
+
+@pytest.mark.parametrize("case", GARBAGE)
+def test_a_milter_answering_garbage_gets_the_failure_policy_and_nothing_of_it_is_used(make_server, case):
+    at, answer = GARBAGE[case]
+    bad = ScriptedMilter(at, answer)
+    try:
+        srv = milter_server(make_server, "bad", bad.port, failure="tempfail", timeout="5s")
+        started = time.monotonic()
+        with srv.smtp() as s:
+            assert s.mail("sender@example.org")[0] == 250
+            code, text = s.rcpt(ALICE)
+            if at == b"R":
+                assert code == 451 and b"4.3.0" in text, (code, text)
+            else:
+                assert code == 250
+                # smtplib's data() returns the reply to the message (raising only for the one to DATA).
+                code, text = s.data(message("garbage", "hello\r\n"))
+                assert code == 451 and b"4.3.0" in text, (code, text)
+        assert time.monotonic() - started < 4, "a broken answer is a failure at once, not at the deadline"
+        assert srv.count(ALICE) == 0
+        assert "milter failed" in srv.log_text() and "panicked" not in srv.log_text()
+    finally:
+        bad.close()
+
+
+def test_with_skip_a_garbage_answer_leaves_the_message_as_it_came(make_server):
+    bad = ScriptedMilter(b"E", packet(b"h", b"X-Spam\x00Yes\r\nBcc: victim@example.org\x00") + packet(b"c"))
+    try:
+        srv = milter_server(make_server, "bad", bad.port, failure="skip", timeout="5s")
+        with srv.smtp() as s:
+            assert not s.sendmail("sender@example.org", [ALICE], message("skipped", "hello\r\n"))
+        (msg,) = srv.mailbox(ALICE)
+        assert b"hello" in msg and b"X-Spam" not in msg and b"victim" not in msg, msg.decode()
+    finally:
+        bad.close()
