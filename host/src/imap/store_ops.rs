@@ -50,19 +50,18 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
     match request {
         Request::Select { name } => Answer::Selected(
             async {
-                // The mailbox's record, UID set and flag index: a few reads
-                // whatever its size (a million messages: RFC 3501 6.3.1
-                // needs no per-message record).
-                let m = mailbox(state, account, &name).await?;
-                let uids = store.uids(account, m.id).await?;
-                let index = store.flag_index(account, m.id).await?;
+                // The mailbox's record, UID set and flag index, in one store
+                // call: a few reads whatever its size (a million messages:
+                // RFC 3501 6.3.1 needs no per-message record).
+                let m = store.mailbox_state(account, &name).await?.ok_or(StoreError::NoSuchMailbox(name))?;
+                let index = m.flags;
                 let mut flagged: Vec<(u32, Vec<(u32, u32)>)> =
                     index.system.iter().enumerate().map(|(bit, set)| (1 << bit, set.runs().to_vec())).collect();
                 flagged.push((SelectedMailbox::WITH_KEYWORDS, index.with_keywords.runs().to_vec()));
                 Ok(SelectedMailbox {
-                    id: m.id,
-                    status: status_of(&m),
-                    uids: uids.iter().collect(),
+                    id: m.info.id,
+                    status: status_of(&m.info),
+                    uids: m.uids.iter().collect(),
                     flagged,
                     keywords: index.keywords,
                 })

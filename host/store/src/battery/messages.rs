@@ -395,3 +395,21 @@ pub async fn search_rows_are_kept_until_expunge(store: &dyn Store) {
     assert!(store.search_rows(a.id, INBOX_ID, &all).await.unwrap().ends.is_empty(), "MOVE expunges the source row");
     assert!(store.search_rows(a.id, inbox2.id, &all).await.unwrap().ends.is_empty());
 }
+
+pub async fn mailbox_state_is_the_record_uids_and_flag_index(store: &dyn Store) {
+    let a = account(store, "a@x.test").await;
+    for _ in 0..3 {
+        deliver(store, MSG, &[&a], None).await;
+    }
+    let change =
+        FlagChange { op: FlagOp::Add, flags: Flags::SEEN, keywords: vec!["Work".into()], unchanged_since: None };
+    store.set_flags(a.id, INBOX_ID, &UidSet::from_runs([(2, 2)]), &change).await.unwrap();
+    store.expunge(a.id, INBOX_ID, &UidSet::from_runs([(1, 1)])).await.unwrap();
+    let state = store.mailbox_state(a.id, "inbox").await.unwrap().expect("INBOX, named in any case");
+    assert_eq!(Some(&state.info), store.mailbox_by_id(a.id, INBOX_ID).await.unwrap().as_ref());
+    assert_eq!(state.uids, store.uids(a.id, INBOX_ID).await.unwrap());
+    assert_eq!(state.uids.runs(), &[(2, 3)]);
+    assert_eq!(state.flags, store.flag_index(a.id, INBOX_ID).await.unwrap());
+    assert_eq!(state.flags.keywords, ["Work"]);
+    assert_eq!(store.mailbox_state(a.id, "Nope").await.unwrap(), None);
+}

@@ -50,6 +50,7 @@ macro_rules! store_battery {
             flags_keywords_modseq_and_unseen,
             flag_index_follows_every_change,
             search_rows_are_kept_until_expunge,
+            mailbox_state_is_the_record_uids_and_flag_index,
             store_unchanged_since_reports_modified,
             copy_and_move_share_contents,
             expunge_frees_content_with_its_last_reference,

@@ -3,8 +3,8 @@
 use super::ChangeFeed;
 use crate::Result;
 use crate::schema::{
-    Append, Appended, CopyResult, FlagChange, FlagIndex, FlagUpdate, MailEntry, MailboxInfo, SearchRows, SpecialUse,
-    UidSet,
+    Append, Appended, CopyResult, FlagChange, FlagIndex, FlagUpdate, MailEntry, MailboxInfo, MailboxState, SearchRows,
+    SpecialUse, UidSet,
 };
 
 /// What [`Mailboxes::set_flags`] did.
@@ -73,6 +73,17 @@ pub trait Mailboxes: Send + Sync {
     /// the mailbox's size; this default reads every entry.
     async fn flag_index(&self, account: u64, mailbox: u32) -> Result<FlagIndex> {
         Ok(FlagIndex::from_entries(&self.all_entries(account, mailbox).await?))
+    }
+
+    /// The mailbox named `name` with its UIDs and flag index (`None`: no
+    /// such mailbox): everything IMAP SELECT reads. A backend answers in one
+    /// round trip where it can (a session waits for each); this default
+    /// makes three.
+    async fn mailbox_state(&self, account: u64, name: &str) -> Result<Option<MailboxState>> {
+        let Some(info) = self.mailbox(account, name).await? else { return Ok(None) };
+        let uids = self.uids(account, info.id).await?;
+        let flags = self.flag_index(account, info.id).await?;
+        Ok(Some(MailboxState { info, uids, flags }))
     }
 
     /// The entries of the messages in `uids` that exist, in UID order,

@@ -5,7 +5,7 @@ use super::{EmbeddedStore, kv, ops_accounts, ops_mail, ops_mailboxes, ops_queue,
 use crate::contract::{Accounts, ChangeFeed, Contents, FlagsOutcome, Kv, Mailboxes, Queue, Store, Traces};
 use crate::schema::{
     Accepted, Account, Append, Appended, Committed, CopyResult, FlagChange, FlagIndex, Incoming, MailEntry,
-    MailboxInfo, QueueEntry, SearchRows, SpecialUse, TraceWrite, UidSet, now_secs,
+    MailboxInfo, MailboxState, QueueEntry, SearchRows, SpecialUse, TraceWrite, UidSet, now_secs,
 };
 use crate::{Result, StoreError};
 use async_trait::async_trait;
@@ -150,6 +150,19 @@ impl Mailboxes for EmbeddedStore {
 
     async fn flag_index(&self, account: u64, mailbox: u32) -> Result<FlagIndex> {
         self.read(move |t| super::flagindex::read(t, account, mailbox)).await
+    }
+
+    async fn mailbox_state(&self, account: u64, name: &str) -> Result<Option<MailboxState>> {
+        let name = name.to_string();
+        // One trip to the blocking pool instead of three: on a busy machine
+        // each wake-up of a pool thread costs more than the reads.
+        self.read(move |t| {
+            let Some(info) = reads::mailbox(t, account, &name)? else { return Ok(None) };
+            let uids = reads::uids(t, account, info.id)?;
+            let flags = super::flagindex::read(t, account, info.id)?;
+            Ok(Some(MailboxState { info, uids, flags }))
+        })
+        .await
     }
 
     async fn entries(&self, account: u64, mailbox: u32, uids: &UidSet) -> Result<Vec<MailEntry>> {

@@ -131,6 +131,15 @@ impl SpecialUse {
     ];
 }
 
+/// A mailbox as IMAP SELECT sees it: its record, its UIDs and its flag
+/// index, read together ([`crate::contract::Mailboxes::mailbox_state`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailboxState {
+    pub info: MailboxInfo,
+    pub uids: crate::schema::UidSet,
+    pub flags: FlagIndex,
+}
+
 /// Search rows of many messages in one buffer: each message's row is
 /// `data[previous end..end]`, in UID order. What a row holds is the
 /// caller's business (IMAP: the header fields SEARCH compares most).

@@ -23,8 +23,8 @@ pub mod uidset;
 pub use account::{Account, normalize_address};
 pub use mail::{
     Accepted, Append, Appended, Change, ChangeKind, CopyResult, Filed, Filing, FlagChange, FlagIndex, FlagOp,
-    FlagUpdate, Flags, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, SearchRows, SpecialUse,
-    canonical_mailbox_name,
+    FlagUpdate, Flags, HIERARCHY_SEPARATOR, INBOX, INBOX_ID, Incoming, MailEntry, MailboxInfo, MailboxState,
+    SearchRows, SpecialUse, canonical_mailbox_name,
 };
 pub use queue::{Committed, Lease, QueueEntry, QueueRecipient, QueuedRoute, RecipientState, StoredReply};
 pub use trace::TraceWrite;
