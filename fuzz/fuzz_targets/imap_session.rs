@@ -34,7 +34,7 @@ fuzz_target!(|data: &[u8]| {
     // hostile MIME.
     let stored: Vec<u8> = input.iter().rev().take(600).copied().collect();
     let mut d = input.len();
-    let status = MailboxStatus { messages: 5, unseen: 2, uid_next: 9, uid_validity: 1, highest_modseq: 3, size: 10 };
+    let status = MailboxStatus { messages: 5, unseen: 2, uid_next: 9, uid_validity: 1, highest_modseq: 3, size: 10, recent: 0 };
     for piece in input.chunks(chunk) {
         s.feed(piece);
         for _ in 0..10_000 {
@@ -45,7 +45,7 @@ fuzz_target!(|data: &[u8]| {
             }
             if d % 17 == 0 {
                 s.mailbox_changed(match d % 3 {
-                    0 => MailboxChange::Appended { uid: (d % 20) as u32 },
+                    0 => MailboxChange::Appended { uid: (d % 20) as u32, recent: false },
                     1 => MailboxChange::Expunged { uids: vec![(d % 10) as u32] },
                     _ => MailboxChange::Flags { uid: (d % 10) as u32, flags: MessageFlags::system(d as u32 & 31) },
                 });

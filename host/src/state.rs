@@ -36,6 +36,8 @@ pub struct ServerState {
     pub pop3_locks: Mutex<HashSet<u64>>,
     /// Logged-in IMAP sessions per account id (`imap.max_sessions_per_user`).
     pub imap_sessions: Mutex<HashMap<u64, usize>>,
+    /// Which IMAP messages some session has had as `\Recent`.
+    pub imap_recent: crate::imap::RecentMarks,
     /// Listeners accepting now, for `/healthz`.
     pub listeners: Arc<crate::metrics::http::Listeners>,
     policy: RwLock<SharedPolicy>,
@@ -75,6 +77,7 @@ impl ServerState {
             queue_wake,
             pop3_locks: Mutex::new(HashSet::new()),
             imap_sessions: Mutex::new(HashMap::new()),
+            imap_recent: Default::default(),
             listeners: Default::default(),
             policy: RwLock::new(policy),
             // Seeded from the clock so ids differ across restarts in the logs.

@@ -40,6 +40,8 @@ def test_mail_sent_to_one_node_is_read_and_deleted_on_the_others(pg, make_server
     started = time.monotonic()
     assert watcher.line() == b"* 1 EXISTS", "node c's IDLE hears of mail node a accepted"
     heard_after = time.monotonic() - started
+    # The first session to hear of it has it as \Recent (RFC 3501 2.3.2).
+    assert watcher.line() == b"* 1 RECENT"
 
     # POP3 and IMAP on node b read what node a stored.
     assert b"sent to node a" in b.mailbox(ALICE)[0]

@@ -72,7 +72,8 @@ def test_select_fetch_flags_persist(server):
     i = server.imap(ALICE)
     assert ok(i.select("INBOX")) == [b"3"]
     data = ok(i.fetch("1:*", "(UID FLAGS RFC822.SIZE INTERNALDATE)"))
-    assert len(data) == 3 and b"FLAGS ()" in data[0]
+    # \Recent: this is the first session to see them (RFC 3501 2.3.2).
+    assert len(data) == 3 and b"FLAGS (\\Recent)" in data[0]
     # BODY[] sets \Seen (RFC 3501 6.4.5); the message is as POP3 reads it.
     data = ok(i.fetch("2", "(BODY[])"))
     body = data[0][1]
@@ -206,6 +207,8 @@ def test_idle_hears_of_new_mail_within_a_second(server):
     deliver(server, 1)
     assert c.line() == b"* 1 EXISTS"
     assert time.monotonic() - start < 1.5
+    # New mail this session heard of first is its \Recent (RFC 3501 7.3.2).
+    assert c.line() == b"* 1 RECENT"
     c.send("DONE\r\n")
     assert c.line().startswith(b"c OK")
 
@@ -236,7 +239,7 @@ def test_hostile_input_is_refused_cleanly(server):
     assert c.line().startswith(b"b BAD")
     c.send("c SELECT INBOX\r\n")
     assert c.line().startswith(b"c BAD")
-    c.send("d NOOP " + "x" * 20000)
+    c.send("d NOOP " + "x" * 70000)
     assert c.line().startswith(b"* BYE")
     assert c.closed()
     assert server.running

@@ -1,9 +1,11 @@
 //! The IMAP listener (RFC 3501): drives the sans-IO session, runs its store
 //! requests (`store_ops`) and feeds it the selected mailbox's changes.
 
+mod recent;
 mod seat;
 mod store_ops;
 
+pub use recent::RecentMarks;
 pub use store_ops::summarize;
 
 use crate::config::ImapListener;
@@ -189,7 +191,11 @@ impl Driver {
         let change = match change {
             Ok(c) if c.mailbox != selected => return,
             Ok(c) => match c.kind {
-                ChangeKind::Appended { uid, .. } => MailboxChange::Appended { uid },
+                ChangeKind::Appended { uid, .. } => {
+                    let claim = self.session.selected_read_write();
+                    let recent = claim && self.state.imap_recent.at_arrival(account.id, selected, uid);
+                    MailboxChange::Appended { uid, recent }
+                }
                 ChangeKind::Expunged { uids, .. } => MailboxChange::Expunged { uids },
                 ChangeKind::Flags(update) => {
                     MailboxChange::Flags { uid: update.uid, flags: store_ops::flags_of(update.flags, update.keywords) }

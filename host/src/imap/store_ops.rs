@@ -23,7 +23,23 @@ fn status_of(m: &MailboxInfo) -> MailboxStatus {
         uid_validity: m.uid_validity,
         highest_modseq: m.highest_modseq,
         size: m.bytes,
+        recent: 0,
     }
+}
+
+/// STATUS RECENT: the mailbox's messages no session has had as `\Recent`
+/// (the UID list is read only when some are claimed and some are not).
+async fn recent_of(state: &Arc<ServerState>, account: u64, m: &MailboxInfo) -> Result<u32, StoreError> {
+    let marks = &state.imap_recent;
+    let claimed = marks.claimed(account, m.id, m.uid_validity);
+    if claimed == 0 {
+        return Ok(m.messages);
+    }
+    if claimed.saturating_add(1) >= m.uid_next {
+        return Ok(0);
+    }
+    let uids: Vec<u32> = state.store.uids(account, m.id).await?.iter().collect();
+    Ok(marks.unclaimed(account, m.id, m.uid_validity, &uids))
 }
 
 /// A store error as the client hears of it; the unexpected ones are logged.
@@ -48,7 +64,7 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
     let store = &state.store;
     let fail = |e| failure(e, info);
     match request {
-        Request::Select { name } => Answer::Selected(
+        Request::Select { name, read_only } => Answer::Selected(
             async {
                 // The mailbox's record, UID set and flag index, in one store
                 // call: a few reads whatever its size (a million messages:
@@ -58,12 +74,17 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
                 let mut flagged: Vec<(u32, Vec<(u32, u32)>)> =
                     index.system.iter().enumerate().map(|(bit, set)| (1 << bit, set.runs().to_vec())).collect();
                 flagged.push((SelectedMailbox::WITH_KEYWORDS, index.with_keywords.runs().to_vec()));
+                let uids: Vec<u32> = m.uids.iter().collect();
+                let last = uids.last().copied().unwrap_or(0);
+                let recent_from =
+                    state.imap_recent.at_select(account, m.info.id, m.info.uid_validity, last, !read_only);
                 Ok(SelectedMailbox {
                     id: m.info.id,
                     status: status_of(&m.info),
-                    uids: m.uids.iter().collect(),
+                    uids,
                     flagged,
                     keywords: index.keywords,
+                    recent_from,
                 })
             }
             .await
@@ -82,9 +103,14 @@ pub async fn run(state: &Arc<ServerState>, account: u64, request: Request, info:
             .await
             .map_err(fail),
         ),
-        Request::Status { name } => {
-            Answer::Status(mailbox(state, account, &name).await.map(|m| status_of(&m)).map_err(fail))
-        }
+        Request::Status { name } => Answer::Status(
+            async {
+                let m = mailbox(state, account, &name).await?;
+                Ok(MailboxStatus { recent: recent_of(state, account, &m).await?, ..status_of(&m) })
+            }
+            .await
+            .map_err(fail),
+        ),
         Request::Create { name } => Answer::Done(create(state, account, &name).await.map_err(fail)),
         Request::Delete { name } => Answer::Done(store.delete_mailbox(account, &name).await.map_err(fail)),
         Request::Rename { from, to } => Answer::Done(store.rename_mailbox(account, &from, &to).await.map_err(fail)),

@@ -150,7 +150,7 @@ impl ImapSession {
         let Some(name) = mailbox_name(mailbox) else {
             return self.bad_name(&tag);
         };
-        self.request(Job::Select { tag, read_only }, Request::Select { name })
+        self.request(Job::Select { tag, read_only }, Request::Select { name, read_only })
     }
 
     /// A mailbox name that is not valid modified UTF-7 (RFC 3501 5.1.3):
@@ -214,7 +214,7 @@ impl ImapSession {
         for item in items {
             parts.push(match item {
                 StatusDataItemName::Messages => format!("MESSAGES {}", s.messages),
-                StatusDataItemName::Recent => "RECENT 0".to_string(),
+                StatusDataItemName::Recent => format!("RECENT {}", s.recent),
                 StatusDataItemName::UidNext => format!("UIDNEXT {}", s.uid_next),
                 StatusDataItemName::UidValidity => format!("UIDVALIDITY {}", s.uid_validity),
                 StatusDataItemName::Unseen => format!("UNSEEN {}", s.unseen),

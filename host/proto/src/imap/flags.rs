@@ -17,8 +17,12 @@ impl MessageFlags {
     pub const FLAGGED: u32 = 1 << 2;
     pub const DELETED: u32 = 1 << 3;
     pub const DRAFT: u32 = 1 << 4;
+    /// `\Recent` (RFC 3501 2.3.2): a session's, never stored; the session
+    /// adds it to what it shows.
+    pub const RECENT: u32 = 1 << 6;
 
-    const NAMES: [(u32, &'static str); 5] = [
+    const NAMES: [(u32, &'static str); 6] = [
+        (Self::RECENT, "\\Recent"),
         (Self::SEEN, "\\Seen"),
         (Self::ANSWERED, "\\Answered"),
         (Self::FLAGGED, "\\Flagged"),

@@ -46,6 +46,9 @@ struct Entry {
     children: bool,
     special_use: Option<&'static str>,
     subscribed: bool,
+    /// LSUB shows it, unsubscribed, as `\Noselect`: a subscribed name
+    /// below it that `%` stopped short of (RFC 3501 6.3.9).
+    lsub_parent: bool,
 }
 
 /// Writes the untagged LIST (or LSUB) responses for `reference` +
@@ -69,7 +72,7 @@ pub fn write(
     // Every name, its parents (shown \Noselect when they do not exist), and
     // for LSUB the subscribed names.
     let mut all: BTreeMap<String, Entry> = BTreeMap::new();
-    let blank = || Entry { exists: false, children: false, special_use: None, subscribed: false };
+    let blank = || Entry { exists: false, children: false, special_use: None, subscribed: false, lsub_parent: false };
     for m in mailboxes {
         let name = mutf7::encode(&m.name);
         let e = all.entry(name).or_insert_with(blank);
@@ -79,21 +82,31 @@ pub fn write(
     for s in subscriptions {
         all.entry(mutf7::encode(s)).or_insert_with(blank).subscribed = true;
     }
+    // RFC 3501 6.3.9: "if foo/bar is subscribed but foo is not, a % wildcard
+    // to LSUB must return foo, not foo/bar, ... flagged \Noselect": a
+    // subscribed name `%` stops short of shows its matching ancestors.
+    let across = full.replace('%', "*");
     let names: Vec<String> = all.keys().cloned().collect();
     for name in names {
+        let stopped_short = lsub && all[&name].subscribed && !matches(&full, &name) && matches(&across, &name);
         let mut parent = name.as_str();
         while let Some(i) = parent.rfind(SEPARATOR) {
             parent = &parent[..i];
-            all.entry(parent.to_string()).or_insert_with(blank).children = true;
+            let e = all.entry(parent.to_string()).or_insert_with(blank);
+            e.children = true;
+            e.lsub_parent |= stopped_short && !e.subscribed && matches(&full, parent);
         }
     }
     for (name, e) in &all {
-        let shown = if lsub || selection.subscribed { e.subscribed } else { e.exists || e.children };
+        let shown =
+            if lsub || selection.subscribed { e.subscribed || (lsub && e.lsub_parent) } else { e.exists || e.children };
         if !matches(&full, name) || !shown || (selection.special_use && e.special_use.is_none()) {
             continue;
         }
         let mut attrs: Vec<&str> = Vec::new();
-        if !e.exists {
+        if lsub && !e.subscribed {
+            attrs.push("\\Noselect");
+        } else if !e.exists {
             // RFC 5258 3.4: a subscribed name that does not exist.
             attrs.push(if selection.subscribed && !e.children { "\\NonExistent" } else { "\\Noselect" });
         }
@@ -162,5 +175,29 @@ mod tests {
     #[test]
     fn lsub_lists_subscriptions_even_of_missing_names_rfc3501_6_3_9() {
         assert_eq!(list(true, "", "*"), "* LSUB (\\Noselect) \"/\" Gone\r\n* LSUB () \"/\" Sent\r\n");
+    }
+
+    /// RFC 3501 6.3.9's example (imaptest's subscribe script): with foo/bar
+    /// subscribed and foo not, `%` returns foo flagged \Noselect (whether
+    /// foo exists or not), `*` returns foo/bar and not foo.
+    #[test]
+    fn lsub_percent_returns_the_unsubscribed_parent_noselect_rfc3501_6_3_9() {
+        let boxes: Vec<ListedMailbox> = ["t", "t/a", "t/b", "t/b/x", "t/c/y"]
+            .iter()
+            .map(|n| ListedMailbox { name: n.to_string(), special_use: None })
+            .collect();
+        let subs = ["t/a", "t/b/x", "t/c/y"].map(String::from);
+        let lsub = |pattern: &str| {
+            let mut out = Vec::new();
+            write(&mut out, true, "", pattern, &boxes, &subs, Default::default());
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(
+            lsub("t/%"),
+            "* LSUB () \"/\" t/a\r\n* LSUB (\\Noselect) \"/\" t/b\r\n* LSUB (\\Noselect) \"/\" t/c\r\n"
+        );
+        assert_eq!(lsub("t/*"), "* LSUB () \"/\" t/a\r\n* LSUB () \"/\" t/b/x\r\n* LSUB () \"/\" t/c/y\r\n");
+        assert_eq!(lsub("%"), "* LSUB (\\Noselect) \"/\" t\r\n");
+        assert_eq!(lsub("*x"), "* LSUB () \"/\" t/b/x\r\n", "no parent when % is not in the pattern");
     }
 }

@@ -113,7 +113,7 @@ impl Default for ImapConfig {
     fn default() -> Self {
         Self {
             greeting_host: "localhost".into(),
-            max_line: 8192,
+            max_line: 65536,
             max_literal: 25 * 1024 * 1024,
             max_errors: 20,
             starttls_available: false,

@@ -10,7 +10,9 @@ use super::summary::Summary;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Request {
     /// SELECT/EXAMINE: the mailbox's state. Answer: [`Answer::Selected`].
-    Select { name: String },
+    /// A SELECT (not `read_only`) claims the mailbox's new messages as
+    /// this session's `\Recent` ones (RFC 3501 2.3.2).
+    Select { name: String, read_only: bool },
     /// LIST/LSUB: every mailbox and subscription. Answer: [`Answer::Listed`].
     List,
     /// STATUS. Answer: [`Answer::Status`].
@@ -84,6 +86,8 @@ pub struct MailboxStatus {
     pub uid_validity: u32,
     pub highest_modseq: u64,
     pub size: u64,
+    /// Messages no session has claimed as `\Recent` yet.
+    pub recent: u32,
 }
 
 /// A selected mailbox's state (RFC 3501 6.3.1), from the store's indexes:
@@ -100,6 +104,10 @@ pub struct SelectedMailbox {
     pub flagged: Vec<(u32, Vec<(u32, u32)>)>,
     /// The mailbox's keywords (FLAGS and PERMANENTFLAGS).
     pub keywords: Vec<String>,
+    /// Messages with this UID or higher are `\Recent` in this session
+    /// (RFC 3501 2.3.2: a SELECT claimed them; for EXAMINE, the ones no
+    /// session claimed). `u32::MAX`: none.
+    pub recent_from: u32,
 }
 
 impl SelectedMailbox {
@@ -134,7 +142,8 @@ impl SelectedMailbox {
                 }
             }
         }
-        SelectedMailbox { id, status, uids: messages.into_iter().map(|(uid, _)| uid).collect(), flagged, keywords }
+        let uids = messages.into_iter().map(|(uid, _)| uid).collect();
+        SelectedMailbox { id, status, uids, flagged, keywords, recent_from: u32::MAX }
     }
 }
 

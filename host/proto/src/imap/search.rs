@@ -7,7 +7,7 @@ use super::sequence::resolve;
 use super::view::View;
 use chrono::{DateTime, NaiveDate, Utc};
 use imap_codec::imap_types::search::SearchKey;
-use mail_parser::{HeaderValue, Message, MessageParser};
+use mail_parser::{Address, HeaderValue, Message, MessageParser};
 
 /// Deepest nesting of NOT/OR/parentheses accepted; deeper is refused with
 /// BAD before any work (and keeps evaluation's recursion bounded).
@@ -36,7 +36,9 @@ const ROW_FIELDS: [&[u8]; 5] = [b"from", b"to", b"cc", b"bcc", b"subject"];
 /// The first byte of every search row. Rows are kept in the store, so a
 /// change of [`ROW_FIELDS`] or of the layout takes a new value: rows of
 /// another format are then treated as missing and replaced on first use.
-const ROW_FORMAT: u8 = 1;
+/// 2: the sent date is the Date: field's own wall-clock time (was UTC) and
+/// address fields carry group names.
+const ROW_FORMAT: u8 = 2;
 
 /// A message's search row: [`ROW_FORMAT`], the sent date (i64 LE,
 /// `i64::MIN` when none), then the [`header_lines`] of [`ROW_FIELDS`].
@@ -90,7 +92,6 @@ enum Key {
     Uids(Vec<u32>),
     Flag(u32, bool),
     Keyword(String, bool),
-    None,
     Larger(u64),
     Smaller(u64),
     Before(NaiveDate),
@@ -126,7 +127,7 @@ impl SearchPlan {
         }
         let rows = !content
             && !key.needs(&|k| match k {
-                Key::All | Key::None | Key::Uids(_) | Key::Flag(..) => false,
+                Key::All | Key::Uids(_) | Key::Flag(..) => false,
                 Key::SentBefore(_) | Key::SentOn(_) | Key::SentSince(_) => false,
                 Key::Header(name, _) => !ROW_FIELDS.contains(&name.as_bytes()),
                 _ => true,
@@ -140,7 +141,7 @@ impl SearchPlan {
     /// answers without reading messages. (Keywords are not: the view knows
     /// them only for messages it has heard about.)
     pub fn view_only(&self) -> bool {
-        !self.key.needs(&|k| !matches!(k, Key::All | Key::None | Key::Uids(_) | Key::Flag(..)))
+        !self.key.needs(&|k| !matches!(k, Key::All | Key::Uids(_) | Key::Flag(..)))
     }
 }
 
@@ -179,9 +180,11 @@ fn convert(key: &SearchKey<'_>, view: &View, depth: usize, latin1: bool) -> Resu
         }
         SearchKey::Or(a, b) => Key::Or(Box::new(convert(a, view, d, latin1)?), Box::new(convert(b, view, d, latin1)?)),
         SearchKey::Not(k) => Key::Not(Box::new(convert(k, view, d, latin1)?)),
-        SearchKey::All | SearchKey::Old => Key::All,
-        // No session sees \Recent here (RFC 9051 dropped it).
-        SearchKey::New | SearchKey::Recent => Key::None,
+        SearchKey::All => Key::All,
+        // \Recent is the session's (RFC 3501 2.3.2): the view answers.
+        SearchKey::Recent => Key::Flag(MessageFlags::RECENT, true),
+        SearchKey::Old => Key::Flag(MessageFlags::RECENT, false),
+        SearchKey::New => Key::And(vec![Key::Flag(MessageFlags::RECENT, true), Key::Flag(MessageFlags::SEEN, false)]),
         SearchKey::SequenceSet(set) => Key::Uids(resolve(set, view, false).unwrap_or_default()),
         SearchKey::Uid(set) => Key::Uids(resolve(set, view, true)?),
         SearchKey::Answered => Key::Flag(MessageFlags::ANSWERED, true),
@@ -249,13 +252,7 @@ pub(crate) fn header_lines(msg: Option<&Message<'_>>, raw: &[u8]) -> Vec<u8> {
         let value = match h.value() {
             HeaderValue::Text(t) => t.to_string(),
             HeaderValue::TextList(l) => l.join(", "),
-            HeaderValue::Address(a) => a
-                .iter()
-                .map(|addr| {
-                    format!("{} <{}>", addr.name.as_deref().unwrap_or(""), addr.address.as_deref().unwrap_or(""))
-                })
-                .collect::<Vec<_>>()
-                .join(", "),
+            HeaderValue::Address(a) => addresses_text(a),
             _ => {
                 let raw_value = raw.get(h.offset_start() as usize..h.offset_end() as usize).unwrap_or(b"");
                 String::from_utf8_lossy(raw_value).trim().to_string()
@@ -269,9 +266,36 @@ pub(crate) fn header_lines(msg: Option<&Message<'_>>, raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The Date: field as Unix seconds (SENTBEFORE, SENTON, SENTSINCE).
+/// An address field as SEARCH reads it: `name <address>` each, and a
+/// group's name before its members (`team: a <a@b.c>;`), so `TO team`
+/// finds the group as Dovecot does (imaptest search-addresses).
+fn addresses_text(list: &Address<'_>) -> String {
+    let one = |a: &mail_parser::Addr<'_>| {
+        format!("{} <{}>", a.name.as_deref().unwrap_or(""), a.address.as_deref().unwrap_or(""))
+    };
+    let members = |addrs: &[mail_parser::Addr<'_>]| addrs.iter().map(one).collect::<Vec<_>>().join(", ");
+    match list {
+        Address::List(addrs) => members(addrs),
+        Address::Group(groups) => groups
+            .iter()
+            .map(|g| match g.name.as_deref() {
+                Some(name) => format!("{name}: {};", members(&g.addresses)),
+                None => members(&g.addresses),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// The Date: field's wall-clock time in its own zone, as seconds since
+/// 1970-01-01 00:00 of that zone: SENTBEFORE, SENTON and SENTSINCE compare
+/// the date as written, "disregarding time and timezone" (RFC 3501 6.4.4),
+/// so `Sun, 25 Mar 2007 00:00:00 +0200` is sent on the 25th, not on the
+/// 24th it is in UTC.
 pub(crate) fn sent_of(msg: Option<&Message<'_>>) -> Option<i64> {
-    msg?.date().map(|d| d.to_timestamp())
+    let d = msg?.date()?;
+    let offset = i64::from(d.tz_hour) * 3600 + i64::from(d.tz_minute) * 60;
+    Some(d.to_timestamp() + if d.tz_before_gmt { -offset } else { offset })
 }
 
 fn day_of(secs: i64) -> Option<NaiveDate> {
@@ -303,7 +327,7 @@ fn parse(raw: &[u8], with_body: bool) -> Parsed<'static> {
 }
 
 /// Whether the message matches. `seq` is its sequence number.
-pub(crate) fn matches(plan: &SearchPlan, m: &MessageData, _seq: u32, _view: &View) -> bool {
+pub(crate) fn matches(plan: &SearchPlan, m: &MessageData, _seq: u32, view: &View) -> bool {
     let parsed = match (&m.content, &m.summary) {
         (Some(raw), _) if plan.content => Some(parse(raw, true)),
         (_, Some(summary)) if plan.summary => {
@@ -312,18 +336,19 @@ pub(crate) fn matches(plan: &SearchPlan, m: &MessageData, _seq: u32, _view: &Vie
         (Some(raw), _) if plan.summary => Some(parse(raw, false)),
         _ => None,
     };
-    eval(&plan.key, m, parsed.as_ref())
+    eval(&plan.key, m, parsed.as_ref(), view)
 }
 
-fn eval(key: &Key, m: &MessageData, p: Option<&Parsed<'_>>) -> bool {
+fn eval(key: &Key, m: &MessageData, p: Option<&Parsed<'_>>, view: &View) -> bool {
     let internal = DateTime::<Utc>::from_timestamp(m.internal_date, 0).map(|t| t.date_naive());
     match key {
         Key::All => true,
-        Key::None => false,
-        Key::And(keys) => keys.iter().all(|k| eval(k, m, p)),
-        Key::Or(a, b) => eval(a, m, p) || eval(b, m, p),
-        Key::Not(k) => !eval(k, m, p),
+        Key::And(keys) => keys.iter().all(|k| eval(k, m, p, view)),
+        Key::Or(a, b) => eval(a, m, p, view) || eval(b, m, p, view),
+        Key::Not(k) => !eval(k, m, p, view),
         Key::Uids(uids) => uids.binary_search(&m.uid).is_ok(),
+        // \Recent is the session's, not the store's.
+        Key::Flag(bit, set) if *bit == MessageFlags::RECENT => view.has_flag(m.uid, *bit) == Some(*set),
         Key::Flag(bit, set) => m.flags.has(*bit) == *set,
         Key::Keyword(k, set) => m.flags.has_keyword(k) == *set,
         Key::Larger(n) => m.size > *n,
@@ -341,5 +366,38 @@ fn eval(key: &Key, m: &MessageData, p: Option<&Parsed<'_>>) -> bool {
         Key::Text(s) => {
             p.is_some_and(|p| p.body.contains(s.as_str()) || fields(&p.headers).any(|(_, v)| v.contains(s.as_str())))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parsed(raw: &str) -> Parsed<'static> {
+        parse(raw.as_bytes(), false)
+    }
+
+    /// imaptest search-date: SENTON and friends take the date as written in
+    /// the Date: field, whatever its zone (RFC 3501 6.4.4 "disregarding
+    /// time and timezone"): 00:00 +0200 on the 25th is the 24th in UTC.
+    #[test]
+    fn sent_dates_are_the_fields_own_date_rfc3501_6_4_4() {
+        let day = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let sent = |date: &str| parsed(&format!("Date: {date}\r\n\r\nx\r\n")).sent;
+        assert_eq!(sent("Sun, 25 Mar 2007 00:00:00 +0200"), Some(day(2007, 3, 25)));
+        assert_eq!(sent("Sat, 24 Mar 2007 23:00:00 +0200"), Some(day(2007, 3, 24)));
+        assert_eq!(sent("Sun, 28 Oct 2007 23:00:00 -0500"), Some(day(2007, 10, 28)), "the 29th in UTC");
+        assert_eq!(sent("Mon, 29 Oct 2007 00:30:00 +0530"), Some(day(2007, 10, 29)));
+    }
+
+    /// imaptest search-addresses: `TO groupname` finds the group's messages,
+    /// as the group's name is part of the field (RFC 5322 3.4 group syntax).
+    #[test]
+    fn address_keys_see_group_names_rfc3501_6_4_4() {
+        let p = parsed("To: team: a@b.c, Bo <d@e.f>;, x@y.z\r\nCc: empty:;\r\n\r\nx\r\n");
+        let to: Vec<_> = fields(&p.headers).filter(|(n, _)| *n == b"to").map(|(_, v)| v.to_string()).collect();
+        assert_eq!(to, ["team:  <a@b.c>, bo <d@e.f>;,  <x@y.z>"]);
+        let cc: Vec<_> = fields(&p.headers).filter(|(n, _)| *n == b"cc").map(|(_, v)| v.to_string()).collect();
+        assert_eq!(cc, ["empty: ;"]);
     }
 }

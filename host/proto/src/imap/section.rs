@@ -31,11 +31,11 @@ fn locate(raw: &[u8], path: &[u32]) -> Option<Located> {
     for (depth, &n) in path.iter().enumerate() {
         // Step into an encapsulated message (not for the top level, which
         // is a message already).
+        // `here` is in `raw`'s offsets (not `buf`'s): two levels down,
+        // `buf` no longer starts at 0.
         if depth > 0 && here.message {
-            let inner = &buf[here.body.clone()];
-            let inner_base = base + here.body.start;
-            buf = inner;
-            base = inner_base;
+            buf = &raw[here.body.clone()];
+            base = here.body.start;
             message = MessageParser::new().parse(buf)?;
             index = 0;
         }
@@ -51,7 +51,6 @@ fn locate(raw: &[u8], path: &[u32]) -> Option<Located> {
             body: base + part.offset_body as usize..base + (part.offset_end as usize).min(buf.len()),
             message: matches!(part.body, PartType::Message(_)),
         };
-        let _ = raw;
     }
     Some(here)
 }
@@ -266,5 +265,19 @@ preamble\r\n--XX\r\nContent-Type: text/plain\r\n\r\npart one\r\n\
         assert_eq!(get(MULTI, "2.TEXT").unwrap(), "inner body");
         assert_eq!(get(MULTI, "2.1").unwrap(), "inner body");
         assert_eq!(get(MULTI, "3"), None);
+    }
+
+    /// A message/rfc822 inside a message/rfc822 inside the message (imaptest
+    /// fetch-body-message-rfc822-x2): part 1.1.1 is the innermost body. The
+    /// third level used to slice with the second level's offsets: a panic.
+    #[test]
+    fn part_numbers_reach_two_encapsulations_deep_rfc3501_6_4_5() {
+        const X2: &[u8] = b"From: user@domain.org\r\nContent-Type: message/rfc822\r\n\r\n\
+From: user2@domain.org\r\nContent-Type: message/rfc822\r\n\r\n\
+From: sub@domain.org\r\nSubject: submsg\r\n\r\nHello world\r\n";
+        assert_eq!(get(X2, "1.1").unwrap(), "From: sub@domain.org\r\nSubject: submsg\r\n\r\nHello world\r\n");
+        assert_eq!(get(X2, "1.1.1").unwrap(), "Hello world\r\n");
+        assert_eq!(get(X2, "1.1.HEADER").unwrap(), "From: sub@domain.org\r\nSubject: submsg\r\n\r\n");
+        assert_eq!(get(X2, "1.1.TEXT").unwrap(), "Hello world\r\n");
     }
 }

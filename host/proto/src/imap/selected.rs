@@ -382,7 +382,7 @@ impl ImapSession {
                     let flags = flag_list(view.keywords());
                     untagged(out, &format!("FLAGS ({flags})"));
                     untagged(out, &format!("{} EXISTS", view.len()));
-                    untagged(out, "0 RECENT");
+                    untagged(out, &format!("{} RECENT", view.recent_count()));
                     if let Some(seq) = view.first_unseen() {
                         untagged(out, &format!("OK [UNSEEN {seq}] First unseen"));
                     }
@@ -447,7 +447,7 @@ impl ImapSession {
                                     out.extend_from_slice(format!("UID {u} ").as_bytes());
                                 }
                                 out.extend_from_slice(b"FLAGS ");
-                                flags.write_list(&mut out);
+                                view.shown(u, flags).write_list(&mut out);
                                 out.extend_from_slice(b")\r\n");
                             }
                         }
@@ -474,9 +474,12 @@ impl ImapSession {
                 Err(f) => self.no(&job.tag, f, false),
             },
             (Job::Fetch(mut job), Answer::Messages(result)) => match result {
-                Ok(messages) => {
+                Ok(mut messages) => {
                     let State::Selected(view) = &self.state else { return None };
-                    for m in &messages {
+                    for m in &mut messages {
+                        if view.is_recent(m.uid) {
+                            m.flags.system |= MessageFlags::RECENT;
+                        }
                         let Some(seq) = view.seq_of(m.uid) else { continue };
                         let show_flags = job.seen_now.contains(&m.uid);
                         fetch::write(&mut self.output, seq, m, &job.plan, job.uid, show_flags);

@@ -62,6 +62,7 @@ mod tests {
             uid_validity: 1,
             highest_modseq: 1,
             size: 0,
+            recent: 0,
         };
         let messages = [3, 5, 9, 12].iter().map(|&u| (u, MessageFlags::default())).collect();
         View::new(false, crate::imap::SelectedMailbox::from_messages(0, status, messages))

@@ -130,6 +130,12 @@ impl ImapSession {
         }
     }
 
+    /// A mailbox is selected with SELECT (not EXAMINE): new mail it hears
+    /// of first is its `\Recent` (RFC 3501 2.3.2).
+    pub fn selected_read_write(&self) -> bool {
+        matches!(&self.state, State::Selected(view) if !view.read_only)
+    }
+
     /// When the driver must call [`Self::handle_timeout`].
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timer.deadline()

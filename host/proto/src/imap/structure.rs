@@ -46,34 +46,70 @@ fn write_envelope(out: &mut Vec<u8>, msg: &Message<'_>) {
     out.push(b')');
 }
 
+/// An address list; a group (RFC 5322 3.4 `name: a, b;`) is the group's
+/// start `(NIL NIL "name" NIL)`, its members, then the end
+/// `(NIL NIL NIL NIL)` (RFC 3501 7.4.2), also when it has no members.
 fn addresses(out: &mut Vec<u8>, list: Option<&Address<'_>>) {
-    let addrs: Vec<&Addr<'_>> = list.map(|a| a.iter().filter(|a| a.address.is_some()).collect()).unwrap_or_default();
-    if addrs.is_empty() {
-        out.extend_from_slice(b"NIL");
-        return;
-    }
-    out.push(b'(');
-    for a in addrs {
-        out.push(b'(');
-        match a.name.as_deref().filter(|n| !n.is_empty()) {
-            Some(name) if name.is_ascii() => string(out, name.as_bytes()),
-            Some(name) => {
-                let word = format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(name));
-                string(out, word.as_bytes());
+    let mut any = false;
+    let mut open = |out: &mut Vec<u8>| {
+        out.push(if any { b' ' } else { b'(' });
+        any = true;
+    };
+    let member = |a: &&Addr<'_>| a.address.is_some();
+    match list {
+        None => {}
+        Some(Address::List(addrs)) => {
+            for a in addrs.iter().filter(member) {
+                open(out);
+                address(out, a);
             }
-            None => out.extend_from_slice(b"NIL"),
         }
-        out.extend_from_slice(b" NIL ");
-        let address = a.address.as_deref().unwrap_or("");
-        let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
-        string(out, mailbox.as_bytes());
-        out.push(b' ');
-        if host.is_empty() {
-            out.extend_from_slice(b"NIL")
-        } else {
-            string(out, host.as_bytes())
+        Some(Address::Group(groups)) => {
+            for g in groups {
+                // mail-parser puts the addresses of a list that mixes
+                // addresses and groups in groups without a name.
+                let name = g.name.as_deref();
+                if let Some(name) = name {
+                    open(out);
+                    out.extend_from_slice(b"(NIL NIL ");
+                    string(out, name.as_bytes());
+                    out.extend_from_slice(b" NIL)");
+                }
+                for a in g.addresses.iter().filter(member) {
+                    open(out);
+                    address(out, a);
+                }
+                if name.is_some() {
+                    open(out);
+                    out.extend_from_slice(b"(NIL NIL NIL NIL)");
+                }
+            }
         }
-        out.push(b')');
+    }
+    let end: &[u8] = if any { b")" } else { b"NIL" };
+    out.extend_from_slice(end);
+}
+
+/// One `(name adl mailbox host)`.
+fn address(out: &mut Vec<u8>, a: &Addr<'_>) {
+    out.push(b'(');
+    match a.name.as_deref().filter(|n| !n.is_empty()) {
+        Some(name) if name.is_ascii() => string(out, name.as_bytes()),
+        Some(name) => {
+            let word = format!("=?utf-8?b?{}?=", base64::engine::general_purpose::STANDARD.encode(name));
+            string(out, word.as_bytes());
+        }
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.extend_from_slice(b" NIL ");
+    let address = a.address.as_deref().unwrap_or("");
+    let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
+    string(out, mailbox.as_bytes());
+    out.push(b' ');
+    if host.is_empty() {
+        out.extend_from_slice(b"NIL")
+    } else {
+        string(out, host.as_bytes())
     }
     out.push(b')');
 }
@@ -229,6 +265,23 @@ mod tests {
              ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
              ((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) \
              ((NIL NIL \"imap\" \"cac.washington.edu\")) NIL NIL NIL \"<B27397-0100000@cac.washington.edu>\")"
+        );
+    }
+
+    /// imaptest fetch-envelope: groups are framed by a start and an end
+    /// address, empty ones too (RFC 3501 7.4.2: "[RFC-2822] group syntax
+    /// is indicated by a special form of address structure").
+    #[test]
+    fn envelope_groups_are_framed_rfc3501_7_4_2() {
+        let e = env("From: user@domain\r\nTo: group: g1@d1.org, g2@d2.org;, group2: g3@d3.org;\r\n\
+             Cc: group:;, group2: (foo) ;\r\nBcc: a@b.c, team: d@e.f;\r\n\r\nbody\r\n");
+        assert_eq!(
+            e,
+            "(NIL NIL ((NIL NIL \"user\" \"domain\")) ((NIL NIL \"user\" \"domain\")) ((NIL NIL \"user\" \"domain\")) \
+             ((NIL NIL \"group\" NIL) (NIL NIL \"g1\" \"d1.org\") (NIL NIL \"g2\" \"d2.org\") (NIL NIL NIL NIL) \
+             (NIL NIL \"group2\" NIL) (NIL NIL \"g3\" \"d3.org\") (NIL NIL NIL NIL)) \
+             ((NIL NIL \"group\" NIL) (NIL NIL NIL NIL) (NIL NIL \"group2\" NIL) (NIL NIL NIL NIL)) \
+             ((NIL NIL \"a\" \"b.c\") (NIL NIL \"team\" NIL) (NIL NIL \"d\" \"e.f\") (NIL NIL NIL NIL)) NIL NIL)"
         );
     }
 

@@ -18,8 +18,10 @@ pub struct Summary {
 }
 
 /// Tags the layout, so a later one can be told apart (and recomputed: an
-/// `IMS1` summary, without the search fields, is recomputed on first use).
-const MAGIC: &[u8; 4] = b"IMS2";
+/// `IMS1` summary, without the search fields, is recomputed on first use;
+/// an `IMS2` one, with the sent date in UTC and ENVELOPE without address
+/// groups, too).
+const MAGIC: &[u8; 4] = b"IMS3";
 
 impl Summary {
     /// Parses `raw` (the stored content; a `Return-Path:` line in front
@@ -119,8 +121,11 @@ mod tests {
         let mut bad = s.encode();
         bad.push(0);
         assert_eq!(Summary::decode(bad), None);
-        assert_eq!(Summary::decode(b"IMS2\xff\xff\xff\xff".to_vec()), None);
+        assert_eq!(Summary::decode(b"IMS3\xff\xff\xff\xff".to_vec()), None);
         assert_eq!(Summary::decode(b"IMS1\0\0\0\0\0\0\0\0\0\0\0\0".to_vec()), None, "the old layout is recomputed");
+        let mut older = s.encode();
+        older[..4].copy_from_slice(b"IMS2");
+        assert_eq!(Summary::decode(older), None, "IMS2 (UTC sent date, no groups) is recomputed");
         assert_eq!(s.headers(), b"subject:hi\nfrom: <a@b.c>\n");
         assert_eq!(Summary::decode(Vec::new()), None);
     }

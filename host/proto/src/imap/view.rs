@@ -11,6 +11,9 @@ use std::collections::{BTreeSet, HashMap};
 pub enum MailboxChange {
     Appended {
         uid: u32,
+        /// This session is the first to hear of it: it is `\Recent` here
+        /// (RFC 3501 2.3.2; the driver decides, across sessions).
+        recent: bool,
     },
     Expunged {
         uids: Vec<u32>,
@@ -49,6 +52,12 @@ pub(super) struct View {
     pending_flags: BTreeSet<u32>,
     /// Highest UID ever seen here: a delivery announced twice is one message.
     max_uid: u32,
+    /// Messages from this UID to the last one at SELECT are `\Recent` here
+    /// (RFC 3501 2.3.2) ...
+    recent_from: u32,
+    recent_last: u32,
+    /// ... and these, claimed since SELECT.
+    recent_new: BTreeSet<u32>,
 }
 
 /// The bit of [`View::bits`] saying "has at least one keyword".
@@ -70,7 +79,7 @@ pub(super) fn flag_list(keywords: &[String]) -> String {
 
 impl View {
     pub fn new(read_only: bool, mailbox: SelectedMailbox) -> View {
-        let SelectedMailbox { id, uids, flagged, keywords, .. } = mailbox;
+        let SelectedMailbox { id, uids, flagged, keywords, recent_from, .. } = mailbox;
         let max_uid = uids.last().copied().unwrap_or(0);
         let mut bits = vec![0u8; uids.len()];
         for (bit, runs) in flagged {
@@ -95,7 +104,34 @@ impl View {
             pending_new: BTreeSet::new(),
             pending_flags: BTreeSet::new(),
             max_uid,
+            recent_from,
+            recent_last: max_uid,
+            recent_new: BTreeSet::new(),
         }
+    }
+
+    /// Whether the message is `\Recent` in this session (RFC 3501 2.3.2).
+    pub fn is_recent(&self, uid: u32) -> bool {
+        (self.recent_from..=self.recent_last).contains(&uid) || self.recent_new.contains(&uid)
+    }
+
+    /// How many of the announced messages are `\Recent` here (the RECENT
+    /// response, RFC 3501 7.3.2).
+    pub fn recent_count(&self) -> u32 {
+        let at_select = self
+            .uids
+            .partition_point(|&u| u <= self.recent_last)
+            .saturating_sub(self.uids.partition_point(|&u| u < self.recent_from));
+        let since = self.recent_new.iter().filter(|&&u| self.seq_of(u).is_some()).count();
+        (at_select + since) as u32
+    }
+
+    /// `flags` as this session shows them: with `\Recent` when it is.
+    pub fn shown(&self, uid: u32, mut flags: MessageFlags) -> MessageFlags {
+        if self.is_recent(uid) {
+            flags.system |= MessageFlags::RECENT;
+        }
+        flags
     }
 
     pub fn len(&self) -> u32 {
@@ -118,6 +154,9 @@ impl View {
     /// Whether the message has system flag `bit` (as the session knows).
     pub fn has_flag(&self, uid: u32, bit: u32) -> Option<bool> {
         let i = self.uids.binary_search(&uid).ok()?;
+        if bit == MessageFlags::RECENT {
+            return Some(self.is_recent(uid));
+        }
         Some(u32::from(self.bits[i]) & bit == bit)
     }
 
@@ -190,10 +229,13 @@ impl View {
     /// or one the session made itself, changes nothing.
     pub fn note(&mut self, change: MailboxChange) {
         match change {
-            MailboxChange::Appended { uid } => {
+            MailboxChange::Appended { uid, recent } => {
                 if uid > self.max_uid {
                     self.max_uid = uid;
                     self.pending_new.insert(uid);
+                    if recent {
+                        self.recent_new.insert(uid);
+                    }
                 }
             }
             MailboxChange::Expunged { uids } => {
@@ -235,6 +277,7 @@ impl View {
         self.uids.remove(i);
         self.bits.remove(i);
         self.keywords.remove(&uid);
+        self.recent_new.remove(&uid);
         self.pending_expunge.remove(&uid);
         self.pending_flags.remove(&uid);
         Some(i as u32 + 1)
@@ -252,16 +295,24 @@ impl View {
             }
         }
         if !self.pending_new.is_empty() {
+            let mut recent = false;
             for uid in std::mem::take(&mut self.pending_new) {
+                recent |= self.is_recent(uid);
                 self.uids.push(uid);
                 // New mail carries its flags with it; most arrive unflagged,
                 // and a FETCH shows the truth.
                 self.bits.push(0);
             }
             out.extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
+            // RFC 3501 7.3.2: the new number of \Recent messages, when new
+            // mail raised it (after EXISTS, as Dovecot sends it).
+            if recent {
+                out.extend_from_slice(format!("* {} RECENT\r\n", self.recent_count()).as_bytes());
+            }
         }
         for uid in std::mem::take(&mut self.pending_flags) {
             let (Some(seq), Some(flags)) = (self.seq_of(uid), self.flags_of(uid)) else { continue };
+            let flags = self.shown(uid, flags);
             out.extend_from_slice(format!("* {seq} FETCH (").as_bytes());
             if with_uid {
                 out.extend_from_slice(format!("UID {uid} ").as_bytes());
@@ -285,6 +336,7 @@ mod tests {
             uid_validity: 1,
             highest_modseq: 1,
             size: 0,
+            recent: 0,
         };
         let messages = (1..=3).map(|u| (u * 10, MessageFlags::default())).collect();
         View::new(false, SelectedMailbox::from_messages(0, status, messages))
@@ -309,7 +361,7 @@ mod tests {
     fn expunge_is_held_back_when_not_allowed_rfc3501_7_4_1() {
         let mut v = view();
         v.note(MailboxChange::Expunged { uids: vec![20] });
-        v.note(MailboxChange::Appended { uid: 40 });
+        v.note(MailboxChange::Appended { uid: 40, recent: false });
         assert_eq!(announce(&mut v, false), "* 4 EXISTS\r\n");
         assert_eq!(announce(&mut v, true), "* 2 EXPUNGE\r\n");
         assert_eq!(v.uids(), &[10, 30, 40]);
@@ -318,9 +370,9 @@ mod tests {
     #[test]
     fn repeated_and_own_changes_are_announced_once() {
         let mut v = view();
-        v.note(MailboxChange::Appended { uid: 40 });
-        v.note(MailboxChange::Appended { uid: 40 });
-        v.note(MailboxChange::Appended { uid: 30 });
+        v.note(MailboxChange::Appended { uid: 40, recent: false });
+        v.note(MailboxChange::Appended { uid: 40, recent: false });
+        v.note(MailboxChange::Appended { uid: 30, recent: false });
         assert_eq!(announce(&mut v, true), "* 4 EXISTS\r\n");
         v.remove(10);
         v.note(MailboxChange::Expunged { uids: vec![10] });
@@ -339,6 +391,7 @@ mod tests {
             uid_validity: 1,
             highest_modseq: 1,
             size: 0,
+            recent: 0,
         };
         let mailbox = SelectedMailbox {
             id: 0,
@@ -350,6 +403,7 @@ mod tests {
                 (SelectedMailbox::WITH_KEYWORDS, vec![(20, 20)]),
             ],
             keywords: vec!["$Junk".into()],
+            recent_from: u32::MAX,
         };
         let mut v = View::new(false, mailbox);
         assert_eq!(v.first_unseen(), Some(3));

@@ -55,14 +55,22 @@ pub(super) fn logged_in() -> ImapSession {
 }
 
 pub(super) fn status() -> MailboxStatus {
-    MailboxStatus { messages: 3, unseen: 1, uid_next: 40, uid_validity: 3857529045, highest_modseq: 9, size: 600 }
+    MailboxStatus {
+        messages: 3,
+        unseen: 1,
+        uid_next: 40,
+        uid_validity: 3857529045,
+        highest_modseq: 9,
+        size: 600,
+        recent: 0,
+    }
 }
 
 /// INBOX selected with UIDs 10, 20, 30; 30 is unseen.
 pub(super) fn selected() -> ImapSession {
     let mut s = logged_in();
     let (event, _) = send(&mut s, "s SELECT INBOX\r\n");
-    assert_eq!(event, ImapEvent::Request(Request::Select { name: "INBOX".into() }));
+    assert_eq!(event, ImapEvent::Request(Request::Select { name: "INBOX".into(), read_only: false }));
     let seen = MessageFlags::system(MessageFlags::SEEN);
     s.answer(Answer::Selected(Ok(SelectedMailbox::from_messages(
         0,

@@ -387,7 +387,7 @@ fn move_sends_copyuid_then_expunges_rfc6851_4_3() {
 #[test]
 fn changes_elsewhere_are_announced_at_the_end_of_a_command_rfc3501_7_4_1() {
     let mut s = selected();
-    s.mailbox_changed(MailboxChange::Appended { uid: 41 });
+    s.mailbox_changed(MailboxChange::Appended { uid: 41, recent: false });
     s.mailbox_changed(MailboxChange::Expunged { uids: vec![10] });
     // Not during FETCH: only EXISTS.
     send(&mut s, "a FETCH 1 UID\r\n");
@@ -400,7 +400,7 @@ fn changes_elsewhere_are_announced_at_the_end_of_a_command_rfc3501_7_4_1() {
 fn idle_announces_changes_at_once_rfc2177_3() {
     let mut s = selected();
     assert_eq!(send(&mut s, "A002 IDLE\r\n"), (ImapEvent::NeedInput, "+ idling\r\n".into()));
-    s.mailbox_changed(MailboxChange::Appended { uid: 50 });
+    s.mailbox_changed(MailboxChange::Appended { uid: 50, recent: false });
     assert_eq!(step(&mut s), (ImapEvent::NeedInput, "* 4 EXISTS\r\n".into()));
     s.mailbox_changed(MailboxChange::Expunged { uids: vec![20] });
     assert_eq!(step(&mut s).1, "* 2 EXPUNGE\r\n");
@@ -454,4 +454,48 @@ fn a_uid_range_narrows_what_search_reads_rfc3501_6_4_4() {
     let mut s = selected();
     let (event, _) = send(&mut s, "a UID SEARCH UID 15:* SUBJECT x 2:3\r\n");
     assert_eq!(event, ImapEvent::Request(Request::SearchRows { mailbox: 0, uids: vec![20, 30] }));
+}
+
+/// RFC 3501 2.3.2: `\Recent` is this session's (the driver says which
+/// messages it claimed): counted at SELECT, shown in FETCH FLAGS, searched
+/// by RECENT, NEW and OLD, and announced with new mail (imaptest select,
+/// copy and search-flags).
+#[test]
+fn recent_messages_are_the_sessions_rfc3501_2_3_2() {
+    let mut s = logged_in();
+    send(&mut s, "a SELECT INBOX\r\n");
+    let seen = MessageFlags::system(MessageFlags::SEEN);
+    let mut mailbox = SelectedMailbox::from_messages(
+        0,
+        status(),
+        vec![(10, seen.clone()), (20, seen), (30, MessageFlags::default())],
+    );
+    mailbox.recent_from = 20;
+    s.answer(Answer::Selected(Ok(mailbox)));
+    let (_, out) = step(&mut s);
+    assert!(out.contains("* 3 EXISTS\r\n* 2 RECENT\r\n"), "{out}");
+    send(&mut s, "b FETCH 1:3 FLAGS\r\n");
+    let out = answer_messages(
+        &mut s,
+        vec![
+            message(10, MessageFlags::system(MessageFlags::SEEN), None),
+            message(20, MessageFlags::system(MessageFlags::SEEN), None),
+            message(30, MessageFlags::default(), None),
+        ],
+    );
+    assert_eq!(
+        out,
+        "* 1 FETCH (FLAGS (\\Seen))\r\n* 2 FETCH (FLAGS (\\Recent \\Seen))\r\n* 3 FETCH (FLAGS (\\Recent))\r\n\
+         b OK FETCH completed\r\n"
+    );
+    assert_eq!(send(&mut s, "c SEARCH RECENT\r\n").1, "* SEARCH 2 3\r\nc OK SEARCH completed\r\n");
+    assert_eq!(send(&mut s, "d SEARCH NEW\r\n").1, "* SEARCH 3\r\nd OK SEARCH completed\r\n");
+    assert_eq!(send(&mut s, "e SEARCH OLD\r\n").1, "* SEARCH 1\r\ne OK SEARCH completed\r\n");
+    // New mail this session heard of first is recent here; another
+    // session's claim is not.
+    s.mailbox_changed(MailboxChange::Appended { uid: 41, recent: true });
+    assert_eq!(send(&mut s, "f NOOP\r\n").1, "* 4 EXISTS\r\n* 3 RECENT\r\nf OK NOOP completed\r\n");
+    s.mailbox_changed(MailboxChange::Appended { uid: 42, recent: false });
+    assert_eq!(send(&mut s, "g NOOP\r\n").1, "* 5 EXISTS\r\ng OK NOOP completed\r\n");
+    assert_eq!(send(&mut s, "h SEARCH RECENT\r\n").1, "* SEARCH 2 3 4\r\nh OK SEARCH completed\r\n");
 }
