@@ -101,8 +101,19 @@ fn address(out: &mut Vec<u8>, a: &Addr<'_>) {
         }
         None => out.extend_from_slice(b"NIL"),
     }
-    out.extend_from_slice(b" NIL ");
     let address = a.address.as_deref().unwrap_or("");
+    // An obsolete source route (RFC 5322 4.4 obs-route, `<@relay:user@host>`)
+    // is the address's adl (RFC 3501 7.4.2); mail-parser leaves it in front.
+    let (adl, address) = match address.split_once(':') {
+        Some((route, rest)) if route.starts_with('@') => (Some(route), rest),
+        _ => (None, address),
+    };
+    out.push(b' ');
+    match adl {
+        Some(route) => string(out, route.as_bytes()),
+        None => out.extend_from_slice(b"NIL"),
+    }
+    out.push(b' ');
     let (mailbox, host) = address.rsplit_once('@').unwrap_or((address, ""));
     string(out, mailbox.as_bytes());
     out.push(b' ');
@@ -283,6 +294,13 @@ mod tests {
              ((NIL NIL \"group\" NIL) (NIL NIL NIL NIL) (NIL NIL \"group2\" NIL) (NIL NIL NIL NIL)) \
              ((NIL NIL \"a\" \"b.c\") (NIL NIL \"team\" NIL) (NIL NIL \"d\" \"e.f\") (NIL NIL NIL NIL)) NIL NIL)"
         );
+    }
+
+    /// imaptest fetch-envelope: a source route is the address's adl.
+    #[test]
+    fn envelope_source_route_is_the_adl_rfc3501_7_4_2() {
+        let e = env("From: <@route:user@domain>\r\n\r\nbody\r\n");
+        assert!(e.starts_with("(NIL NIL ((NIL \"@route\" \"user\" \"domain\")) "), "{e}");
     }
 
     #[test]
