@@ -1,7 +1,9 @@
 //! Store costs: accepting a 2.5 KB message into one mailbox (durable: the
 //! call returns after its commit group is on disk), alone and with 20
 //! concurrent writers sharing commit groups; reading it back; listing a
-//! mailbox; its UID set.
+//! mailbox; its UID set; a plugin's kv counter increment and read, as a
+//! rate-limit plugin makes them for each message, awaited on a
+//! two-worker runtime as the server's sessions await them.
 
 use bytes::Bytes;
 use criterion::{BatchSize, Criterion, Throughput, black_box, criterion_group, criterion_main};
@@ -101,5 +103,32 @@ fn read(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, append, read);
+fn kv(c: &mut Criterion) {
+    let rt = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = ferrymail_store::open_embedded(dir.path(), Default::default()).unwrap();
+    let mut g = c.benchmark_group("store_kv");
+    g.throughput(Throughput::Elements(1));
+    let mut n = 0u32;
+    g.bench_function("kv_incr_counter", |b| {
+        b.iter(|| {
+            // 100 senders' counters, as a rate limit keeps them.
+            n = n.wrapping_add(1);
+            let key = format!("rate/{}", n % 100);
+            rt.block_on(async {
+                black_box(store.kv_incr("g/p:rate-limit", key.as_bytes(), 1, Some(60)).await.unwrap())
+            })
+        })
+    });
+    g.bench_function("kv_get", |b| {
+        b.iter(|| {
+            n = n.wrapping_add(1);
+            let key = format!("rate/{}", n % 100);
+            rt.block_on(async { black_box(store.kv_get("g/p:rate-limit", key.as_bytes()).await.unwrap()) })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, append, read, kv);
 criterion_main!(benches);

@@ -10,6 +10,9 @@
 # env: BENCH_FERRYMAIL_BIN (default $CARGO_TARGET_DIR/release/ferrymail)
 #      BENCH_CONN_PER_MSG=1: one message per connection (default: persistent
 #      sessions, smtp-source -d)
+#      BENCH_PLUGINS=1: compare.sh's four extra plugins (rate-limit with a
+#      kv counter per client, relay as an RCPT check, two header-filters on
+#      DATA) in front of the default chain, to count what the chain costs
 #      BENCH_TRACE=strace: the full table from `strace -c -f` (its overhead
 #      slows the server several times, which changes how changes group);
 #      default: `perf stat` counting syscall tracepoints (little overhead)
@@ -21,10 +24,26 @@ FM=${BENCH_FERRYMAIL_BIN:-$T/release/ferrymail}
 RUN=$(mktemp -d /tmp/ferrymail-syscalls.XXXXXX)
 SMTP=$((21000 + RANDOM % 2000)); POP3=$((SMTP + 1))
 PERSIST=-d; [ "${BENCH_CONN_PER_MSG:-0}" = 1 ] && PERSIST=""
+CHAIN=""; PLUGINS=""
+if [ "${BENCH_PLUGINS:-0}" = 1 ]; then
+    CHAIN='chain = ["rate-limit", "rcpt-check", "size-limit", "header-filter", "@tenant", "auth", "local", "relay", "vrfy-expn", "retry"]'
+    PLUGINS='[plugins.rate-limit]
+path = "builtin:rate-limit"
+config = { max = 1000000000000, window = "1h" }
+[plugins.rcpt-check]
+path = "builtin:relay"
+[plugins.size-limit]
+path = "builtin:header-filter"
+config = { max_size = 10485760, stamp = "" }
+[plugins.header-filter]
+path = "builtin:header-filter"
+config = { deny = [{ header = "Subject", contains = "bench-never-matches" }], stamp = "X-Bench-Chain" }'
+fi
 cat > "$RUN/ferrymail.toml" <<TOML
 data_dir = "$RUN/data"
 hostname = "mx.bench.test"
 local_domains = ["bench.test"]
+$CHAIN
 [smtp]
 listen = ["127.0.0.1:$SMTP"]
 [submission]
@@ -36,8 +55,13 @@ listen = ["127.0.0.1:$POP3"]
 exempt = ["127.0.0.0/8"]
 [imap]
 listen = []
+# No DNS here: SPF/DKIM/DMARC look-ups would each wait for their time-out
+# (BENCH_FM_MAIL_AUTH=true: on).
+[mail_auth]
+verify = ${BENCH_FM_MAIL_AUTH:-false}
 [log]
 level = "${BENCH_FM_LOG_LEVEL:-info}"
+$PLUGINS
 TOML
 "$FM" serve --config "$RUN/ferrymail.toml" 2> "$RUN/server.log" & pid=$!
 trap 'kill $pid 2>/dev/null || true' EXIT

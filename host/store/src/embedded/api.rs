@@ -81,13 +81,16 @@ impl Accounts for EmbeddedStore {
         self.change(false, move |txn| ops_accounts::add(txn, &address, &hash)).await
     }
 
+    /// A point read of the small, always-cached accounts tree, on the
+    /// calling task: every RCPT to a local address and every login makes
+    /// one or two, and the trip to the blocking pool and back costs more
+    /// than the read (see the `Kv` impl below).
     async fn account(&self, address: &str) -> Result<Option<Account>> {
-        let address = address.to_string();
-        self.read(move |t| reads::account(t, &address)).await
+        reads::account(&*self.shared.trees()?, address)
     }
 
     async fn account_by_id(&self, id: u64) -> Result<Option<Account>> {
-        self.read(move |t| reads::account_by_id(t, id)).await
+        reads::account_by_id(&*self.shared.trees()?, id)
     }
 
     async fn accounts(&self) -> Result<Vec<Account>> {
@@ -262,30 +265,33 @@ impl Queue for EmbeddedStore {
     }
 }
 
+/// Plugin kv calls run on the calling task, not on the blocking pool as
+/// other reads do: each is a few microseconds of work on sled's in-memory
+/// tree (no flush: kv writes are not synced, see `contract::Kv`), while the
+/// trip to the pool and back is two thread wake-ups, which on a loaded
+/// 2-CPU machine cost more than the call itself, once or twice per message
+/// for a rate-limit or greylist plugin (`benches/benches/store.rs`,
+/// `store_kv`).
 #[async_trait]
 impl Kv for EmbeddedStore {
     async fn kv_get(&self, namespace: &str, key: &[u8]) -> Result<Option<Vec<u8>>> {
-        let (ns, key) = (namespace.to_string(), key.to_vec());
-        self.read(move |t| kv::get(t, &ns, &key, now_secs())).await
+        kv::get(&*self.shared.trees()?, namespace, key, now_secs())
     }
 
     async fn kv_set(&self, namespace: &str, key: &[u8], value: &[u8], ttl_secs: Option<u64>) -> Result<()> {
-        let (ns, key, value) = (namespace.to_string(), key.to_vec(), value.to_vec());
-        self.read(move |t| kv::set(t, &ns, &key, &value, ttl_secs, now_secs())).await?;
+        kv::set(&*self.shared.trees()?, namespace, key, value, ttl_secs, now_secs())?;
         self.kv_written();
         Ok(())
     }
 
     async fn kv_delete(&self, namespace: &str, key: &[u8]) -> Result<()> {
-        let (ns, key) = (namespace.to_string(), key.to_vec());
-        self.read(move |t| kv::delete(t, &ns, &key)).await?;
+        kv::delete(&*self.shared.trees()?, namespace, key)?;
         self.kv_written();
         Ok(())
     }
 
     async fn kv_incr(&self, namespace: &str, key: &[u8], delta: i64, ttl_secs: Option<u64>) -> Result<i64> {
-        let (ns, key) = (namespace.to_string(), key.to_vec());
-        let n = self.read(move |t| kv::incr(t, &ns, &key, delta, ttl_secs, now_secs())).await?;
+        let n = kv::incr(&*self.shared.trees()?, namespace, key, delta, ttl_secs, now_secs())?;
         self.kv_written();
         Ok(n)
     }
