@@ -116,6 +116,16 @@ pub enum StoreAction {
     /// Bring the configured store's schema up to this build's version (the
     /// server also does this when it starts); says what was applied.
     Migrate,
+    /// Copy a sled installation (stopped) into an empty PostgreSQL database:
+    /// accounts, mailboxes, messages with their flags, and the queue.
+    Copy {
+        /// The sled store: `sled:PATH` (a data_dir, or its store directory).
+        #[arg(long, value_name = "sled:PATH")]
+        from: crate::control::store_copy::Location,
+        /// The database: `postgres:URL` (its password from [store] when the URL has none).
+        #[arg(long, value_name = "postgres:URL")]
+        to: crate::control::store_copy::Location,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -120,6 +120,13 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", runtime.block_on(ferrymail::control::store_admin::migrate(&config))?);
             Ok(())
         }
+        Command::Store { action: StoreAction::Copy { from, to } } => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+            let started = std::time::Instant::now();
+            let copied = runtime.block_on(ferrymail::control::store_copy::copy(&config, &from, &to))?;
+            println!("{copied} in {:.1} s", started.elapsed().as_secs_f64());
+            Ok(())
+        }
         Command::Sendmail(args) => std::process::exit(ferrymail::sendmail::run(*args, cli.config.as_deref()).into()),
         Command::Trace { id, json } => respond(control::client::run(&config, &Request::Trace { id, json })?),
         Command::Mailq => std::process::exit(ferrymail::sendmail::mailq(&config).into()),

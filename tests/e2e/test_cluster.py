@@ -1,12 +1,19 @@
 """Three ferrymail nodes on loopback ports sharing one throw-away
 PostgreSQL cluster (pg_cluster.py): mail sent to one node is read from
 another with poplib and imaplib, a deletion on one is seen on the others
-(an IMAP IDLE on a third node hears it), and UIDs are the database's."""
+(an IMAP IDLE on a third node hears it), UIDs are the database's, and
+the queue is one queue: a node killed with -9 in the middle of delivering
+leaves its entries to the others once their leases run out — none lost,
+duplicates counted."""
 
 import time
+import uuid
+from collections import Counter
 
 from conftest import HOST, PASSWORDS, Raw
+from outbound_support import SLOW, world  # noqa: F401 - fixture
 from pg_cluster import pg, pg_node, pg_shared  # noqa: F401 - fixtures
+from test_outbound import queue, wait_until
 
 ALICE = "alice@localhost"
 
@@ -72,3 +79,51 @@ def test_mail_sent_to_one_node_is_read_and_deleted_on_the_others(pg, make_server
     # A change returns once its notifications are back, so the IDLE has
     # heard by the time the sender has its 250.
     print(f"\nIDLE on node c heard node a's delivery {heard_after * 1000:.0f} ms after the 250")
+
+
+N = 40
+
+
+def test_kill9_of_the_delivering_node_another_delivers_after_the_lease(pg, make_server, world):
+    """Node a accepts a batch for a slow remote host; b and c share the
+    queue. a is killed with -9 while it holds leases; once they run out
+    (queue_lease 3s) b or c delivers those entries. Nothing acknowledged is
+    lost; duplicates (an attempt cut between the remote 250 and its commit)
+    are counted and reported."""
+    cluster, db = pg
+    # Room for a few attempts at a time per node, so a holds leases at the kill.
+    config = world.config(delivery={"max_connections": 3, "max_connections_per_domain": 3})
+    world.sinks.behaviours[SLOW].delay = 0.4  # before each 354
+    a, b, c = nodes(make_server, cluster, db, config=config, queue_lease="3s")
+    tokens = [f"t{i}-{uuid.uuid4().hex[:6]}" for i in range(N)]
+    with a.smtp() as s:
+        for t in tokens:
+            msg = f"From: <s@example.org>\r\nSubject: {t}\r\n\r\nbatch\r\n"
+            assert not s.sendmail("s@example.org", [f"{t}@slow.test"], msg.encode())
+    world.sinks.wait_for(lambda: len(world.sinks.received(SLOW)) >= 4, what="delivery under way")
+    a.kill()
+    killed = time.monotonic()
+    # What a was delivering: the entries leased to it, frozen now that it is dead.
+    leased = cluster.psql("SELECT convert_from(entry, 'UTF8') FROM queue WHERE lease_owner = 'a'", db)
+    orphans = {t for t in tokens if t in leased}
+    assert orphans, "node a held no leases at the kill; slow the sink down"
+
+    def by_others():
+        return {m.rcpts[0].split("@")[0] for m in world.sinks.received(SLOW) if m.helo != "a.ferry.test"}
+
+    world.sinks.wait_for(lambda: by_others() >= orphans, timeout=60, what="a's entries delivered by b or c")
+    took_over = time.monotonic() - killed
+    world.sinks.wait_for(lambda: {m.rcpts[0].split("@")[0] for m in world.sinks.received(SLOW)} >= set(tokens),
+                         timeout=60, what="every message delivered")
+    wait_until(lambda: queue(b) == [], what="an empty queue")
+    seen = Counter(m.rcpts[0].split("@")[0] for m in world.sinks.received(SLOW))
+    by_node = Counter(m.helo for m in world.sinks.received(SLOW))
+    lost = [t for t in tokens if seen[t] == 0]
+    duplicates = sum(n - 1 for n in seen.values())
+    print(f"\nkill -9 of node a holding {len(orphans)} leases: taken over and delivered {took_over:.1f} s after the "
+          f"kill (lease 3 s); {duplicates} duplicates of {N}; deliveries per node {dict(by_node)}")
+    assert not lost
+    # A lease runs out no sooner than two renewals (1 s apart) after the last one.
+    assert took_over >= 1.0, f"a's entries were taken {took_over:.1f} s after the kill, before the lease ran out"
+    # Only attempts cut between the remote 250 and their commit repeat.
+    assert duplicates <= len(orphans), f"{duplicates} duplicates for {len(orphans)} orphaned leases"

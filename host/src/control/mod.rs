@@ -8,6 +8,7 @@
 pub mod client;
 pub mod server;
 pub mod store_admin;
+pub mod store_copy;
 
 use ferrymail_store::{Store, StoreError, schema::INBOX_ID};
 use serde::{Deserialize, Serialize};

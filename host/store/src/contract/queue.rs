@@ -26,6 +26,15 @@ pub trait Queue: Send + Sync {
     /// durable: a lease lost in a crash only makes its entry due again.
     async fn queue_claim(&self, owner: &str, now: u64, limit: usize, lease_until: u64) -> Result<Vec<QueueEntry>>;
 
+    /// Ticks when another process changed the queue's schedule (a new
+    /// entry, a finished attempt, a node that restarted), so a scheduler
+    /// sleeping until the next due entry reads the schedule again instead of
+    /// polling. `None`: nobody else shares this store (the embedded
+    /// backend); the server wakes its own scheduler.
+    fn queue_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        None
+    }
+
     /// Extends `owner`'s lease on an entry (a long delivery).
     /// [`crate::StoreError::LeaseLost`] if another owner holds it now.
     async fn queue_renew(&self, owner: &str, id: u64, lease_until: u64) -> Result<()>;

@@ -54,6 +54,9 @@ impl Contents for PostgresStore {
         in_txn!(self, |tx, ann| {
             let now = now_secs();
             let accepted = mail::accept(&tx, &mut ann, &incoming, queue_id, now).await?;
+            if queue_id.is_some() {
+                ann.queue_changed();
+            }
             kv::trace_write(&tx, &incoming.traces, now).await?;
             accepted
         })
@@ -253,8 +256,16 @@ impl Queue for PostgresStore {
         in_txn!(self, |tx, ann| { queue::renew(&tx, owner, id, lease_until).await? })
     }
 
+    fn queue_changes(&self) -> Option<tokio::sync::watch::Receiver<u64>> {
+        Some(self.heard.queue.subscribe())
+    }
+
     async fn queue_recover(&self, owner: &str) -> Result<usize> {
-        in_txn!(self, |tx, ann| { queue::recover(&tx, owner).await? })
+        // The leases dropped make entries due now, for every node.
+        in_txn!(self, |tx, ann| {
+            ann.queue_changed();
+            queue::recover(&tx, owner).await?
+        })
     }
 
     async fn queue_commit(
@@ -268,6 +279,8 @@ impl Queue for PostgresStore {
         in_txn!(self, |tx, ann| {
             let now = now_secs();
             let committed = queue::commit(&tx, &mut ann, entry, file_into, &new, now).await?;
+            // Rescheduled, removed, or new DSNs: other nodes' next due time may change.
+            ann.queue_changed();
             kv::trace_write(&tx, &traces, now).await?;
             for (incoming, _) in &new {
                 kv::trace_write(&tx, &incoming.traces, now).await?;

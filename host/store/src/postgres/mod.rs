@@ -82,6 +82,8 @@ pub struct PostgresStore {
     /// Sessions with `synchronous_commit = off`: kv and trace writes.
     lazy: Pool,
     hub: Arc<ChangeHub>,
+    /// Where the listener sends what it hears: `hub`, and the queue's wake-ups.
+    heard: Arc<notify::Listeners>,
     node: Arc<notify::Node>,
     /// The change listener and the trace writer.
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -205,14 +207,16 @@ impl PostgresStore {
         let durable = pool(with_setting(&config, "synchronous_commit=on"), options.pool_size, timeout)?;
         let lazy = pool(with_setting(&config, "synchronous_commit=off"), options.pool_size.div_ceil(4), timeout)?;
         let hub = Arc::new(ChangeHub::default());
+        let heard = Arc::new(notify::Listeners { hub: hub.clone(), queue: tokio::sync::watch::channel(0).0 });
         let node = notify::Node::new();
-        let listener = notify::listen(config, hub.clone(), node.clone()).await?;
+        let listener = notify::listen(config, heard.clone(), node.clone()).await?;
         let traces = Arc::new(tracebuf::Pending::default());
         let writer = tracebuf::spawn_writer(traces.clone(), lazy.clone());
         Ok(PostgresStore {
             pool: durable,
             lazy,
             hub,
+            heard,
             node,
             tasks: Mutex::new(vec![listener, writer]),
             traces,

@@ -6,6 +6,14 @@
 //! node's subscribers see every node's changes in one order. A change
 //! returns once its own notifications are back ([`Receipt`]): a caller
 //! that changes something and then subscribes never hears its own change.
+//!
+//! The queue has a channel of its own ([`QUEUE_CHANNEL`], no payload): a
+//! new entry, a finished attempt or a node's restart wakes every node's
+//! scheduler, which then reads the schedule again — no node polls.
+//!
+//! While the listening connection is down nothing is heard; once it is
+//! back every subscriber is told it may have missed changes
+//! ([`ChangeHub::lag_all`]) and every scheduler is woken.
 
 use super::error::{Fail, pg_error};
 use super::query::exec;
@@ -22,6 +30,8 @@ use tokio::sync::oneshot;
 use tokio_postgres::{AsyncMessage, NoTls};
 
 pub const CHANNEL: &str = "ferrymail_changes";
+/// Wakes the queue schedulers of every node.
+pub const QUEUE_CHANNEL: &str = "ferrymail_queue";
 
 /// PostgreSQL refuses payloads of 8000 bytes or more.
 const PAYLOAD_MAX: usize = 7000;
@@ -100,9 +110,16 @@ impl Drop for Receipt {
 #[derive(Default)]
 pub(crate) struct Announce {
     changes: Vec<(u64, Change)>,
+    queue: bool,
 }
 
 impl Announce {
+    /// The queue's schedule changed (an entry added, rescheduled, removed,
+    /// or made due again): wake every node's scheduler.
+    pub fn queue_changed(&mut self) {
+        self.queue = true;
+    }
+
     pub fn push(&mut self, account: u64, change: Change) {
         match change.kind {
             ChangeKind::Expunged { uids, modseq } if uids.len() > UIDS_PER_CHANGE => {
@@ -153,8 +170,12 @@ impl Announce {
         out
     }
 
-    /// Sends the notifications inside `tx` (one round trip).
+    /// Sends the notifications inside `tx` (a round trip for mailbox
+    /// changes, one for the queue's).
     pub async fn send(&self, tx: &Transaction<'_>, node: &Arc<Node>) -> std::result::Result<Option<Receipt>, Fail> {
+        if self.queue {
+            exec(tx, "SELECT pg_notify($1, '')", &[&QUEUE_CHANNEL]).await?;
+        }
         if self.changes.is_empty() {
             return Ok(None);
         }
@@ -173,10 +194,24 @@ impl Announce {
     }
 }
 
-/// One listening connection: notifications arrive on `rx` until it breaks.
+/// Where a node's notifications go: its subscribers, and its scheduler.
+pub(crate) struct Listeners {
+    pub hub: Arc<ChangeHub>,
+    /// Bumped for every queue notification (and after a reconnect).
+    pub queue: tokio::sync::watch::Sender<u64>,
+}
+
+impl Listeners {
+    fn wake_queue(&self) {
+        self.queue.send_modify(|n| *n = n.wrapping_add(1));
+    }
+}
+
+/// One listening connection: notifications arrive on `rx` until it breaks
+/// (`None`: a queue notification).
 struct Session {
     _client: tokio_postgres::Client,
-    rx: tokio::sync::mpsc::UnboundedReceiver<String>,
+    rx: tokio::sync::mpsc::UnboundedReceiver<Option<String>>,
 }
 
 impl Session {
@@ -185,30 +220,34 @@ impl Session {
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {
             while let Some(message) = std::future::poll_fn(|cx| connection.poll_message(cx)).await {
-                match message {
-                    Ok(AsyncMessage::Notification(n)) if n.channel() == CHANNEL => {
-                        if tx.send(n.payload().to_string()).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
+                let heard = match message {
+                    Ok(AsyncMessage::Notification(n)) if n.channel() == CHANNEL => Some(n.payload().to_string()),
+                    Ok(AsyncMessage::Notification(n)) if n.channel() == QUEUE_CHANNEL => None,
+                    Ok(_) => continue,
                     Err(e) => {
                         tracing::warn!(error = %e, "PostgreSQL change listener disconnected");
                         return;
                     }
+                };
+                if tx.send(heard).is_err() {
+                    return;
                 }
             }
         });
-        client.batch_execute(&format!("LISTEN {CHANNEL}")).await.map_err(pg_error)?;
+        client.batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {QUEUE_CHANNEL}")).await.map_err(pg_error)?;
         Ok(Session { _client: client, rx })
     }
 
     /// Publishes notifications until the connection ends.
-    async fn run(mut self, hub: &ChangeHub, node: &Node) {
-        while let Some(payload) = self.rx.recv().await {
+    async fn run(mut self, to: &Listeners, node: &Node) {
+        while let Some(heard) = self.rx.recv().await {
+            let Some(payload) = heard else {
+                to.wake_queue();
+                continue;
+            };
             match serde_json::from_str::<Payload>(&payload) {
                 Ok(p) => {
-                    hub.publish(p.a, p.c);
+                    to.hub.publish(p.a, p.c);
                     if p.l && p.o == node.name {
                         node.heard(p.s);
                     }
@@ -223,7 +262,7 @@ impl Session {
 /// by itself (every second) when the database goes away.
 pub(crate) async fn listen(
     config: tokio_postgres::Config,
-    hub: Arc<ChangeHub>,
+    to: Arc<Listeners>,
     node: Arc<Node>,
 ) -> Result<tokio::task::JoinHandle<()>> {
     let first = Session::open(&config).await?;
@@ -231,12 +270,16 @@ pub(crate) async fn listen(
         let mut session = Some(first);
         loop {
             if let Some(s) = session.take() {
-                s.run(&hub, &node).await;
+                s.run(&to, &node).await;
             }
             tokio::time::sleep(Duration::from_secs(1)).await;
             match Session::open(&config).await {
                 Ok(s) => {
-                    tracing::info!("PostgreSQL change listener reconnected");
+                    // Listening again: whatever was announced meanwhile was
+                    // not heard here. Subscribers re-read, schedulers look.
+                    tracing::info!("PostgreSQL change listener reconnected; subscribers re-read their mailboxes");
+                    to.hub.lag_all();
+                    to.wake_queue();
                     session = Some(s);
                 }
                 Err(e) => tracing::debug!(error = %e, "PostgreSQL change listener still down"),

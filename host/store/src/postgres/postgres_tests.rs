@@ -142,3 +142,56 @@ async fn kv_counters_are_shared_between_nodes() {
     assert_eq!(store.backend(), "postgres");
     assert!(store.size_on_disk().await.unwrap() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_queue_entry_wakes_every_node_and_a_claim_does_not() {
+    let stores = nodes(2).await;
+    let mut woken = stores[1].queue_changes().expect("a shared queue announces its changes");
+    let rcpt = QueueRecipient::new("r@far.test", QueuedRoute::Mx { domain: "far.test".into() });
+    deliver(&stores[0], b"x\r\n", &[], Some(QueueEntry::new("s@x.test", None, vec![rcpt]))).await;
+    let wait = std::time::Duration::from_secs(10);
+    tokio::time::timeout(wait, woken.changed()).await.expect("node b woken by node a's new entry").unwrap();
+    let now = now_secs();
+    let claimed = stores[0].queue_claim("node-a", now, 10, now + 600).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    stores[0].queue_renew("node-a", claimed[0].id, now + 900).await.unwrap();
+    // Claims and renewals change nobody's schedule but the claimer's.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!woken.has_changed().unwrap(), "a claim or renewal wakes nobody");
+    // node a restarts: its lease is dropped and the entry is due for anyone.
+    stores[0].queue_recover("node-a").await.unwrap();
+    tokio::time::timeout(wait, woken.changed()).await.expect("node b woken by node a's recovery").unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_the_listener_reconnects_subscribers_hear_they_may_have_missed_changes() {
+    let stores = nodes(2).await;
+    let a = account(&stores[0], "a@x.test").await;
+    let mut feed = stores[1].watch(a.id);
+    let mut woken = stores[1].queue_changes().unwrap();
+    woken.borrow_and_update();
+    // Cut every node's listening connection, as a database restart would.
+    let c = stores[0].pool.get().await.unwrap();
+    let cut = c
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut, 2, "one listener per node");
+    let wait = std::time::Duration::from_secs(10);
+    loop {
+        match tokio::time::timeout(wait, feed.next()).await.expect("told within the reconnect") {
+            Err(crate::contract::Lagged(_)) => break,
+            // The account's creation, heard before the cut.
+            Ok(change) => assert_eq!(change.kind, ChangeKind::Mailboxes),
+        }
+    }
+    tokio::time::timeout(wait, woken.changed()).await.expect("the scheduler looks again").unwrap();
+    // And changes flow again.
+    let acc = deliver(&stores[0], b"x\r\n", &[&a], None).await;
+    let change = tokio::time::timeout(wait, feed.next()).await.unwrap().unwrap();
+    assert_eq!(change.kind, ChangeKind::Appended { uid: acc.filed[0].uid, modseq: 2 });
+}
