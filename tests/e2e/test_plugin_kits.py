@@ -57,7 +57,7 @@ def run(args, cwd: Path, env: dict | None = None, timeout: float = BUILD_TIMEOUT
     return proc.stdout
 
 
-@pytest.mark.parametrize("lang", ["rust", "python", "js"])
+@pytest.mark.parametrize("lang", ["rust", "python", "js", "c"])
 def test_kit_new_build_check_test_and_serve(lang, make_server, tmp_path):
     fm = binary()
     env = build_env(lang)
