@@ -26,7 +26,12 @@ pub fn files(name: &str, hooks: &[Hook]) -> anyhow::Result<Vec<File>> {
     let world = resolve.select_world(&[package], Some(wit::WORLD))?;
 
     let mut generated = wit_bindgen_core::Files::default();
-    wit_bindgen_c::Opts::default().build().generate(&mut resolve, world, &mut generated)?;
+    // Autodrop: the bindings end the DATA hook's borrow of the message when
+    // the hook returns. Without it the author must call
+    // `…_message_drop_borrow`, and forgetting fails every call at run time
+    // ("borrow handles still remain"), which `plugin check` cannot see.
+    let opts = wit_bindgen_c::Opts { autodrop_borrows: wit_bindgen_c::Enabled::Yes, ..Default::default() };
+    opts.build().generate(&mut resolve, world, &mut generated)?;
     let mut files: Vec<File> = generated
         .iter()
         .map(|(path, contents)| File { path: format!("gen/{path}"), contents: contents.to_vec(), executable: false })

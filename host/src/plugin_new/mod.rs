@@ -162,6 +162,14 @@ mod tests {
         assert!(!file("gen/plugin_component_type.o").contents.is_empty());
         // A core module (magic, version 1) exporting the preview-1 functions.
         assert_eq!(&file(c_bindings::ADAPTER).contents[..8], b"\0asm\x01\0\0\0");
+
+        // The bindings end the DATA hook's message borrow themselves
+        // (autodrop), so there is no drop function for the author to forget.
+        let files = project_files("demo", "/tmp/demo", Lang::C, &[Hook::Data]).unwrap();
+        let header = files.iter().find(|f| f.path == "gen/plugin.h").unwrap();
+        let header = String::from_utf8_lossy(&header.contents);
+        assert!(header.contains("exports_ferrymail_plugin_data_on_data("), "data export missing");
+        assert!(!header.contains("message_drop_borrow"), "borrows are not autodropped");
     }
 
     #[test]
