@@ -36,7 +36,13 @@ need mbsync "apt-get install -y --no-install-recommends isync" command -v mbsync
 # The plugin kits' e2e test builds a plugin in each language with `make`.
 need make "apt-get install -y --no-install-recommends make" command -v make
 need "python3 venv (componentize-py)" "apt-get install -y --no-install-recommends python3-venv" python3 -c 'import ensurepip, venv'
+need "clang, wasm-ld and wasi-libc (the C kit)" \
+    "apt-get install -y --no-install-recommends clang lld wasi-libc libclang-rt-14-dev-wasm32" \
+    sh -c 'command -v clang && command -v wasm-ld && test -f /usr/lib/wasm32-wasi/libc.a &&
+        ls /usr/lib/llvm-*/lib/clang/*/lib/wasi/libclang_rt.builtins-wasm32.a'
 need "node and npm (componentize-js)" "apt-get install -y --no-install-recommends nodejs npm" sh -c 'command -v node && command -v npm'
+need "Node.js 20.19+ (componentize-js; Debian 12 has 18)" "npm install -g node@20" \
+    node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a == 20 && b >= 19) ? 0 : 1)'
 need "swaks TLS (Net::SSLeay, IO::Socket::SSL)" "apt-get install -y libnet-ssleay-perl libio-socket-ssl-perl" \
     perl -MNet::SSLeay -MIO::Socket::SSL -e1
 if command -v rustup >/dev/null 2>&1; then

@@ -7,8 +7,8 @@ the same project, tested with plugins/kits/example.transcript and loaded
 in a live server that refuses and stamps mail over smtplib.
 
 Toolchains (.ci/run installs them): Rust with wasm32-wasip2, python3-venv
-(componentize-py from PyPI), Node.js and npm (componentize-js from npm),
-clang, lld and wasi-libc (wasm-tools from PyPI). Downloads are cached in
+(componentize-py from PyPI), Node.js 20.19+ and npm (componentize-js from
+npm), clang, lld, wasi-libc and the wasm32 builtins (wasm-tools from PyPI). Downloads are cached in
 KIT_CACHE across runs: cargo's target dir, one componentize-py venv, npm's
 and pip's own caches.
 """
@@ -35,6 +35,16 @@ EXAMPLE_SOURCE = {
     "c": ("example/plugin.c", "plugin.c"),
 }
 BUILD_TIMEOUT = 900
+# What each kit's `make` runs, and the Debian packages .ci/run installs for
+# it: a missing tool fails the test (CI should have installed it), never
+# skips it. (Rust's toolchain is the one building ferrymail itself.)
+TOOLS = {
+    "rust": {"cargo": "rustup (https://rustup.rs), then rustup target add wasm32-wasip2"},
+    "python": {"python3": "python3 python3-venv"},
+    "js": {"node": "nodejs npm", "npm": "nodejs npm"},
+    "c": {"clang": "clang libclang-rt-14-dev-wasm32", "wasm-ld": "lld", "python3": "python3 python3-venv"},
+}
+C_SYSROOT_LIBC = Path("/usr/lib/wasm32-wasi/libc.a")  # Debian's wasi-libc
 
 
 def build_env(lang: str) -> dict:
@@ -51,14 +61,28 @@ def build_env(lang: str) -> dict:
     return env
 
 
+def require_toolchain(lang: str) -> None:
+    missing = [f"{tool} (Debian: {pkgs})" for tool, pkgs in TOOLS[lang].items() if shutil.which(tool) is None]
+    if lang == "c" and not C_SYSROOT_LIBC.is_file():
+        missing.append(f"{C_SYSROOT_LIBC} (Debian: wasi-libc)")
+    if lang == "js" and shutil.which("node"):
+        version = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+        major, minor = (int(x) for x in version.lstrip("v").split(".")[:2])
+        if (major, minor) < (20, 19):
+            missing.append(f"Node.js 20.19+ for componentize-js, not {version} (npm install -g node@20)")
+    if missing:
+        pytest.fail(f"the {lang} kit needs: {', '.join(missing)} (.ci/run installs them)", pytrace=False)
+
+
 def run(args, cwd: Path, env: dict | None = None, timeout: float = BUILD_TIMEOUT) -> str:
     proc = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
     return proc.stdout
 
 
-@pytest.mark.parametrize("lang", ["rust", "python", "js"])
+@pytest.mark.parametrize("lang", ["rust", "python", "js", "c"])
 def test_kit_new_build_check_test_and_serve(lang, make_server, tmp_path):
+    require_toolchain(lang)
     fm = binary()
     env = build_env(lang)
     run([fm, "plugin", "new", "example", "--lang", lang, "--hooks", "rcpt,data"], cwd=tmp_path, env=env)
@@ -97,3 +121,31 @@ def test_kit_new_build_check_test_and_serve(lang, make_server, tmp_path):
         s.sendmail("a@example.org", [ALICE], "Subject: two\r\n\r\nsecond\r\n")
     stamps = sorted(line for msg in srv.mailbox(ALICE) for line in msg.split(b"\r\n") if line.startswith(b"X-Kit:"))
     assert stamps == [f"X-Kit: {lang}; messages=1".encode(), f"X-Kit: {lang}; messages=2".encode()], stamps
+
+
+
+def test_c_kit_a_returned_literal_fails_the_call_as_memory_md_says(tmp_path):
+    """MEMORY.md rule 3, as it describes it: a string returned to the host is
+    freed by the bindings after the host read it, so it must come from
+    malloc. A literal (plugin_string_set) compiles and passes `plugin check`
+    (types only), but free() of it traps in every call, the failure policy
+    answers 451, and `plugin test` shows it."""
+    require_toolchain("c")
+    fm = binary()
+    env = build_env("c")
+    run([fm, "plugin", "new", "example", "--lang", "c", "--hooks", "rcpt,data"], cwd=tmp_path, env=env)
+    project = tmp_path / "example"
+    source = (ROOT / "plugins" / "kits" / "c" / "example" / "plugin.c").read_text()
+    right = "    plugin_string_dup(&r->text, text);\n"
+    assert source.count(right) == 1, "the example no longer returns a malloc'd copy as MEMORY.md shows"
+    (project / "plugin.c").write_text(source.replace(right, "    plugin_string_set(&r->text, text);\n"))
+    run(["make"], cwd=project, env=env)
+    run([fm, "plugin", "check", "example.wasm"], cwd=project, env=env)
+
+    shutil.copy(ROOT / "plugins" / "kits" / "example.transcript", project / "kit.transcript")
+    proc = subprocess.run([fm, "plugin", "test", "example.wasm", "--transcript", "kit.transcript"], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out
+    # The refusal the plugin meant to send becomes the failure policy's 451.
+    assert "- < 550 5.7.1 No spamtraps here" in out and "+ < 451" in out, out

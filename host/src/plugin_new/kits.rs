@@ -93,6 +93,13 @@ pub fn files(vars: &Vars, lang: Lang) -> Vec<File> {
             files.push(File::text("ferrymail.js", kit!("js/ferrymail.js")));
             files.push(File::text("build.mjs", kit!("js/build.mjs")));
         }
+        Lang::C => {
+            files.push(t("Makefile", kit!("c/Makefile.in"), ""));
+            files.push(t("README.md", kit!("c/README.md.in"), ""));
+            files.push(t(".gitignore", kit!("c/gitignore.in"), ""));
+            files.push(t("plugin.c", kit!("c/plugin.c.in"), &stubs(Hook::c_stub, "\n")));
+            files.push(File::text("MEMORY.md", kit!("c/MEMORY.md")));
+        }
     }
     files
 }

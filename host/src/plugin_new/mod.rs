@@ -7,6 +7,7 @@
 //! builds with one command (`make`) and passes `ferrymail plugin check`
 //! without edits; every hook it names is stubbed to "no opinion".
 
+mod c_bindings;
 mod hooks;
 mod kits;
 mod transcript;
@@ -23,6 +24,7 @@ pub enum Lang {
     Rust,
     Python,
     Js,
+    C,
 }
 
 /// One file of a new project: path relative to the project, contents.
@@ -66,6 +68,9 @@ pub fn project_files(name: &str, abs_dir: &str, lang: Lang, hooks: &[Hook]) -> a
     hooks.dedup();
     let mut files = wit::files(name, &hooks);
     files.extend(kits::files(&kits::Vars { name, abs_dir, hooks: &hooks }, lang));
+    if lang == Lang::C {
+        files.extend(c_bindings::files(name, &hooks)?);
+    }
     Ok(files)
 }
 
@@ -131,7 +136,7 @@ mod tests {
 
     #[test]
     fn every_language_gets_the_same_project_shape() {
-        for lang in [Lang::Rust, Lang::Python, Lang::Js] {
+        for lang in [Lang::Rust, Lang::Python, Lang::Js, Lang::C] {
             let files = project_files("demo", "/tmp/demo", lang, &[Hook::Data, Hook::Rcpt, Hook::Rcpt]).unwrap();
             let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
             for needed in
@@ -141,10 +146,32 @@ mod tests {
             }
             // The vendored SDK is copied verbatim (its own `{{` are format strings).
             for f in files.iter().filter(|f| !f.path.starts_with("vendor/")) {
-                let text = String::from_utf8_lossy(&f.contents);
+                // Binary files (the C kit's adapter and component-type object)
+                // are not templates; the adapter holds `{{` bytes by chance.
+                let Ok(text) = std::str::from_utf8(&f.contents) else { continue };
                 assert!(!text.contains("{{"), "{lang:?} {} has an unfilled placeholder", f.path);
             }
         }
+    }
+
+    #[test]
+    fn a_c_project_gets_bindings_for_its_world_and_the_adapter() {
+        let files = project_files("demo", "/tmp/demo", Lang::C, &[Hook::Rcpt]).unwrap();
+        let file = |p: &str| files.iter().find(|f| f.path == p).unwrap_or_else(|| panic!("no {p}"));
+        let header = String::from_utf8_lossy(&file("gen/plugin.h").contents).into_owned();
+        assert!(header.contains("exports_ferrymail_plugin_rcpt_on_rcpt("), "rcpt export missing");
+        assert!(!header.contains("exports_ferrymail_plugin_data_on_data("), "data is not in this world");
+        assert!(!file("gen/plugin_component_type.o").contents.is_empty());
+        // A core module (magic, version 1) exporting the preview-1 functions.
+        assert_eq!(&file(c_bindings::ADAPTER).contents[..8], b"\0asm\x01\0\0\0");
+
+        // The bindings end the DATA hook's message borrow themselves
+        // (autodrop), so there is no drop function for the author to forget.
+        let files = project_files("demo", "/tmp/demo", Lang::C, &[Hook::Data]).unwrap();
+        let header = files.iter().find(|f| f.path == "gen/plugin.h").unwrap();
+        let header = String::from_utf8_lossy(&header.contents);
+        assert!(header.contains("exports_ferrymail_plugin_data_on_data("), "data export missing");
+        assert!(!header.contains("message_drop_borrow"), "borrows are not autodropped");
     }
 
     #[test]

@@ -64,7 +64,6 @@ void exports_ferrymail_plugin_data_on_data(exports_ferrymail_plugin_data_session
 
     ferrymail_plugin_types_session_free(s);
     ferrymail_plugin_types_envelope_free(env);
-    /* The message is lent for this call: give it back, or the host fails
-     * the call ("borrow handles still remain", the plugin's failure policy). */
-    ferrymail_plugin_types_message_drop_borrow(msg);
+    /* msg is lent for this call only: the bindings give it back when this
+     * returns (never keep it). */
 }
