@@ -7,6 +7,7 @@
 #   BENCH_QUICK=1 benches/compare.sh      # smoke: small counts, 1 run
 #   BENCH_ONLY="inbound pop3" benches/compare.sh
 #   BENCH_ONLY=observability benches/compare.sh   # metrics, trace, both: each against both off
+#   BENCH_ONLY=cluster benches/compare.sh   # sled, PostgreSQL 1 and 3 nodes, Postfix (needs postgresql)
 #   BENCH_ONLY=ab BENCH_AB_BIN=/path/to/other/ferrymail benches/compare.sh
 #                                         # this build (a) against another (b), alternating
 #
@@ -25,7 +26,7 @@ if [ "$QUICK" = 1 ]; then def_msgs=2000; def_box=1000; def_idle=1000; def_runs=1
 MSGS=${BENCH_MESSAGES:-$def_msgs}; SESSIONS=${BENCH_SESSIONS:-20}; SIZE=${BENCH_SIZE:-2048}
 BOX=${BENCH_MAILBOX:-$def_box}; IDLE=${BENCH_IDLE:-$def_idle}; RUNS=${BENCH_RUNS:-$def_runs}
 MODES=${BENCH_MODES:-persistent conn-per-msg}
-ONLY=${BENCH_ONLY:-inbound observability syscalls fullstore plugins pop3 imap outbound idle}
+ONLY=${BENCH_ONLY:-inbound observability syscalls fullstore plugins pop3 imap outbound cluster idle}
 FM_SMTP=${BENCH_FM_SMTP_PORT:-20025}; FM_POP3=${BENCH_FM_POP3_PORT:-20110}
 FM_SUBM=${BENCH_FM_SUBMISSION_PORT:-20587}; FM_IMAP=${BENCH_FM_IMAP_PORT:-20143}
 PF=${BENCH_PF_PORT:-2525}; PF_HOLD=${BENCH_PF_HOLD_PORT:-2527}; HARAKA=${BENCH_HARAKA_PORT:-2526}
@@ -36,7 +37,7 @@ FM_BIN=${BENCH_FERRYMAIL_BIN:-$CARGO_TARGET_DIR/release/ferrymail}
 LOAD=${BENCH_LOAD_BIN:-$CARGO_TARGET_DIR/release/ferrymail-load}
 FILL=${BENCH_FILL_BIN:-$CARGO_TARGET_DIR/release/ferrymail-fill}
 RESULTS=$RUN/results.jsonl
-FM_PID=""; SINK_PID=""; STARTED_POSTFIX=0
+FM_PID=""; SINK_PID=""; STARTED_POSTFIX=0; DNS_PID=""; PG_NODES=()
 mkdir -p "$RUN"; : > "$RESULTS"
 
 log() { printf '== %s\n' "$*" >&2; }
@@ -45,6 +46,8 @@ wants() { [[ " $ONLY " == *" $1 "* ]]; }
 cleanup() {
     set +e
     fm_stop
+    [ "${#PG_NODES[@]}" -gt 0 ] && pg_nodes_stop
+    [ -n "$DNS_PID" ] && kill "$DNS_PID" 2>/dev/null
     "$HERE/peers/haraka.sh" stop >/dev/null 2>&1
     "$HERE/peers/dovecot.sh" stop >/dev/null 2>&1
     [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
@@ -422,17 +425,47 @@ wl_imap() {
 
 # 5. Outbound relay to smtp-sink: accepted for sink.test and relayed; done
 #    when the sending server's queue is empty.
+# ferrymail relays to smtp-sink: sink.test's MX is 127.0.0.1 (the tests'
+# loopback DNS server, tests/e2e/fake_dns.py), delivery to the sink's port.
+# Counted by its own metrics: attempts that ended "delivered".
 fm_outbound() {
-    # Outbound delivery is not in this build. When it lands: configure a
-    # relay route for sink.test to 127.0.0.1:$SINK, send as below, and count
-    # with --count-cmd printing (sent - queued) from `ferrymail queue`.
-    log "outbound: ferrymail has no outbound delivery in this build (n/a)"
+    local dns_port
+    cat > "$RUN/fm-relayed.sh" <<SH
+curl -s http://127.0.0.1:$FM_METRICS/metrics |
+    awk '/^ferrymail_delivery_attempts_total\\{.*result="delivered"/ {s += \$NF} END {print s + 0}'
+SH
+    python3 - "$ROOT/tests/e2e" > "$RUN/dns.port" <<'PY' &
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from fake_dns import DnsServer
+dns = DnsServer({"sink.test": {"MX": [(10, "mx.sink.test")]}, "mx.sink.test": {"A": ["127.0.0.1"]}})
+print(dns.port, flush=True)
+time.sleep(86400)
+PY
+    DNS_PID=$!
+    for _ in $(seq 50); do [ -s "$RUN/dns.port" ] && break; sleep 0.1; done
+    dns_port=$(cat "$RUN/dns.port")
+    fm_start "" "[dns]
+nameservers = [\"127.0.0.1:$dns_port\"]
+[delivery]
+port = $SINK
+max_connections_per_domain = 20
+[metrics]
+listen = [\"127.0.0.1:$FM_METRICS\"]"
+    load "outbound-persistent/ferrymail" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+        --rcpt "sink1@sink.test,sink2@sink.test" --count-cmd "sh $RUN/fm-relayed.sh" \
+        --watch-pid "$FM_PID"
+    fm_stop
+    kill "$DNS_PID" 2>/dev/null; wait "$DNS_PID" 2>/dev/null || true; DNS_PID=""
 }
 wl_outbound() {
     local run
-    smtp-sink -4 -u nobody "127.0.0.1:$SINK" 1024 >/dev/null 2>&1 &
-    SINK_PID=$!
+    sink_up
     for run in $(seq 1 "$RUNS"); do
+        log "outbound run $run: smtp-source -> smtp-sink (the ceiling)"
+        load "outbound-persistent/sink" smtp --port "$SINK" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "sink1@sink.test,sink2@sink.test"
+        log "outbound run $run: ferrymail -> smtp-sink"
         fm_outbound
         log "outbound run $run: postfix -> smtp-sink"
         postfix_up; "$HERE/peers/postfix.sh" wait-idle
@@ -440,6 +473,104 @@ wl_outbound() {
             --rcpt "sink1@sink.test,sink2@sink.test" --count-cmd "$HERE/peers/postfix.sh sent-count"
     done
     kill "$SINK_PID" 2>/dev/null; SINK_PID=""
+}
+
+# 5a. Several nodes on one PostgreSQL (BENCH_ONLY=cluster): the inbound
+#     workload (persistent sessions) on sled, on PostgreSQL with one node and
+#     with three nodes sharing the database (the sessions spread over the
+#     three, as a DNS round robin would), and Postfix, in one run. On one
+#     small machine three nodes share its CPUs with the database, so the
+#     row to read for scaling on real hardware is the cost per message:
+#     statements (each at least one round trip), commits, WAL and table bytes.
+fm_node_config() { # fm_node_config K
+    local k=$1
+    cat > "$RUN/node$k.toml" <<TOML
+data_dir = "$RUN/node$k-data"
+plugin_cache_dir = "$RUN/ferrymail-plugin-cache"
+hostname = "mx$k.$DOMAIN"
+local_domains = ["$DOMAIN"]
+relay_networks = ["127.0.0.0/8"]
+[store]
+backend = "postgres"
+url = "$("$HERE/peers/postgres.sh" url)"
+pool_size = ${BENCH_PG_POOL:-16}
+[smtp]
+listen = ["127.0.0.1:$((21025 + k))"]
+max_sessions = 20000
+[submission]
+listen = ["127.0.0.1:$((21587 + k))"]
+[pop3]
+listen = ["127.0.0.1:$((21110 + k))"]
+[imap]
+listen = ["127.0.0.1:$((21143 + k))"]
+[clients]
+exempt = ["127.0.0.0/8"]
+[mail_auth]
+verify = false
+[log]
+level = "${BENCH_FM_LOG_LEVEL:-info}"
+TOML
+}
+pg_nodes_start() { # pg_nodes_start N: a fresh database, N nodes on it, the bench accounts
+    local k u
+    "$HERE/peers/postgres.sh" start
+    PG_NODES=()
+    for k in $(seq 0 $(($1 - 1))); do
+        rm -rf "$RUN/node$k-data"; fm_node_config "$k"
+        "$FM_BIN" serve --config "$RUN/node$k.toml" 2>> "$RUN/node$k.log" &
+        PG_NODES+=($!)
+    done
+    for k in $(seq 0 $(($1 - 1))); do
+        for _ in $(seq 1 300); do ss -ltn | grep -q "127.0.0.1:$((21110 + k)) " && break; sleep 0.1; done
+        kill -0 "${PG_NODES[$k]}" || { echo "node $k did not start: $RUN/node$k.log" >&2; exit 1; }
+    done
+    for u in bench1 bench2 bench3 bench4; do
+        echo "$PASS" | "$FM_BIN" user add "$u@$DOMAIN" --password-stdin --config "$RUN/node0.toml" >/dev/null
+    done
+}
+pg_nodes_stop() {
+    local p
+    for p in "${PG_NODES[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${PG_NODES[@]}"; do wait "$p" 2>/dev/null || true; done
+    PG_NODES=()
+    "$HERE/peers/postgres.sh" stop || true
+}
+# pg_cost LABEL BEFORE AFTER MESSAGES: the database's work per message.
+pg_cost() {
+    local label=$1 msgs=$4 b a
+    read -r -a b <<< "$2"; read -r -a a <<< "$3"
+    python3 -c 'import json,sys; l,m=sys.argv[1],int(sys.argv[2]); b=[int(x) for x in sys.argv[3:7]]; a=[int(x) for x in sys.argv[7:11]]
+print(json.dumps({"label": l, "db_statements_per_msg": round((a[0]-b[0])/m, 2), "db_commits_per_msg": round((a[1]-b[1])/m, 2),
+                  "wal_bytes_per_msg": round((a[2]-b[2])/m), "db_bytes_per_msg": round((a[3]-b[3])/m)}))' \
+        "$label" "$msgs" "${b[@]}" "${a[@]}" >> "$RESULTS"
+}
+wl_cluster() {
+    local run n before ports
+    "$HERE/peers/postgres.sh" setup
+    for run in $(seq 1 "$RUNS"); do
+        log "cluster run $run: ferrymail on sled"
+        fm_start
+        load "cluster/sled" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
+        fm_stop
+        for n in 1 3; do
+            log "cluster run $run: $n ferrymail node(s) on one PostgreSQL"
+            pg_nodes_start "$n"
+            ports=$(seq -s, 21026 $((21025 + n - 1)))
+            before=$("$HERE/peers/postgres.sh" stats)
+            load "cluster/pg-$n" smtp --port 21025 ${ports:+--also-ports "$ports"} --sessions "$SESSIONS" --messages "$MSGS" \
+                --size "$SIZE" --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port 21110 \
+                --watch-pid "${PG_NODES[0]}"
+            pg_cost "cluster/pg-$n-db" "$before" "$("$HERE/peers/postgres.sh" stats)" "$MSGS"
+            pg_nodes_stop
+        done
+        log "cluster run $run: postfix"
+        postfix_up; "$HERE/peers/postfix.sh" wait-idle; "$HERE/peers/postfix.sh" clean-maildirs; sync
+        load "cluster/postfix" smtp --port "$PF" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
+            --rcpt "$RCPTS" --count-maildirs /home/bench1/Maildir,/home/bench2/Maildir,/home/bench3/Maildir,/home/bench4/Maildir \
+            --watch-pid "$("$HERE/peers/postfix.sh" pid)"
+    done
+    "$HERE/peers/postfix.sh" clean-maildirs
 }
 
 # 6. Memory held by $IDLE idle SMTP connections (greeting + EHLO, then idle).
@@ -476,7 +607,7 @@ setup_peers
 # Dovecot checks passwords with the same argon2id parameters ferrymail uses
 # (BENCH_DC_PLAIN=1: its PLAIN passwd-file instead, no hashing at all).
 if [ "${BENCH_DC_PLAIN:-0}" != 1 ]; then BENCH_DC_PHC=$(echo "$PASS" | "$LOAD" phc); export BENCH_DC_PHC; fi
-for w in ab inbound observability syscalls fullstore plugins pop3 imap outbound idle; do
+for w in ab inbound observability syscalls fullstore plugins pop3 imap outbound cluster idle; do
     if wants "$w"; then "wl_$w"; fi
 done
 "$HERE/scripts/table.py" "$RESULTS" --machine "$(nproc) vCPU, $(free -g | awk '/Mem:/{print $2}') GiB RAM, $(uname -r)" \

@@ -99,7 +99,31 @@ for temp, prefix in (("warm", "imap"), ("cold", "imap-cold")):
 w = "outbound relay to smtp-sink (persistent)"
 ROWS += [
     (w, "relayed msg/s (sender's queue drained)", "deliver_msgs_per_s", HIGHER, "outbound-persistent/ferrymail", [("Postfix", "outbound-persistent/postfix")]),
+    # The sink keeps nothing: what it accepted is "delivered".
+    (w, "share of the ceiling (same client straight to smtp-sink), msg/s", "deliver_msgs_per_s", HIGHER, "outbound-persistent/ferrymail", [("smtp-sink", "outbound-persistent/sink")]),
 ]
+# BENCH_ONLY=cluster: PostgreSQL, one node and three nodes on one database,
+# against sled and Postfix in the same run; then the database's work per
+# message, the figures from which throughput on bigger hardware follows.
+w = "several nodes on one PostgreSQL (persistent, 4 rcpts)"
+pg1, pg3 = "cluster/pg-1", "cluster/pg-3"
+peers = [("Postfix", "cluster/postfix"), ("ferrymail on sled", "cluster/sled")]
+ROWS += [
+    (w, "1 node: delivered msg/s (in mailbox)", "deliver_msgs_per_s", HIGHER, pg1, peers),
+    (w, "1 node: accepted msg/s", "accept_msgs_per_s", HIGHER, pg1, peers),
+    (w, "1 node: p50 final-250 latency, ms", "p50_ms", LOWER, pg1, peers),
+    (w, "1 node: p99 final-250 latency, ms", "p99_ms", LOWER, pg1, peers),
+    (w, "3 nodes: delivered msg/s (in mailbox)", "deliver_msgs_per_s", HIGHER, pg3, [("1 node", pg1)] + peers),
+    (w, "3 nodes: p50 final-250 latency, ms", "p50_ms", LOWER, pg3, [("1 node", pg1)]),
+]
+for n in (1, 3):
+    nodes = "1 node" if n == 1 else f"{n} nodes"
+    ROWS += [
+        (w, f"{nodes}: database statements per message", "db_statements_per_msg", LOWER, f"cluster/pg-{n}-db", []),
+        (w, f"{nodes}: database commits per message", "db_commits_per_msg", LOWER, f"cluster/pg-{n}-db", []),
+        (w, f"{nodes}: WAL bytes per message", "wal_bytes_per_msg", LOWER, f"cluster/pg-{n}-db", []),
+        (w, f"{nodes}: database growth, bytes per message", "db_bytes_per_msg", LOWER, f"cluster/pg-{n}-db", []),
+    ]
 w = "idle SMTP connections (after EHLO)"
 ROWS += [
     (w, "server memory per connection, KiB", "kib_per_conn", LOWER, "idle/ferrymail", [("Haraka", "idle/haraka")]),
@@ -125,6 +149,8 @@ def load(path):
             for key in ("login_s", "select_s", "fetch_meta_s", "fetch_body_s", "search_s"):
                 if r.get("proto") == "imap" and r.get(key) is not None:
                     r[key[:-2] + "_ms"] = round(r[key] * 1000, 1)
+            if label == "outbound-persistent/sink":
+                r.setdefault("deliver_msgs_per_s", r.get("accept_msgs_per_s"))
             if r.get("bytes_per_conn") is not None:
                 r["kib_per_conn"] = round(r["bytes_per_conn"] / 1024, 1)
             runs[label].append(r)

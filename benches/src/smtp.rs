@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 #[derive(Debug, Clone)]
 pub struct SmtpOptions {
-    pub addr: String,
+    /// Servers to send to; session i uses `addrs[i mod n]` (several nodes
+    /// of one cluster share the load as a DNS round robin would).
+    pub addrs: Vec<String>,
     pub sessions: usize,
     pub messages: usize,
     /// Body octets (headers come on top, ~200 octets).
@@ -67,8 +69,8 @@ pub fn split(total: usize, parts: usize) -> Vec<usize> {
 }
 
 pub async fn run(opts: SmtpOptions) -> Result<(SmtpOutcome, Duration)> {
-    if opts.rcpts.is_empty() || opts.sessions == 0 {
-        bail!("need at least one recipient and one session");
+    if opts.rcpts.is_empty() || opts.sessions == 0 || opts.addrs.is_empty() {
+        bail!("need at least one recipient, one session and one server");
     }
     let opts = Arc::new(opts);
     let body = Arc::new(message::body(opts.size));
@@ -97,7 +99,7 @@ async fn session(opts: &SmtpOptions, body: &[u8], index: usize, quota: usize) ->
     let mut seq = 0;
     while seq < quota {
         if conn.is_none() {
-            match open(opts).await {
+            match open(opts, &opts.addrs[index % opts.addrs.len()]).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     note_error(&mut out, &mut errors, e);
@@ -159,8 +161,8 @@ fn note_error(out: &mut SmtpOutcome, errors: &mut u32, e: anyhow::Error) {
     }
 }
 
-async fn open(opts: &SmtpOptions) -> Result<(Wire, bool)> {
-    let mut wire = Wire::connect(&opts.addr, opts.timeout).await?;
+async fn open(opts: &SmtpOptions, addr: &str) -> Result<(Wire, bool)> {
+    let mut wire = Wire::connect(addr, opts.timeout).await?;
     let greeting = wire.smtp_reply().await?;
     if greeting.code != 220 {
         bail!("greeting: {} {}", greeting.code, greeting.lines.join(" "));

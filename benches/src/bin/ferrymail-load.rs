@@ -141,6 +141,10 @@ struct SmtpArgs {
     no_pipelining: bool,
     #[command(flatten)]
     count: CountArgs,
+    /// More ports of the same service (the other nodes of a cluster, on
+    /// --host): session i connects to the i-th of --port and these, mod n.
+    #[arg(long, value_delimiter = ',')]
+    also_ports: Vec<u16>,
     /// Seconds to wait for the delivered counter to catch up.
     #[arg(long, default_value_t = 900.0)]
     deliver_timeout: f64,
@@ -239,8 +243,10 @@ async fn smtp_mode(a: SmtpArgs) -> Result<bool> {
     };
     let watch = a.common.watch_pid.map(rss::Watch::start);
     let run_tag = format!("{}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_millis());
+    let addrs: Vec<String> =
+        std::iter::once(a.common.addr()).chain(a.also_ports.iter().map(|p| format!("{}:{p}", a.common.host))).collect();
     let opts = SmtpOptions {
-        addr: a.common.addr(),
+        addrs: addrs.clone(),
         sessions: a.sessions,
         messages: a.messages,
         size: a.size,
@@ -257,7 +263,7 @@ async fn smtp_mode(a: SmtpArgs) -> Result<bool> {
     let accept_s = accept.as_secs_f64();
     outcome.latencies.sort_unstable();
     let mut v = json!({
-        "mode": "smtp", "label": a.common.label, "addr": a.common.addr(), "messages": a.messages,
+        "mode": "smtp", "label": a.common.label, "addr": addrs.join(","), "messages": a.messages,
         "sessions": a.sessions, "size": a.size, "persistent": !a.conn_per_msg, "pipelined": outcome.pipelined,
         "recipients": a.rcpt.len(), "ok": outcome.ok, "temp_fail": outcome.temp_fail, "perm_fail": outcome.perm_fail,
         "lost": outcome.lost, "accept_s": stats::round3(accept_s),

@@ -53,11 +53,13 @@ impl Contents for PostgresStore {
         };
         in_txn!(self, |tx, ann| {
             let now = now_secs();
+            // Before the filing: from its first mailbox UPDATE to the commit
+            // the mailbox is locked, and this write need not be inside that.
+            kv::trace_write(&tx, &incoming.traces, now).await?;
             let accepted = mail::accept(&tx, &mut ann, &incoming, queue_id, now).await?;
             if queue_id.is_some() {
                 ann.queue_changed();
             }
-            kv::trace_write(&tx, &incoming.traces, now).await?;
             accepted
         })
     }
@@ -329,12 +331,18 @@ impl Traces for PostgresStore {
 
     async fn trace_scan(&self, prefix: &str, limit: usize) -> Result<Vec<(String, Vec<u8>)>> {
         let now = now_secs();
+        // Waiting records first, the database second: a record the writer
+        // takes out of memory was committed before it went, so the later
+        // read finds it. (The other order lost a record written between
+        // the two reads: the battery's traces_without_a_change_read_at_once
+        // failed once in CI.)
+        let waiting = self.traces.under(prefix, now);
         let stored = kv::trace_scan(&self.lazy_client().await?, prefix, limit, now).await.map_err(store)?;
         // Records still waiting to be written replace (or hide, if expired)
         // what the database holds under their keys.
         let mut merged: std::collections::BTreeMap<String, Option<Vec<u8>>> =
             stored.into_iter().map(|(k, v)| (k, Some(v))).collect();
-        merged.extend(self.traces.under(prefix, now));
+        merged.extend(waiting);
         Ok(merged.into_iter().filter_map(|(k, v)| Some((k, v?))).take(limit).collect())
     }
 

@@ -216,7 +216,9 @@ pub(crate) struct NewEntry {
 }
 
 /// Files one message into a mailbox, taking its next UID and a new modseq
-/// (the caller adds the content's reference).
+/// (the caller adds the content's reference). One statement: the
+/// mailbox's row stays locked from this UPDATE to the commit, so every
+/// round trip in between is time other deliveries to the same mailbox wait.
 pub(crate) async fn file(
     tx: &Transaction<'_>,
     ann: &mut Announce,
@@ -228,40 +230,50 @@ pub(crate) async fn file(
     let unseen = i64::from(!flags.contains(Flags::SEEN));
     let row = opt(
         tx,
-        "UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1,
-             messages = messages + 1, unseen = unseen + $3, bytes = bytes + $4
-         WHERE account = $1 AND id = $2 RETURNING uid_next - 1, highest_modseq",
-        &[&i(filing.account), &i64::from(filing.mailbox), &unseen, &i(size)],
-    )
-    .await?;
-    let Some(row) = row else {
-        return Err(missing_target(filing).into());
-    };
-    let (uid, modseq): (i64, i64) = (row.get(0), row.get(1));
-    if uid > i64::from(u32::MAX) {
-        return Err(StoreError::MailboxRefused(format!("mailbox {} has used every UID", filing.mailbox)).into());
-    }
-    exec(
-        tx,
-        "INSERT INTO mail (account, mailbox, uid, content, size, flags, keywords, internal_date, modseq, return_path)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        "WITH taken AS (
+             UPDATE mailboxes SET uid_next = uid_next + 1, highest_modseq = highest_modseq + 1,
+                 messages = messages + 1, unseen = unseen + $3, bytes = bytes + $4
+             WHERE account = $1 AND id = $2 AND uid_next <= 4294967295
+             RETURNING uid_next - 1 AS uid, highest_modseq AS modseq)
+         INSERT INTO mail (account, mailbox, uid, content, size, flags, keywords, internal_date, modseq, return_path)
+         SELECT $1::bigint, $2::bigint, uid, $5::bigint, $4::bigint, $6::integer, $7::text[], $8::bigint, modseq, $9::text
+         FROM taken RETURNING uid, modseq",
         &[
             &i(filing.account),
             &i64::from(filing.mailbox),
-            &uid,
-            &i(new.content),
+            &unseen,
             &i(size),
+            &i(new.content),
             &(flags.0 as i32),
             &new.keywords,
             &i(new.internal_date),
-            &modseq,
             &new.return_path,
         ],
     )
     .await?;
+    let Some(row) = row else {
+        return Err(not_filed(tx, filing).await);
+    };
+    let (uid, modseq): (i64, i64) = (row.get(0), row.get(1));
     let uid = uid as u32;
     ann.push(filing.account, Change { mailbox: filing.mailbox, kind: ChangeKind::Appended { uid, modseq: u(modseq) } });
     Ok(Filed { account: filing.account, mailbox: filing.mailbox, uid })
+}
+
+/// Why [`file`] took no UID: the mailbox is gone, or it has used every UID
+/// (RFC 3501 2.3.1.1: UIDs are 32-bit).
+async fn not_filed(tx: &Transaction<'_>, filing: Filing) -> Fail {
+    let found = opt(
+        tx,
+        "SELECT 1 FROM mailboxes WHERE account = $1 AND id = $2",
+        &[&i(filing.account), &i64::from(filing.mailbox)],
+    )
+    .await;
+    match found {
+        Ok(Some(_)) => StoreError::MailboxRefused(format!("mailbox {} has used every UID", filing.mailbox)).into(),
+        Ok(None) => missing_target(filing).into(),
+        Err(e) => e,
+    }
 }
 
 fn missing_target(filing: Filing) -> StoreError {

@@ -195,3 +195,37 @@ async fn after_the_listener_reconnects_subscribers_hear_they_may_have_missed_cha
     let change = tokio::time::timeout(wait, feed.next()).await.unwrap().unwrap();
     assert_eq!(change.kind, ChangeKind::Appended { uid: acc.filed[0].uid, modseq: 2 });
 }
+
+/// UIDs are 32-bit (RFC 3501 2.3.1.1): a mailbox that has handed out the
+/// last one refuses more mail, names why, and keeps nothing of it; a
+/// mailbox that does not exist is named as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_out_of_uids_refuses_mail_and_keeps_nothing_rfc3501_2_3_1_1() {
+    let stores = nodes(1).await;
+    let store: &dyn Store = &stores[0];
+    let a = account(store, "full@x.test").await;
+    let c = stores[0].pool.get().await.unwrap();
+    c.execute("UPDATE mailboxes SET uid_next = 4294967296 WHERE account = $1", &[&(a.id as i64)]).await.unwrap();
+    let incoming = |id| crate::schema::Incoming {
+        id,
+        content: bytes::Bytes::from_static(b"Subject: x\r\n\r\nx\r\n"),
+        return_path: "sender@remote.test".into(),
+        local: vec![crate::schema::Filing::inbox(a.id)],
+        queue: None,
+        summary: None,
+        traces: Vec::new(),
+    };
+    match store.accept(incoming(store.new_id().await.unwrap())).await {
+        Err(StoreError::MailboxRefused(why)) => assert!(why.contains("every UID"), "{why}"),
+        other => panic!("expected MailboxRefused, got {other:?}"),
+    }
+    let row =
+        c.query_one("SELECT messages, uid_next FROM mailboxes WHERE account = $1", &[&(a.id as i64)]).await.unwrap();
+    assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 4294967296));
+    let contents: i64 = c.query_one("SELECT count(*) FROM contents", &[]).await.unwrap().get(0);
+    assert_eq!(contents, 0, "the refused message's content is not kept");
+
+    let mut gone = incoming(store.new_id().await.unwrap());
+    gone.local = vec![crate::schema::Filing { account: a.id, mailbox: 77 }];
+    assert!(matches!(store.accept(gone).await, Err(StoreError::NoSuchMailbox(_))));
+}
