@@ -219,8 +219,8 @@ async fn a_mailbox_out_of_uids_refuses_mail_and_keeps_nothing_rfc3501_2_3_1_1() 
         Err(StoreError::MailboxRefused(why)) => assert!(why.contains("every UID"), "{why}"),
         other => panic!("expected MailboxRefused, got {other:?}"),
     }
-    let row =
-        c.query_one("SELECT messages, uid_next FROM mailboxes WHERE account = $1", &[&(a.id as i64)]).await.unwrap();
+    let inbox = "SELECT messages, uid_next FROM mailboxes WHERE account = $1 AND id = $2";
+    let row = c.query_one(inbox, &[&(a.id as i64), &i64::from(INBOX_ID)]).await.unwrap();
     assert_eq!((row.get::<_, i64>(0), row.get::<_, i64>(1)), (0, 4294967296));
     let contents: i64 = c.query_one("SELECT count(*) FROM contents", &[]).await.unwrap().get(0);
     assert_eq!(contents, 0, "the refused message's content is not kept");
