@@ -6,6 +6,7 @@ database; a node on that database serves the same mail byte for byte
 queue on."""
 
 import json
+import re
 
 from outbound_support import world  # noqa: F401 - fixture
 from pg_cluster import ROLE_PASSWORD, pg, pg_node, pg_shared  # noqa: F401 - fixtures
@@ -15,14 +16,18 @@ ALICE, BOB = "alice@localhost", "bob@localhost"
 
 
 def imap_folder(node, folder: str) -> list[tuple[bytes, bytes]]:
-    """(FLAGS, full message) of each message in `folder`, in order."""
+    """(FLAGS, full message) of each message in `folder`, in order.
+    \\Recent is left out: it is a session's, not the message's (RFC 3501
+    2.3.2), and a node that never saw the mailbox selected shows every
+    message as recent."""
     imap = node.imap(ALICE)
     try:
         typ, _ = imap.select(folder, readonly=True)
         assert typ == "OK", folder
         typ, data = imap.fetch("1:*", "(FLAGS BODY.PEEK[])")
         assert typ == "OK"
-        return [(part[0].split(b" BODY[]")[0], part[1]) for part in data if isinstance(part, tuple)]
+        return [(re.sub(rb"\\Recent ?| \\Recent", b"", part[0].split(b" BODY[]")[0]), part[1])
+                for part in data if isinstance(part, tuple)]
     finally:
         imap.logout()
 
