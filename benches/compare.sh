@@ -61,32 +61,38 @@ trap cleanup EXIT
 # retry: the embedded wasm plugins, so every run goes through wasmtime).
 # Compiled plugins are cached outside the data dir, as across a restart.
 fm_config() {
-    cat > "$RUN/ferrymail.toml" <<TOML
-data_dir = "$RUN/ferrymail-data"
+    fm_write_config "$RUN/ferrymail.toml" "$RUN/ferrymail-data" "mx.$DOMAIN" "$FM_SMTP" "$FM_SUBM" "$FM_POP3" "$FM_IMAP" \
+        "${1:-}" "${2:-}"
+}
+# fm_write_config FILE DATA_DIR HOSTNAME SMTP SUBMISSION POP3 IMAP TOP_LINES TABLES:
+# one server's configuration (fm_config's; each cluster node's).
+fm_write_config() {
+    cat > "$1" <<TOML
+data_dir = "$2"
 plugin_cache_dir = "$RUN/ferrymail-plugin-cache"
-hostname = "mx.$DOMAIN"
+hostname = "$3"
 local_domains = ["$DOMAIN"]
 relay_networks = ["127.0.0.0/8"]
-${1:-}
+$8
 [smtp]
-listen = ["127.0.0.1:$FM_SMTP"]
+listen = ["127.0.0.1:$4"]
 max_sessions = 20000
 [submission]
-listen = ["127.0.0.1:$FM_SUBM"]
+listen = ["127.0.0.1:$5"]
 [pop3]
-listen = ["127.0.0.1:$FM_POP3"]
+listen = ["127.0.0.1:$6"]
 [clients]
 # Load generators are one loopback client with hundreds of sessions.
 exempt = ["127.0.0.0/8"]
 [imap]
-listen = ["127.0.0.1:$FM_IMAP"]
+listen = ["127.0.0.1:$7"]
 # The peers check no SPF/DKIM/DMARC either, and on a machine without DNS
 # every message would wait for the look-ups' time-out (BENCH_FM_MAIL_AUTH=true: on).
 [mail_auth]
 verify = ${BENCH_FM_MAIL_AUTH:-false}
 [log]
 level = "${BENCH_FM_LOG_LEVEL:-info}"
-${2:-}
+$9
 TOML
 }
 
@@ -310,18 +316,7 @@ wl_observability() {
 #    persistent session); dnsbl (needs DNS) and greylist (needs retries) are
 #    left out. The same run also measures ferrymail with its default chain
 #    alone ("ferrymail-default"), so the table shows the cost of the four.
-FM_PLUGINS_CHAIN='chain = ["rate-limit", "rcpt-check", "size-limit", "header-filter", "@tenant", "auth", "local", "relay", "vrfy-expn", "retry"]'
-FM_PLUGINS_TABLES='[plugins.rate-limit]
-path = "builtin:rate-limit"
-config = { max = 1000000000000, window = "1h" }
-[plugins.rcpt-check]
-path = "builtin:relay"
-[plugins.size-limit]
-path = "builtin:header-filter"
-config = { max_size = 10485760, stamp = "" }
-[plugins.header-filter]
-path = "builtin:header-filter"
-config = { deny = [{ header = "Subject", contains = "bench-never-matches" }], stamp = "X-Bench-Chain" }'
+. "$HERE/scripts/four_plugins.sh"
 fm_plugins_load() {
     load "plugins-persistent/$1" smtp --port "$FM_SMTP" --sessions "$SESSIONS" --messages "$MSGS" --size "$SIZE" \
         --rcpt "$RCPTS" --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
@@ -434,14 +429,7 @@ fm_outbound() {
 curl -s http://127.0.0.1:$FM_METRICS/metrics |
     awk '/^ferrymail_delivery_attempts_total\\{.*result="delivered"/ {s += \$NF} END {print s + 0}'
 SH
-    python3 - "$ROOT/tests/e2e" > "$RUN/dns.port" <<'PY' &
-import sys, time
-sys.path.insert(0, sys.argv[1])
-from fake_dns import DnsServer
-dns = DnsServer({"sink.test": {"MX": [(10, "mx.sink.test")]}, "mx.sink.test": {"A": ["127.0.0.1"]}})
-print(dns.port, flush=True)
-time.sleep(86400)
-PY
+    python3 "$HERE/scripts/sink_dns.py" > "$RUN/dns.port" &
     DNS_PID=$!
     for _ in $(seq 50); do [ -s "$RUN/dns.port" ] && break; sleep 0.1; done
     dns_port=$(cat "$RUN/dns.port")
@@ -482,34 +470,13 @@ wl_outbound() {
 #     small machine three nodes share its CPUs with the database, so the
 #     row to read for scaling on real hardware is the cost per message:
 #     statements (each at least one round trip), commits, WAL and table bytes.
-fm_node_config() { # fm_node_config K
+fm_node_config() { # fm_node_config K: node K's ports are the base ports + K
     local k=$1
-    cat > "$RUN/node$k.toml" <<TOML
-data_dir = "$RUN/node$k-data"
-plugin_cache_dir = "$RUN/ferrymail-plugin-cache"
-hostname = "mx$k.$DOMAIN"
-local_domains = ["$DOMAIN"]
-relay_networks = ["127.0.0.0/8"]
-[store]
-backend = "postgres"
-url = "$("$HERE/peers/postgres.sh" url)"
-pool_size = ${BENCH_PG_POOL:-16}
-[smtp]
-listen = ["127.0.0.1:$((21025 + k))"]
-max_sessions = 20000
-[submission]
-listen = ["127.0.0.1:$((21587 + k))"]
-[pop3]
-listen = ["127.0.0.1:$((21110 + k))"]
-[imap]
-listen = ["127.0.0.1:$((21143 + k))"]
-[clients]
-exempt = ["127.0.0.0/8"]
-[mail_auth]
-verify = false
-[log]
-level = "${BENCH_FM_LOG_LEVEL:-info}"
-TOML
+    fm_write_config "$RUN/node$k.toml" "$RUN/node$k-data" "mx$k.$DOMAIN" \
+        $((21025 + k)) $((21587 + k)) $((21110 + k)) $((21143 + k)) "" "[store]
+backend = \"postgres\"
+url = \"$("$HERE/peers/postgres.sh" url)\"
+pool_size = ${BENCH_PG_POOL:-16}"
 }
 pg_nodes_start() { # pg_nodes_start N: a fresh database, N nodes on it, the bench accounts
     local k u

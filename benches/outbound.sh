@@ -37,14 +37,7 @@ PIDS+=($!)
 sink_count() { tr '\r' '\n' <"$WORK/sink.out" | grep -o 'mesg=[0-9]*' | tail -1 | cut -d= -f2 || echo 0; }
 
 # sink.test's MX is the sink's host, served by the tests' loopback DNS server.
-python3 - >"$WORK/dns.port" <<'EOF' &
-import sys, time
-sys.path.insert(0, "tests/e2e")
-from fake_dns import DnsServer
-dns = DnsServer({"sink.test": {"MX": [(10, "mx.sink.test")]}, "mx.sink.test": {"A": ["127.0.0.1"]}})
-print(dns.port, flush=True)
-time.sleep(7200)
-EOF
+python3 benches/scripts/sink_dns.py >"$WORK/dns.port" &
 PIDS+=($!)
 for _ in $(seq 50); do [[ -s $WORK/dns.port ]] && break; sleep 0.1; done
 DNS_PORT=$(cat "$WORK/dns.port")

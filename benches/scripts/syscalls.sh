@@ -26,18 +26,8 @@ SMTP=$((21000 + RANDOM % 2000)); POP3=$((SMTP + 1))
 PERSIST=-d; [ "${BENCH_CONN_PER_MSG:-0}" = 1 ] && PERSIST=""
 CHAIN=""; PLUGINS=""
 if [ "${BENCH_PLUGINS:-0}" = 1 ]; then
-    CHAIN='chain = ["rate-limit", "rcpt-check", "size-limit", "header-filter", "@tenant", "auth", "local", "relay", "vrfy-expn", "retry"]'
-    PLUGINS='[plugins.rate-limit]
-path = "builtin:rate-limit"
-config = { max = 1000000000000, window = "1h" }
-[plugins.rcpt-check]
-path = "builtin:relay"
-[plugins.size-limit]
-path = "builtin:header-filter"
-config = { max_size = 10485760, stamp = "" }
-[plugins.header-filter]
-path = "builtin:header-filter"
-config = { deny = [{ header = "Subject", contains = "bench-never-matches" }], stamp = "X-Bench-Chain" }'
+    . "$(dirname "$0")/four_plugins.sh"
+    CHAIN=$FM_PLUGINS_CHAIN; PLUGINS=$FM_PLUGINS_TABLES
 fi
 cat > "$RUN/ferrymail.toml" <<TOML
 data_dir = "$RUN/data"
