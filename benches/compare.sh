@@ -212,6 +212,7 @@ wl_ab() {
                     --rcpt "$RCPTS" $(mode_flag "$mode") --count-pop3 "$(fm_users bench1 bench2 bench3 bench4)" \
                     --pop3-port "$FM_POP3" --watch-pid "$FM_PID"
                 fm_stop
+                store_size "ab-$mode/$bin-store" "$MSGS"
             done
         done
     done

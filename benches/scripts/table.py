@@ -38,6 +38,7 @@ for mode, conn in (("persistent", "persistent sessions"), ("conn-per-msg", "1 ms
         (w, "p50 final-250 latency, ms", "p50_ms", LOWER, f"ab-{mode}/a", [b]),
         (w, "p99 final-250 latency, ms", "p99_ms", LOWER, f"ab-{mode}/a", [b]),
         (w, "peak RSS of the server, MiB", "rss_peak_mib", LOWER, f"ab-{mode}/a", [b]),
+        (w, "store on disk / message bytes", "store_ratio", LOWER, f"ab-{mode}/a-store", [("b", f"ab-{mode}/b-store")]),
     ]
 w = "system calls per message (smtp-source, 20 persistent sessions, benches/scripts/syscalls.sh)"
 ROWS += [

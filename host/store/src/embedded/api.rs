@@ -66,7 +66,7 @@ impl Contents for EmbeddedStore {
         }
         self.change(true, move |txn| {
             ops_mail::content_len(txn, content)?;
-            txn.put(super::keys::T::Summaries, &super::keys::u64_key(content), summary.as_ref());
+            super::parts::put(txn, super::parts::Part::Summary, content, &summary)?;
             txn.add_growth(summary.len() as u64);
             Ok(())
         })
@@ -349,7 +349,7 @@ impl Store for EmbeddedStore {
     }
 
     async fn size_on_disk(&self) -> Result<u64> {
-        self.read(|t| t.db.size_on_disk().map_err(super::sled_error)).await
+        self.read(|t| Ok(t.db.size_on_disk().map_err(super::sled_error)? + t.segments.on_disk()?)).await
     }
 
     async fn close(&self) -> Result<()> {

@@ -96,7 +96,11 @@ fn mirror_blobs(dir: &Path) -> std::io::Result<()> {
     std::fs::create_dir_all(&keep)?;
     let (present, kept) = (names(&blobs), names(&keep));
     for name in present.difference(&kept) {
-        link(&blobs.join(name), &keep.join(name))?;
+        match link(&blobs.join(name), &keep.join(name)) {
+            // Removed by sled since the listing (see `sync_group`).
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            other => other?,
+        }
     }
     for name in kept.difference(&present) {
         std::fs::remove_file(keep.join(name))?;
@@ -148,15 +152,31 @@ impl Durability {
     /// then the log's data and size, then the links of files sled removed.
     /// One `fdatasync` in the usual case (no large values).
     pub fn sync_group(&mut self) -> Result<()> {
-        let present = names(&self.blobs);
+        let mut present = names(&self.blobs);
         let mut new = false;
+        let mut vanished = Vec::new();
         for name in present.difference(&self.synced_blobs) {
             let path = self.blobs.join(name);
-            sync_path(&path)?;
-            if let Some(keep) = &self.keep {
-                link(&path, &keep.join(name))?;
+            let linked = sync_path(&path).and_then(|()| match &self.keep {
+                Some(keep) => link(&path, &keep.join(name)),
+                None => Ok(()),
+            });
+            match linked {
+                // Gone between the listing and here: sled writes a large
+                // value's file before it knows whether the page update
+                // that needs it wins, and removes it at once when another
+                // thread's update won (sled's `Reservation::abort`). No
+                // log entry ever refers to such a file.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => vanished.push(name.clone()),
+                other => other?,
             }
             new = true;
+        }
+        for name in vanished {
+            present.remove(&name);
+            if let Some(keep) = &self.keep {
+                let _ = std::fs::remove_file(keep.join(&name));
+            }
         }
         if new {
             sync_path(&self.blobs)?;

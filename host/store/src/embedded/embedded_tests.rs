@@ -60,7 +60,7 @@ async fn content_beyond_the_free_space_reserve_is_refused_as_out_of_space() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn large_messages_survive_a_reopen_and_their_files_are_linked() {
+async fn large_messages_survive_a_reopen_in_a_segment_file_not_in_sled() {
     let dir = tempfile::tempdir().unwrap();
     let big: Vec<u8> = (0..600_000u32).map(|i| b'a' + (i % 26) as u8).collect();
     let (account, content) = {
@@ -70,12 +70,59 @@ async fn large_messages_survive_a_reopen_and_their_files_are_linked() {
         store.close().await.unwrap();
         (a.id, acc.content)
     };
-    let blobs: Vec<_> = std::fs::read_dir(dir.path().join("blobs")).unwrap().flatten().map(|e| e.file_name()).collect();
-    assert!(!blobs.is_empty(), "a 600 KB value is kept outside sled's log");
-    for name in &blobs {
-        assert!(dir.path().join("blob-keep").join(name).exists(), "{name:?} has its link");
-    }
+    let segments = segment_bytes(dir.path());
+    assert!(segments > big.len() as u64, "the body is in a segment file ({segments} bytes)");
+    let sled_blobs = std::fs::read_dir(dir.path().join("blobs")).map_or(0, |d| d.count());
+    assert_eq!(sled_blobs, 0, "sled does not hold the body");
     let store = crate::open_embedded(dir.path(), EmbeddedOptions::default()).unwrap();
     assert_eq!(&store.read_content(content).await.unwrap()[..], &big[..]);
+    assert_eq!(&store.read_content_range(content, 599_990, 100).await.unwrap()[..], &big[599_990..]);
     assert_eq!(store.all_entries(account, INBOX_ID).await.unwrap().len(), 1);
+}
+
+fn segment_bytes(store: &std::path::Path) -> u64 {
+    std::fs::read_dir(store.join(super::segments::SEGMENT_DIR))
+        .unwrap()
+        .flatten()
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn space_of_deleted_messages_comes_back_by_compaction() {
+    let dir = tempfile::tempdir().unwrap();
+    // Small segments, so that 60 messages of 4 KiB fill several.
+    let options = EmbeddedOptions { segment_bytes: 32 << 10, ..EmbeddedOptions::default() };
+    let body = |i: u32| format!("Subject: {i}\r\n\r\n{}", "x".repeat(4000)).into_bytes();
+    let store = crate::open_embedded(dir.path(), options.clone()).unwrap();
+    let a = battery::account(&*store, "a@x.test").await;
+    for i in 0..60 {
+        let content = battery::deliver(&*store, &body(i), &[&a], None).await.content;
+        store.set_summary(content, bytes::Bytes::from(format!("summary {i}"))).await.unwrap();
+    }
+    let full = segment_bytes(dir.path());
+    assert!(full >= 60 * 4000, "{full}");
+    // Keep every sixth message.
+    let gone: crate::schema::UidSet = (1..=60u32).filter(|u| u % 6 != 0).collect();
+    store.expunge(a.id, INBOX_ID, &gone).await.unwrap();
+    // The writer compacts while idle, one segment per idle second.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while segment_bytes(dir.path()) > full / 3 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let left = segment_bytes(dir.path());
+    assert!(left <= full / 3, "{left} of {full} bytes left for a sixth of the messages");
+    let check = |store: crate::SharedStore| async move {
+        let entries = store.all_entries(a.id, INBOX_ID).await.unwrap();
+        assert_eq!(entries.iter().map(|e| e.uid).collect::<Vec<_>>(), (6..=60).step_by(6).collect::<Vec<u32>>());
+        for e in entries {
+            assert_eq!(&store.read_content(e.content).await.unwrap()[..], &body(e.uid - 1)[..]);
+            let summary = store.summary(e.content).await.unwrap().unwrap();
+            assert_eq!(summary, format!("summary {}", e.uid - 1).as_bytes());
+        }
+    };
+    check(store.clone()).await;
+    store.close().await.unwrap();
+    drop(store);
+    check(crate::open_embedded(dir.path(), options).unwrap()).await;
 }

@@ -53,10 +53,18 @@ pub(crate) enum T {
     SearchRows,
     /// Decision traces ([`super::records`]).
     Records,
+    /// Where each body is in the segment files ([`super::parts`]);
+    /// bodies written before them are in `Bodies`.
+    BodyLocs,
+    /// Live bytes per segment file, for compaction ([`super::compact`]).
+    BodySegments,
+    /// Where each content's IMAP summary is in the segment files; those
+    /// written before them are in `Summaries`.
+    SummaryLocs,
 }
 
 impl T {
-    pub const ALL: [T; 17] = [
+    pub const ALL: [T; 20] = [
         T::Meta,
         T::Accounts,
         T::AccountIds,
@@ -74,6 +82,9 @@ impl T {
         T::Keywords,
         T::SearchRows,
         T::Records,
+        T::BodyLocs,
+        T::BodySegments,
+        T::SummaryLocs,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +106,9 @@ impl T {
             T::Keywords => "keywords",
             T::SearchRows => "search_rows",
             T::Records => "records",
+            T::BodyLocs => "body_locs",
+            T::BodySegments => "body_segments",
+            T::SummaryLocs => "summary_locs",
         }
     }
 }

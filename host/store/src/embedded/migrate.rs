@@ -12,6 +12,10 @@
 //!
 //! Version 2 → 3: the flag index ([`super::flagindex`]) is built from the
 //! messages into two new trees; nothing else changes.
+//!
+//! Version 3 → 4: nothing to convert. New bodies go to segment files
+//! ([`super::segments`]); those already in sled are read from there and
+//! removed with their last reference.
 
 use super::keys::{self, AccountIndex, ContentRecord, T};
 use super::trees::Trees;
@@ -55,6 +59,11 @@ pub(crate) fn run(trees: &Trees) -> Result<()> {
         Some(2) => {
             tracing::warn!(from = 2, to = SCHEMA_VERSION, "migrating the store's schema");
             super::flagindex::build(trees)?;
+            set_version(trees, SCHEMA_VERSION)
+        }
+        // The segment trees start empty; the old bodies are read where they are.
+        Some(3) => {
+            tracing::warn!(from = 3, to = SCHEMA_VERSION, "migrating the store's schema");
             set_version(trees, SCHEMA_VERSION)
         }
         Some(found) => Err(StoreError::SchemaVersion { found, supported: SCHEMA_VERSION }),

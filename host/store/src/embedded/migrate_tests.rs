@@ -223,3 +223,53 @@ fn a_newer_schema_is_refused() {
         Err(StoreError::SchemaVersion { found: 99, .. })
     ));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_3_store_keeps_reading_its_bodies_from_sled() {
+    use crate::schema::UidSet;
+    let dir = tempfile::tempdir().unwrap();
+    let store = crate::open_embedded(dir.path(), Default::default()).unwrap();
+    let a = crate::battery::account(&*store, "a@x.test").await;
+    let mut contents = Vec::new();
+    for body in [&b"first\r\n"[..], b"second\r\n"] {
+        let content = crate::battery::deliver(&*store, body, &[&a], None).await.content;
+        store.set_summary(content, bytes::Bytes::copy_from_slice(body)).await.unwrap();
+        contents.push((content, body));
+    }
+    store.close().await.unwrap();
+    drop(store);
+    {
+        // What version 3 had: bodies in sled's "blobs" tree, no segments.
+        let db = sled::open(dir.path()).unwrap();
+        let (blobs, summaries) = (db.open_tree("blobs").unwrap(), db.open_tree("summaries").unwrap());
+        for (id, body) in &contents {
+            blobs.insert(id.to_be_bytes(), *body).unwrap();
+            summaries.insert(id.to_be_bytes(), *body).unwrap();
+        }
+        db.drop_tree("body_locs").unwrap();
+        db.drop_tree("summary_locs").unwrap();
+        db.drop_tree("body_segments").unwrap();
+        db.open_tree("meta").unwrap().insert("schema_version", &3u32.to_be_bytes()).unwrap();
+        db.flush().unwrap();
+        std::fs::remove_dir_all(dir.path().join("segments")).unwrap();
+    }
+    let store = crate::open_embedded(dir.path(), Default::default()).unwrap();
+    for (id, body) in &contents {
+        assert_eq!(&store.read_content(*id).await.unwrap()[..], *body);
+    }
+    assert_eq!(&store.read_content_range(contents[1].0, 1, 3).await.unwrap()[..], b"eco");
+    assert_eq!(&store.summary(contents[1].0).await.unwrap().unwrap()[..], contents[1].1);
+    store.set_summary(contents[1].0, bytes::Bytes::from_static(b"recomputed")).await.unwrap();
+    assert_eq!(&store.summary(contents[1].0).await.unwrap().unwrap()[..], b"recomputed");
+    let third = crate::battery::deliver(&*store, b"third\r\n", &[&a], None).await.content;
+    store.expunge(a.id, INBOX_ID, &UidSet::from_runs([(1, 1)])).await.unwrap();
+    assert!(matches!(store.read_content(contents[0].0).await, Err(StoreError::NoSuchMessage(_))));
+    assert_eq!(&store.read_content(third).await.unwrap()[..], b"third\r\n");
+    store.close().await.unwrap();
+    drop(store);
+    let db = sled::open(dir.path()).unwrap();
+    let blobs = db.open_tree("blobs").unwrap();
+    assert_eq!(blobs.len(), 1, "the expunged message's body left sled; the third never went there");
+    assert_eq!(db.open_tree("summaries").unwrap().len(), 0, "one expunged, one replaced in a segment");
+    assert_eq!(db.open_tree("meta").unwrap().get("schema_version").unwrap().unwrap().as_ref(), 4u32.to_be_bytes());
+}

@@ -13,19 +13,25 @@
 //!   (so readers check what they follow: a content may be gone).
 //! - The kv tree is written directly (atomic per key, never awaited for a
 //!   flush): durable with the next group or sled's periodic flush.
+//! - Message bodies and their IMAP summaries live in append-only segment
+//!   files, written and fdatasynced before the group reaches sled, which
+//!   keeps where they are ([`segments`], [`parts`]); the writer compacts
+//!   segments that deletions emptied ([`compact`]).
 //! - Decision traces ride on the change of their message, or wait in
 //!   memory for the next group ([`records`]).
 //! - A free-space reserve ([`space`]) and a reopen after I/O errors keep a
 //!   full disk a temporary refusal, never a hang.
 //!
 //! # Layout
-//! [`keys`] (trees and keys), [`trees`] (opening), [`migrate`] (older
+//! [`keys`] (trees and keys), [`trees`] (opening), [`segments`],
+//! [`parts`] and [`compact`] (bodies and summaries), [`migrate`] (older
 //! schema versions), [`uidchunk`] (UID sets on disk), [`flagindex`] (which
 //! messages carry which flags), `reads`, `kv`,
 //! `ops_accounts`, `ops_mailboxes`, `ops_mail`, `ops_queue`, `api` (the
 //! trait implementations).
 
 mod api;
+mod compact;
 pub(crate) mod durable;
 pub(crate) mod flagindex;
 mod gather;
@@ -37,8 +43,10 @@ mod ops_accounts;
 mod ops_mail;
 mod ops_mailboxes;
 mod ops_queue;
+mod parts;
 mod reads;
 pub(crate) mod records;
+pub(crate) mod segments;
 pub(crate) mod space;
 pub(crate) mod trees;
 pub(crate) mod txn;
@@ -62,11 +70,14 @@ pub struct EmbeddedOptions {
     /// Free space kept in reserve: new content is refused below it. None:
     /// 256 MiB, but at most a twentieth of the filesystem; at least 1 MiB.
     pub reserve_bytes: Option<u64>,
+    /// A body segment file is sealed once it holds this many bytes
+    /// ([`segments`]); compaction works one segment at a time.
+    pub segment_bytes: u64,
 }
 
 impl Default for EmbeddedOptions {
     fn default() -> Self {
-        EmbeddedOptions { cache_bytes: 16 << 20, reserve_bytes: None }
+        EmbeddedOptions { cache_bytes: 16 << 20, reserve_bytes: None, segment_bytes: segments::SEGMENT_MAX }
     }
 }
 

@@ -4,6 +4,7 @@
 
 use super::flagindex;
 use super::keys::{self, ContentRecord, T};
+use super::parts::{self, Part};
 use super::txn::Txn;
 use super::uidchunk;
 use crate::schema::{
@@ -49,9 +50,9 @@ pub(crate) fn store_content(txn: &mut Txn, id: u64, content: &Bytes, summary: Op
         return Err(StoreError::Corrupt { area: "contents", detail: format!("content id {id} is taken") });
     }
     txn.put_rec(T::Contents, &key, &ContentRecord { refs: 0, len: content.len() as u64 });
-    txn.put(T::Bodies, &key, content.as_ref());
+    parts::put(txn, Part::Body, id, content)?;
     if let Some(s) = summary {
-        txn.put(T::Summaries, &key, s.as_ref());
+        parts::put(txn, Part::Summary, id, s)?;
     }
     txn.add_growth(content.len() as u64 + summary.map_or(0, |s| s.len() as u64));
     Ok(())
@@ -73,8 +74,8 @@ pub(crate) fn add_refs(txn: &mut Txn, id: u64, delta: i64) -> Result<()> {
     let refs = (rec.refs as i64 + delta).max(0);
     if refs == 0 {
         txn.del(T::Contents, &key);
-        txn.del(T::Bodies, &key);
-        txn.del(T::Summaries, &key);
+        parts::remove(txn, Part::Body, id)?;
+        parts::remove(txn, Part::Summary, id)?;
     } else {
         rec.refs = refs as u32;
         txn.put_rec(T::Contents, &key, &rec);

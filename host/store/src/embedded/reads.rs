@@ -2,6 +2,7 @@
 //! commit groups only). Run on the blocking pool.
 
 use super::keys::{self, AccountIndex, ContentRecord, T};
+use super::parts::{self, Part};
 use super::trees::Trees;
 use super::{sled_error, uidchunk};
 use crate::schema::{Account, MailEntry, MailboxInfo, QueueEntry, SearchRows, UidSet, normalize_address};
@@ -129,17 +130,15 @@ pub(crate) fn search_rows(trees: &Trees, account: u64, mailbox: u32, uids: &UidS
 }
 
 pub(crate) fn content(trees: &Trees, id: u64) -> Result<Bytes> {
-    let body = get(trees, T::Bodies, &keys::u64_key(id))?
-        .ok_or_else(|| StoreError::NoSuchMessage(crate::schema::format_id(id)))?;
-    Ok(Bytes::copy_from_slice(&body))
+    body(trees, id, None)
 }
 
 pub(crate) fn content_range(trees: &Trees, id: u64, offset: u64, len: u64) -> Result<Bytes> {
-    let body = get(trees, T::Bodies, &keys::u64_key(id))?
-        .ok_or_else(|| StoreError::NoSuchMessage(crate::schema::format_id(id)))?;
-    let start = (offset.min(body.len() as u64)) as usize;
-    let end = (offset.saturating_add(len).min(body.len() as u64)) as usize;
-    Ok(Bytes::copy_from_slice(&body[start..end]))
+    body(trees, id, Some((offset, len)))
+}
+
+fn body(trees: &Trees, id: u64, range: Option<(u64, u64)>) -> Result<Bytes> {
+    parts::read(trees, Part::Body, id, range)?.ok_or_else(|| StoreError::NoSuchMessage(crate::schema::format_id(id)))
 }
 
 pub(crate) fn content_exists(trees: &Trees, id: u64) -> Result<bool> {
@@ -147,9 +146,7 @@ pub(crate) fn content_exists(trees: &Trees, id: u64) -> Result<bool> {
 }
 
 pub(crate) fn summaries(trees: &Trees, ids: &[u64]) -> Result<Vec<Option<Bytes>>> {
-    ids.iter()
-        .map(|id| Ok(get(trees, T::Summaries, &keys::u64_key(*id))?.map(|v| Bytes::copy_from_slice(&v))))
-        .collect()
+    ids.iter().map(|id| parts::read(trees, Part::Summary, *id, None)).collect()
 }
 
 pub(crate) fn queue_entry(trees: &Trees, id: u64) -> Result<Option<QueueEntry>> {

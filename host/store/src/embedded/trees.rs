@@ -3,6 +3,7 @@
 use super::durable::{Durability, restore_blobs, sync_tree};
 use super::journal::{self, JOURNAL_TREE};
 use super::keys::{KV_TREE, T};
+use super::segments::Segments;
 use super::{EmbeddedOptions, sled_error};
 use crate::{Result, StoreError};
 use std::path::Path;
@@ -17,6 +18,8 @@ pub(crate) struct Trees {
     pub journal: sled::Tree,
     /// Only the writer thread makes groups durable; the lock is uncontended.
     pub durability: Mutex<Durability>,
+    /// Message bodies ([`super::segments`]).
+    pub segments: Segments,
 }
 
 impl Trees {
@@ -57,7 +60,8 @@ impl Trees {
         db.flush().map_err(sled_error)?;
         sync_tree(dir)?;
         let durability = Mutex::new(Durability::new(dir)?);
-        Ok(Trees { db, trees, kv, journal, durability })
+        let segments = Segments::open(dir, options.segment_bytes)?;
+        Ok(Trees { db, trees, kv, journal, durability, segments })
     }
 
     pub fn tree(&self, t: T) -> &sled::Tree {

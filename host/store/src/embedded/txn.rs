@@ -72,6 +72,11 @@ impl<'a> Txn<'a> {
         self.trees.db.generate_id().map_err(super::sled_error)
     }
 
+    /// The body segment files, to stage the bodies of new contents.
+    pub fn segments(&self) -> &'a super::segments::Segments {
+        &self.trees.segments
+    }
+
     pub fn announce(&mut self, account: u64, change: Change) {
         self.changes.push((account, change));
     }

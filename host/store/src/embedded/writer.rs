@@ -21,6 +21,7 @@
 //! restores those images before anything reads again: a change whose caller
 //! was told it failed never appears later. Reads keep working meanwhile.
 
+use super::compact;
 use super::gather::Gather;
 use super::journal;
 use super::keys::T;
@@ -94,7 +95,17 @@ type Undo = Vec<((T, Vec<u8>), Option<IVec>)>;
 
 pub(crate) fn spawn(shared: Arc<Shared>, rx: Receiver<Job>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("store-writer".into()).spawn(move || {
-        Writer { shared, failed: Vec::new(), kv_flushed: 0, gather: Gather::default(), journal_seq: 0 }.run(rx)
+        Writer {
+            shared,
+            failed: Vec::new(),
+            kv_flushed: 0,
+            gather: Gather::default(),
+            journal_seq: 0,
+            since_compaction: 0,
+            not_compactable: Vec::new(),
+            compacting: false,
+        }
+        .run(rx)
     })
 }
 
@@ -108,20 +119,32 @@ struct Writer {
     gather: Gather,
     /// The key of the next group's journal record.
     journal_seq: u64,
+    /// Commit groups since the last compaction pass.
+    since_compaction: u32,
+    /// Segments a compaction pass could not empty (left alone until restart).
+    not_compactable: Vec<u64>,
+    /// The last compaction pass found work: while idle, the next follows at once.
+    compacting: bool,
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Job>) {
         loop {
             let first = if self.failed.is_empty() {
-                match rx.recv_timeout(KV_FLUSH_EVERY) {
+                let idle_wait = if self.compacting { Duration::ZERO } else { KV_FLUSH_EVERY };
+                match rx.recv_timeout(idle_wait) {
                     Ok(job) => Some(job),
+                    Err(RecvTimeoutError::Timeout) if self.compacting => {
+                        self.compacting = self.compact();
+                        None
+                    }
                     Err(RecvTimeoutError::Timeout) => {
                         if !self.shared.traces.is_empty() {
                             // Traces of refused transactions, idle for a second.
                             self.group(Vec::new());
                         }
                         self.flush_kv();
+                        self.compacting = self.compact();
                         None
                     }
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -149,6 +172,10 @@ impl Writer {
             let (size, started) = (batch.len(), Instant::now());
             self.group(batch);
             self.gather.committed(size, started.elapsed());
+            self.since_compaction += 1;
+            if self.since_compaction >= compact::EVERY_GROUPS {
+                self.compacting = self.compact();
+            }
         }
         if self.failed.is_empty() && !self.shared.traces.is_empty() {
             self.group(Vec::new());
@@ -198,6 +225,41 @@ impl Writer {
         }
     }
 
+    /// One compaction pass ([`super::compact`]) as a commit group of its
+    /// own; the emptied segment file goes once that group is durable.
+    /// Returns whether it compacted a segment (there may be more).
+    fn compact(&mut self) -> bool {
+        self.since_compaction = 0;
+        let Some(trees) = self.shared.current().filter(|_| self.failed.is_empty()) else { return false };
+        let segment = match compact::candidate(&trees, &self.not_compactable) {
+            Ok(Some(segment)) => segment,
+            Ok(None) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "choosing a body segment to compact failed");
+                return false;
+            }
+        };
+        let (reply, mut done) = tokio::sync::oneshot::channel();
+        self.group(vec![Job::new(false, move |txn| compact::move_live(txn, segment), reply)]);
+        match done.try_recv() {
+            Ok(Ok(true)) => {
+                if let Err(e) = trees.segments.remove(segment) {
+                    tracing::warn!(error = %e, segment, "removing a compacted body segment failed");
+                }
+            }
+            Ok(Ok(false)) => {
+                tracing::warn!(segment, "a body segment still counts live bytes after compaction; kept");
+                self.not_compactable.push(segment);
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, segment, "compacting a body segment failed");
+                return false;
+            }
+            Err(_) => return false,
+        }
+        true
+    }
+
     fn group(&mut self, batch: Vec<Job>) {
         let Some(trees) = self.shared.current() else {
             for job in batch {
@@ -214,15 +276,20 @@ impl Writer {
         let mut growth = 0u64;
         for job in batch {
             let mut txn = Txn::new(&trees, &group);
+            let staged = trees.segments.mark();
             let completion = (job.run)(Ok(&mut txn));
             let grows = txn.growth();
             let (own, announced) = txn.into_parts();
-            let Some(completion) = completion else { continue };
+            let Some(completion) = completion else {
+                trees.segments.rewind(staged);
+                continue;
+            };
             if grows > 0
                 && let Some(free) = &free
                 && let Err(e) = space::check(free, growth + grows, self.shared.options.reserve_bytes)
             {
                 // Its staged writes are dropped: nothing of it remains.
+                trees.segments.rewind(staged);
                 completion(Err(e));
                 continue;
             }
@@ -264,7 +331,12 @@ impl Writer {
                 Err(e) => return self.fail(undo, sled_error(e)),
             }
         }
-        let result = Self::apply(trees, group, self.journal_seq).and_then(|()| trees.make_durable());
+        // Bodies first: a location in sled must point at durable bytes.
+        let result = trees
+            .segments
+            .sync()
+            .and_then(|()| Self::apply(trees, group, self.journal_seq))
+            .and_then(|()| trees.make_durable());
         if let Err(e) = result {
             return self.fail(undo, e);
         }

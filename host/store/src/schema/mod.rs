@@ -35,7 +35,10 @@ pub use uidset::UidSet;
 /// per-mailbox counters and UID sets, modseq, message summaries, typed queue
 /// replies and leases. Version 3: a per-mailbox flag index (which messages
 /// carry which flag, the mailbox's keywords) so SELECT never scans messages.
-pub const SCHEMA_VERSION: u32 = 3;
+/// Version 4: new bodies in segment files, sled keeping where they are
+/// (bodies stored before stay in sled until deleted; a version 3 binary
+/// would not find the new ones, so it must refuse the store).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// Current time as Unix seconds.
 pub fn now_secs() -> u64 {
