@@ -156,16 +156,23 @@ impl Mailboxes for EmbeddedStore {
     }
 
     async fn mailbox_state(&self, account: u64, name: &str) -> Result<Option<MailboxState>> {
-        let name = name.to_string();
-        // One trip to the blocking pool instead of three: on a busy machine
-        // each wake-up of a pool thread costs more than the reads.
-        self.read(move |t| {
-            let Some(info) = reads::mailbox(t, account, &name)? else { return Ok(None) };
+        // On the calling task, as kv and account look-ups are: the trip to
+        // the blocking pool and back is two cross-CPU wake-ups, which made
+        // a warm SELECT of a 10,000-message mailbox take 0.4-0.6 ms against
+        // Dovecot's 0.2 (system calls, not reads, were 90 % of the time).
+        // A mailbox so large that its UID set and flag index take
+        // milliseconds to read still goes to the pool.
+        let trees = self.shared.trees()?;
+        let Some(info) = reads::mailbox(&trees, account, name)? else { return Ok(None) };
+        fn state(t: &super::trees::Trees, account: u64, info: MailboxInfo) -> Result<Option<MailboxState>> {
             let uids = reads::uids(t, account, info.id)?;
             let flags = super::flagindex::read(t, account, info.id)?;
             Ok(Some(MailboxState { info, uids, flags }))
-        })
-        .await
+        }
+        if info.messages > INLINE_SELECT_MESSAGES {
+            return self.read(move |t| state(t, account, info)).await;
+        }
+        state(&trees, account, info)
     }
 
     async fn entries(&self, account: u64, mailbox: u32, uids: &UidSet) -> Result<Vec<MailEntry>> {
@@ -264,6 +271,10 @@ impl Queue for EmbeddedStore {
         .await
     }
 }
+
+/// Mailboxes up to this many messages have their state read on the
+/// calling task (a UID set of at most ~50 chunks and the flag index).
+const INLINE_SELECT_MESSAGES: u32 = 50_000;
 
 /// Plugin kv calls run on the calling task, not on the blocking pool as
 /// other reads do: each is a few microseconds of work on sled's in-memory

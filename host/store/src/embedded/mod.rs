@@ -2,15 +2,21 @@
 //!
 //! # How it keeps the contract
 //! - Changes run on one writer thread in commit groups ([`writer`]): each
-//!   group is one journal record and plain sled writes ([`journal`]: atomic
-//!   across a crash), sled's flush and an `fdatasync` of its log
-//!   ([`durable`]: what survives a power cut), then the callers hear back.
+//!   group is its bodies written and fdatasynced to a segment file
+//!   ([`segments`]), then one journal record and plain sled writes
+//!   ([`journal`]: atomic across a crash), sled's flush and an `fdatasync`
+//!   of its log ([`durable`]: what survives a power cut), then the callers
+//!   hear back.
 //!   Staging and the transaction helpers live in [`txn`]; the changes
 //!   themselves in the `ops_*` modules, written against a [`txn::Txn`] only.
-//! - Reads run on tokio's blocking pool against the open database. Each
-//!   key read is a whole value; a read of several keys may see some of a
-//!   group being applied, as it may see two groups between two of its reads
-//!   (so readers check what they follow: a content may be gone).
+//! - Reads run on tokio's blocking pool against the open database, but
+//!   for the small ones that run on the calling task (kv, account
+//!   look-ups, the state SELECT reads of a mailbox up to 50,000 messages:
+//!   `api.rs`), where the pool's two wake-ups would cost more than the
+//!   read. Each key read is a whole value; a read of several keys may see
+//!   some of a group being applied, as it may see two groups between two
+//!   of its reads (so readers check what they follow: a content may be
+//!   gone).
 //! - The kv tree is written directly (atomic per key, never awaited for a
 //!   flush): durable with the next group or sled's periodic flush.
 //! - Message bodies and their IMAP summaries live in append-only segment
