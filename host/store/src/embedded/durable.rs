@@ -23,7 +23,8 @@ use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-fn sync_path(path: &Path) -> std::io::Result<()> {
+/// fsync of a file or directory.
+pub(crate) fn sync_path(path: &Path) -> std::io::Result<()> {
     File::open(path)?.sync_all()
 }
 

@@ -6,7 +6,7 @@
 
 use super::compact::add_live;
 use super::keys::{self, T};
-use super::segments::BodyLoc;
+use super::segments::{BodyLoc, clamp};
 use super::sled_error;
 use super::trees::Trees;
 use super::txn::Txn;
@@ -103,14 +103,8 @@ pub(crate) fn read(trees: &Trees, part: Part, content: u64, range: Option<(u64, 
         return Err(StoreError::Unavailable(format!("content {content} kept moving between segments")));
     }
     let Some(old) = trees.tree(part.legacy()).get(key).map_err(sled_error)? else { return Ok(None) };
-    let (start, end) = match range {
-        None => (0, old.len()),
-        Some((offset, len)) => {
-            let start = offset.min(old.len() as u64) as usize;
-            (start, offset.saturating_add(len).min(old.len() as u64) as usize)
-        }
-    };
-    Ok(Some(Bytes::copy_from_slice(&old[start..end])))
+    let (start, end) = range.map_or((0, old.len() as u64), |r| clamp(r, old.len() as u64));
+    Ok(Some(Bytes::copy_from_slice(&old[start as usize..end as usize])))
 }
 
 #[cfg(test)]

@@ -27,18 +27,19 @@
 //! [`super::parts`]), so compaction can walk a segment and ask sled which
 //! records are live; the checksum catches a torn or damaged record.
 
+use super::durable::sync_path;
 use crate::{Result, StoreError};
 use bytes::Bytes;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// The directory, inside the store's.
 pub(crate) const SEGMENT_DIR: &str = "segments";
-/// A segment is sealed once it holds this much; compaction then copies at
-/// most a quarter of it at a time (see [`super::compact`]).
+/// A segment is sealed once it holds this much; a compaction pass reads
+/// at most one segment (see [`super::compact`]).
 pub(crate) const SEGMENT_MAX: u64 = 16 << 20;
 pub(crate) const HEADER: u64 = 16;
 
@@ -74,6 +75,13 @@ impl BodyLoc {
     }
 }
 
+/// The part of a body of `total` bytes that `(offset, length)` asks for,
+/// as `start..end`, cut at the end of the body.
+pub(crate) fn clamp((offset, len): (u64, u64), total: u64) -> (u64, u64) {
+    let start = offset.min(total);
+    (start, offset.saturating_add(len).min(total))
+}
+
 fn file_name(segment: u64) -> String {
     format!("{segment:016x}.seg")
 }
@@ -89,10 +97,6 @@ fn header(tag: u64, body: &[u8]) -> [u8; HEADER as usize] {
     h[4..8].copy_from_slice(&crc32fast::hash(body).to_le_bytes());
     h[8..].copy_from_slice(&tag.to_le_bytes());
     h
-}
-
-fn fsync_dir(dir: &Path) -> std::io::Result<()> {
-    File::open(dir)?.sync_all()
 }
 
 /// The segment being appended to, and what the current group added to it.
@@ -138,8 +142,8 @@ impl Segments {
         let dir = store_dir.join(SEGMENT_DIR);
         if !dir.is_dir() {
             std::fs::create_dir_all(&dir)?;
-            fsync_dir(&dir)?;
-            fsync_dir(store_dir)?;
+            sync_path(&dir)?;
+            sync_path(store_dir)?;
         }
         let mut files = HashMap::new();
         for entry in std::fs::read_dir(&dir)? {
@@ -166,6 +170,26 @@ impl Segments {
         self.staging.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn files(&self) -> RwLockReadGuard<'_, HashMap<u64, (Arc<File>, u64)>> {
+        self.files.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn files_mut(&self) -> RwLockWriteGuard<'_, HashMap<u64, (Arc<File>, u64)>> {
+        self.files.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A segment's file and, once sealed, its size (0 before).
+    fn file(&self, segment: u64) -> Option<(Arc<File>, u64)> {
+        self.files().get(&segment).cloned()
+    }
+
+    /// Records the final size of a segment no longer appended to.
+    fn sealed_at(&self, segment: u64, size: u64) {
+        if let Some(entry) = self.files_mut().get_mut(&segment) {
+            entry.1 = size;
+        }
+    }
+
     /// Appends a body to the group being staged; the returned location
     /// is valid once [`Segments::sync`] returned Ok.
     pub fn stage(&self, tag: u64, body: &[u8]) -> Result<BodyLoc> {
@@ -188,8 +212,8 @@ impl Segments {
             let path = self.dir.join(file_name(segment));
             let file = Arc::new(OpenOptions::new().read(true).write(true).create_new(true).open(&path)?);
             // The entry must be durable before any location refers to it.
-            fsync_dir(&self.dir)?;
-            self.files.write().unwrap_or_else(|e| e.into_inner()).insert(segment, (file.clone(), 0));
+            sync_path(&self.dir)?;
+            self.files_mut().insert(segment, (file.clone(), 0));
             st.active = Some(Active { segment, file, written: 0, pending: Vec::new() });
         }
         let a = st.active.as_mut().expect("created above");
@@ -203,9 +227,7 @@ impl Segments {
     fn seal(&self, st: &mut Staging) -> Result<()> {
         let Some(mut a) = st.active.take() else { return Ok(()) };
         Self::write_pending(&mut a)?;
-        if let Some(entry) = self.files.write().unwrap_or_else(|e| e.into_inner()).get_mut(&a.segment) {
-            entry.1 = a.written;
-        }
+        self.sealed_at(a.segment, a.written);
         st.unsynced.push(a.file);
         Ok(())
     }
@@ -256,10 +278,7 @@ impl Segments {
         if result.is_err() {
             st.unsynced.clear();
             if let Some(a) = st.active.take() {
-                let written = a.written;
-                if let Some(entry) = self.files.write().unwrap_or_else(|e| e.into_inner()).get_mut(&a.segment) {
-                    entry.1 = written;
-                }
+                self.sealed_at(a.segment, a.written);
             }
         }
         result
@@ -269,11 +288,7 @@ impl Segments {
     /// of it, checked against its checksum). Ok(None): the segment is gone,
     /// so the location was stale (compaction moved the body): look it up again.
     pub fn read(&self, tag: u64, loc: &BodyLoc, range: Option<(u64, u64)>) -> Result<Option<Bytes>> {
-        let Some((file, sealed_size)) =
-            self.files.read().unwrap_or_else(|e| e.into_inner()).get(&loc.segment).map(|f| (f.0.clone(), f.1))
-        else {
-            return Ok(None);
-        };
+        let Some((file, sealed_size)) = self.file(loc.segment) else { return Ok(None) };
         // A damaged location must not make us allocate what it claims.
         let size = if sealed_size > 0 { sealed_size } else { file.metadata()?.len() };
         if loc.offset.checked_add(loc.stored()).is_none_or(|end| end > size) {
@@ -287,30 +302,27 @@ impl Segments {
                 ),
             });
         }
-        let (from, len) = match range {
-            None => (0, loc.len),
-            Some((offset, len)) => (offset.min(loc.len), len.min(loc.len - offset.min(loc.len))),
-        };
-        if range.is_none() {
-            let mut buf = vec![0u8; loc.stored() as usize];
-            file.read_exact_at(&mut buf, loc.offset)?;
-            let body = buf.split_off(HEADER as usize);
-            if buf[..HEADER as usize] != header(tag, &body) {
-                return Err(StoreError::Corrupt {
-                    area: "segments",
-                    detail: format!("record {tag:x} in segment {} at {} fails its check", loc.segment, loc.offset),
-                });
-            }
-            return Ok(Some(Bytes::from(body)));
+        if let Some(range) = range {
+            let (start, end) = clamp(range, loc.len);
+            let mut buf = vec![0u8; (end - start) as usize];
+            file.read_exact_at(&mut buf, loc.offset + HEADER + start)?;
+            return Ok(Some(Bytes::from(buf)));
         }
-        let mut buf = vec![0u8; len as usize];
-        file.read_exact_at(&mut buf, loc.offset + HEADER + from)?;
-        Ok(Some(Bytes::from(buf)))
+        let mut buf = vec![0u8; loc.stored() as usize];
+        file.read_exact_at(&mut buf, loc.offset)?;
+        let body = buf.split_off(HEADER as usize);
+        if buf[..HEADER as usize] != header(tag, &body) {
+            return Err(StoreError::Corrupt {
+                area: "segments",
+                detail: format!("record {tag:x} in segment {} at {} fails its check", loc.segment, loc.offset),
+            });
+        }
+        Ok(Some(Bytes::from(body)))
     }
 
     /// Bytes of every segment file.
     pub fn on_disk(&self) -> Result<u64> {
-        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
+        let files = self.files();
         let mut total = 0;
         for (file, _) in files.values() {
             total += file.metadata()?.len();
@@ -321,7 +333,7 @@ impl Segments {
     /// Sealed segments (not the one being appended to) and their sizes.
     pub fn sealed(&self) -> Vec<(u64, u64)> {
         let active = self.staging().active.as_ref().map(|a| a.segment);
-        let files = self.files.read().unwrap_or_else(|e| e.into_inner());
+        let files = self.files();
         let mut out: Vec<(u64, u64)> =
             files.iter().filter(|(s, _)| Some(**s) != active).map(|(s, (_, size))| (*s, *size)).collect();
         out.sort_unstable();
@@ -333,9 +345,7 @@ impl Segments {
     /// after it was ever referred to (a segment is only appended to in one
     /// run of the store, and a failed write gives it up).
     pub fn records(&self, segment: u64) -> Result<Vec<(u64, BodyLoc, Bytes)>> {
-        let Some(file) = self.files.read().unwrap_or_else(|e| e.into_inner()).get(&segment).map(|f| f.0.clone()) else {
-            return Ok(Vec::new());
-        };
+        let Some((file, _)) = self.file(segment) else { return Ok(Vec::new()) };
         let mut data = vec![0u8; file.metadata()?.len() as usize];
         file.read_exact_at(&mut data, 0)?;
         let data = Bytes::from(data);
@@ -360,14 +370,14 @@ impl Segments {
     /// is durable). A reader still holding it reads on; one that looks it
     /// up afterwards is told to look the location up again.
     pub fn remove(&self, segment: u64) -> Result<()> {
-        self.files.write().unwrap_or_else(|e| e.into_inner()).remove(&segment);
+        self.files_mut().remove(&segment);
         match std::fs::remove_file(self.dir.join(file_name(segment))) {
             Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e.into()),
             _ => {}
         }
         // Not needed for correctness (a segment back from a power cut has
         // nothing live and goes again), but it frees the space for sure.
-        fsync_dir(&self.dir)?;
+        sync_path(&self.dir)?;
         Ok(())
     }
 }
@@ -377,6 +387,11 @@ mod tests {
     use super::*;
 
     const MAX: u64 = 64 << 10;
+
+    /// The tags of a segment's records, in order.
+    fn tags(s: &Segments, segment: u64) -> Vec<u64> {
+        s.records(segment).unwrap().into_iter().map(|r| r.0).collect()
+    }
 
     #[test]
     fn a_body_is_readable_once_synced_and_after_reopening() {
@@ -411,8 +426,7 @@ mod tests {
         assert_ne!(d.segment, e.segment, "the second half does not fit");
         s.sync().unwrap();
         assert_eq!(s.sealed().iter().map(|x| x.0).collect::<Vec<_>>(), vec![a.segment]);
-        let ids: Vec<u64> = s.records(a.segment).unwrap().into_iter().map(|r| r.0).collect();
-        assert_eq!(ids, vec![1, 3, 4]);
+        assert_eq!(tags(&s, a.segment), vec![1, 3, 4]);
     }
 
     #[test]
@@ -427,8 +441,7 @@ mod tests {
         f.set_len(b.offset + HEADER + 3).unwrap();
         drop(s);
         let s = Segments::open(dir.path(), MAX).unwrap();
-        let ids: Vec<u64> = s.records(a.segment).unwrap().into_iter().map(|r| r.0).collect();
-        assert_eq!(ids, vec![1]);
+        assert_eq!(tags(&s, a.segment), vec![1]);
         f.write_all_at(b"W", a.offset + HEADER).unwrap();
         assert!(matches!(s.read(1, &a, None), Err(StoreError::Corrupt { .. })));
     }
