@@ -5,9 +5,12 @@
 //! the same commit group as the locations themselves. When a sealed segment
 //! is a quarter dead, or small (what a restart left behind), the writer
 //! thread copies its live records to the active segment as one ordinary
-//! commit group, and deletes the file once that group is durable. A crash
+//! commit group, and deletes the file once a checkpoint covers that group
+//! (and every journal record the file holds, [`super::journal`]). A crash
 //! before that leaves the old locations and the old file; a crash after it
 //! may leave the file, which then has nothing live and goes next time.
+//! Journal records are never live: their groups are in sled once a
+//! checkpoint passed them.
 //! One segment per pass, back to back while the writer is idle and one
 //! every [`EVERY_GROUPS`] groups under load; a pass reads at most a
 //! segment ([`super::segments::SEGMENT_MAX`] by default) and writes at most
@@ -69,6 +72,9 @@ pub(crate) fn candidate(trees: &Trees, skip: &[u64]) -> Result<Option<u64>> {
 /// is left in it (the file may go once this change is durable).
 pub(crate) fn move_live(txn: &mut Txn, segment: u64) -> Result<bool> {
     for (tag, loc, bytes) in txn.segments().records(segment)? {
+        if super::journal::is_journal(tag) {
+            continue;
+        }
         let (part, content) = Part::of_tag(tag);
         if parts::loc(txn, part, content)? != Some(loc) {
             continue;

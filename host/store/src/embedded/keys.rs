@@ -1,8 +1,9 @@
-//! The embedded backend's trees and key layouts (schema version 3).
+//! The embedded backend's trees and key layouts (schema version 5).
 //!
 //! | tree            | key                                          | value |
 //! |-----------------|----------------------------------------------|-------|
 //! | `meta`          | `"schema_version"`, `"uid_validity"`         | u32 BE |
+//! | `meta`          | `"journal_checkpoint"`                       | segment u64 BE ++ offset u64 BE ([`super::journal`]) |
 //! | `accounts`      | normalised address                           | [`Account`](crate::schema::Account) |
 //! | `account_ids`   | account u64                                  | [`AccountIndex`] |
 //! | `mailbox_info`  | account u64 ++ mailbox u32                   | [`MailboxInfo`](crate::schema::MailboxInfo) (`subscribed` unused) |

@@ -100,7 +100,7 @@ mod tests {
     #[test]
     fn expired_values_read_as_absent_and_are_swept() {
         let dir = tempfile::tempdir().unwrap();
-        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default(), None).unwrap();
         set(&trees, "n", b"gone", b"x", Some(10), 100).unwrap();
         set(&trees, "n", b"kept", b"y", None, 100).unwrap();
         assert_eq!(get(&trees, "n", b"gone", 105).unwrap(), Some(b"x".to_vec()));
@@ -113,7 +113,7 @@ mod tests {
     #[test]
     fn a_sweep_looks_at_a_bounded_number_of_keys_and_goes_on_where_it_stopped() {
         let dir = tempfile::tempdir().unwrap();
-        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default(), None).unwrap();
         for n in 0..10u8 {
             // Even keys expire at 110, odd ones never.
             let ttl = (n % 2 == 0).then_some(10);

@@ -16,6 +16,11 @@
 //! Version 3 → 4: nothing to convert. New bodies go to segment files
 //! ([`super::segments`]); those already in sled are read from there and
 //! removed with their last reference.
+//!
+//! Version 4 → 5: nothing to convert. Commit groups are journalled in the
+//! segment files and sled is flushed by checkpoints ([`super::journal`]);
+//! a version-4 binary would not replay those records after a crash, so
+//! the version tells it to refuse the store.
 
 use super::keys::{self, AccountIndex, ContentRecord, T};
 use super::trees::Trees;
@@ -61,8 +66,9 @@ pub(crate) fn run(trees: &Trees) -> Result<()> {
             super::flagindex::build(trees)?;
             set_version(trees, SCHEMA_VERSION)
         }
-        // The segment trees start empty; the old bodies are read where they are.
-        Some(3) => {
+        // The segment trees start empty; the old bodies are read where they
+        // are. Version 4 differs only in where journal records go.
+        Some(3 | 4) => {
             tracing::warn!(from = 3, to = SCHEMA_VERSION, "migrating the store's schema");
             set_version(trees, SCHEMA_VERSION)
         }

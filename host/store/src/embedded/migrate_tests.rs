@@ -188,7 +188,7 @@ async fn a_version_2_store_gets_its_flag_index_on_open() {
     drop(store);
     {
         // What version 2 had: no index trees.
-        let db = sled::open(dir.path()).unwrap();
+        let db = released(dir.path());
         db.drop_tree("flag_chunks").unwrap();
         db.drop_tree("keywords").unwrap();
         db.open_tree("meta").unwrap().insert("schema_version", &2u32.to_be_bytes()).unwrap();
@@ -214,7 +214,7 @@ fn version_1_replies_become_typed() {
 fn a_newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let db = sled::open(dir.path()).unwrap();
+        let db = released(dir.path());
         db.open_tree("meta").unwrap().insert("schema_version", &99u32.to_be_bytes()).unwrap();
         db.flush().unwrap();
     }
@@ -240,7 +240,7 @@ async fn a_version_3_store_keeps_reading_its_bodies_from_sled() {
     drop(store);
     {
         // What version 3 had: bodies in sled's "blobs" tree, no segments.
-        let db = sled::open(dir.path()).unwrap();
+        let db = released(dir.path());
         let (blobs, summaries) = (db.open_tree("blobs").unwrap(), db.open_tree("summaries").unwrap());
         for (id, body) in &contents {
             blobs.insert(id.to_be_bytes(), *body).unwrap();
@@ -267,9 +267,25 @@ async fn a_version_3_store_keeps_reading_its_bodies_from_sled() {
     assert_eq!(&store.read_content(third).await.unwrap()[..], b"third\r\n");
     store.close().await.unwrap();
     drop(store);
-    let db = sled::open(dir.path()).unwrap();
+    let db = released(dir.path());
     let blobs = db.open_tree("blobs").unwrap();
     assert_eq!(blobs.len(), 1, "the expunged message's body left sled; the third never went there");
     assert_eq!(db.open_tree("summaries").unwrap().len(), 0, "one expunged, one replaced in a segment");
-    assert_eq!(db.open_tree("meta").unwrap().get("schema_version").unwrap().unwrap().as_ref(), 4u32.to_be_bytes());
+    assert_eq!(
+        db.open_tree("meta").unwrap().get("schema_version").unwrap().unwrap().as_ref(),
+        crate::schema::SCHEMA_VERSION.to_be_bytes()
+    );
+}
+
+/// sled opened on a store just closed: sled's own threads may hold the
+/// file lock for a moment after the last handle is dropped.
+fn released(dir: &std::path::Path) -> sled::Db {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match sled::open(dir) {
+            Ok(db) => return db,
+            Err(_) if std::time::Instant::now() < deadline => std::thread::sleep(std::time::Duration::from_millis(20)),
+            Err(e) => panic!("sled did not release {}: {e}", dir.display()),
+        }
+    }
 }

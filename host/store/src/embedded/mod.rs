@@ -2,11 +2,12 @@
 //!
 //! # How it keeps the contract
 //! - Changes run on one writer thread in commit groups ([`writer`]): each
-//!   group is its bodies written and fdatasynced to a segment file
-//!   ([`segments`]), then one journal record and plain sled writes
-//!   ([`journal`]: atomic across a crash), sled's flush and an `fdatasync`
-//!   of its log ([`durable`]: what survives a power cut), then the callers
-//!   hear back.
+//!   group is its bodies and one journal record of its sled writes, written
+//!   with one `pwrite` and one `fdatasync` to a segment file ([`segments`],
+//!   [`journal`]: atomic and durable across a crash), then plain sled
+//!   writes, then the callers hear back. sled's flush and an `fdatasync` of
+//!   its log ([`durable`]) run as a checkpoint once a second; an opening
+//!   after a crash applies the journal records after the last one.
 //!   Staging and the transaction helpers live in [`txn`]; the changes
 //!   themselves in the `ops_*` modules, written against a [`txn::Txn`] only.
 //! - Reads run on tokio's blocking pool against the open database, but
@@ -18,7 +19,7 @@
 //!   of its reads (so readers check what they follow: a content may be
 //!   gone).
 //! - The kv tree is written directly (atomic per key, never awaited for a
-//!   flush): durable with the next group or sled's periodic flush.
+//!   flush): durable with the next checkpoint, within a second.
 //! - Message bodies and their IMAP summaries live in append-only segment
 //!   files, written and fdatasynced before the group reaches sled, which
 //!   keeps where they are ([`segments`], [`parts`]); the writer compacts
@@ -146,7 +147,7 @@ impl EmbeddedStore {
     /// schema. Blocking: call before serving, or from a blocking context.
     pub fn open(dir: &Path, options: EmbeddedOptions) -> Result<EmbeddedStore> {
         std::fs::create_dir_all(dir)?;
-        let trees = Trees::open_at(dir, &options)?;
+        let trees = Trees::open_at(dir, &options, None)?;
         migrate::run(&trees)?;
         let shared = Arc::new(Shared {
             dir: dir.to_path_buf(),

@@ -221,7 +221,7 @@ mod tests {
     #[test]
     fn records_expire_and_the_oldest_are_trimmed_to_a_count() {
         let dir = tempfile::tempdir().unwrap();
-        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default(), None).unwrap();
         let pending = Pending::default();
         land(&trees, &pending, &[write("m/1", b"one", 10), write("s/a/0", b"@m/1", 10)], 100);
         for n in 0..5 {
@@ -239,7 +239,7 @@ mod tests {
     #[test]
     fn a_pending_record_reads_before_it_reaches_the_tree_and_the_buffer_is_bounded() {
         let dir = tempfile::tempdir().unwrap();
-        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default(), None).unwrap();
         let pending = Pending::default();
         land(&trees, &pending, &[write("s/a/0", b"old", 100)], 1);
         assert_eq!(pending.put(&[write("s/a/0", b"new", 100), write("s/a/1", b"two", 100)], 1), Put::Kept);

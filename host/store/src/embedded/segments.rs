@@ -73,6 +73,40 @@ impl BodyLoc {
     pub fn stored(&self) -> u64 {
         HEADER + self.len
     }
+
+    /// Just past the record.
+    pub fn end(&self) -> Pos {
+        Pos { segment: self.segment, offset: self.offset + self.stored() }
+    }
+}
+
+/// A place in the segment files: byte `offset` of segment `segment`.
+/// Positions order as the bytes were written (a later segment is newer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Pos {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+impl Pos {
+    pub fn encode(&self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.segment.to_be_bytes());
+        out[8..].copy_from_slice(&self.offset.to_be_bytes());
+        out
+    }
+
+    pub fn decode(raw: &[u8]) -> Result<Pos> {
+        match <[u8; 16]>::try_from(raw) {
+            Ok(b) => Ok(Pos {
+                segment: u64::from_be_bytes(b[..8].try_into().expect("8 bytes")),
+                offset: u64::from_be_bytes(b[8..].try_into().expect("8 bytes")),
+            }),
+            Err(_) => {
+                Err(StoreError::Corrupt { area: "meta", detail: format!("a segment position of {} bytes", raw.len()) })
+            }
+        }
+    }
 }
 
 /// The part of a body of `total` bytes that `(offset, length)` asks for,
@@ -164,6 +198,15 @@ impl Segments {
 
     pub fn max(&self) -> u64 {
         self.max
+    }
+
+    /// Where the next record staged goes: past everything written or staged.
+    pub fn end(&self) -> Pos {
+        let st = self.staging();
+        match &st.active {
+            Some(a) => Pos { segment: a.segment, offset: a.written + a.pending.len() as u64 },
+            None => Pos { segment: st.next, offset: 0 },
+        }
     }
 
     fn staging(&self) -> std::sync::MutexGuard<'_, Staging> {
@@ -264,14 +307,17 @@ impl Segments {
     pub fn sync(&self) -> Result<()> {
         let mut st = self.staging();
         let result = (|| {
+            // Sealed segments first: a group's commit record comes last in
+            // the active one, and must not be durable without what it
+            // refers to ([`super::journal`]).
+            for f in st.unsynced.drain(..) {
+                f.sync_data()?;
+            }
             if let Some(a) = st.active.as_mut()
                 && !a.pending.is_empty()
             {
                 Self::write_pending(a)?;
                 a.file.sync_data()?;
-            }
-            for f in st.unsynced.drain(..) {
-                f.sync_data()?;
             }
             Ok(())
         })();
@@ -282,6 +328,27 @@ impl Segments {
             }
         }
         result
+    }
+
+    /// Cuts the segment files back to `from` (where a failed group's
+    /// records begin) and gives up the active segment: the next record
+    /// goes to a new one.
+    pub fn discard_from(&self, from: Pos) -> Result<()> {
+        let mut st = self.staging();
+        st.unsynced.clear();
+        st.active = None;
+        let mut cut: Vec<u64> = self.files().keys().copied().filter(|&s| s >= from.segment).collect();
+        cut.sort_unstable();
+        for segment in cut {
+            let keep = if segment == from.segment { from.offset } else { 0 };
+            let file = OpenOptions::new().write(true).open(self.dir.join(file_name(segment)))?;
+            if file.metadata()?.len() > keep {
+                file.set_len(keep)?;
+                file.sync_all()?;
+            }
+            self.sealed_at(segment, keep);
+        }
+        Ok(())
     }
 
     /// Reads `len` bytes from `offset` of the body at `loc` (`None`: all
@@ -345,25 +412,58 @@ impl Segments {
     /// after it was ever referred to (a segment is only appended to in one
     /// run of the store, and a failed write gives it up).
     pub fn records(&self, segment: u64) -> Result<Vec<(u64, BodyLoc, Bytes)>> {
-        let Some((file, _)) = self.file(segment) else { return Ok(Vec::new()) };
-        let mut data = vec![0u8; file.metadata()?.len() as usize];
-        file.read_exact_at(&mut data, 0)?;
-        let data = Bytes::from(data);
         let mut out = Vec::new();
+        self.walk(segment, 0, &mut out, |_| true)?;
+        Ok(out)
+    }
+
+    /// The records from `from` on whose tag `wanted` accepts, across the
+    /// segments in the order they were written. Stops at the first record
+    /// that is torn or fails its check: no sync completed past it.
+    pub fn records_from(&self, from: Pos, wanted: impl Fn(u64) -> bool) -> Result<Vec<(u64, BodyLoc, Bytes)>> {
+        let mut segments: Vec<u64> = self.files().keys().copied().filter(|&s| s >= from.segment).collect();
+        segments.sort_unstable();
+        let mut out = Vec::new();
+        for segment in segments {
+            let start = if segment == from.segment { from.offset } else { 0 };
+            if !self.walk(segment, start, &mut out, &wanted)? {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Walks a segment's records from `start`, pushing those `wanted`;
+    /// true when it ended exactly at the end of the file.
+    fn walk(
+        &self,
+        segment: u64,
+        start: u64,
+        out: &mut Vec<(u64, BodyLoc, Bytes)>,
+        wanted: impl Fn(u64) -> bool,
+    ) -> Result<bool> {
+        let Some((file, _)) = self.file(segment) else { return Ok(true) };
+        let size = file.metadata()?.len();
+        let Some(left) = size.checked_sub(start) else { return Ok(false) };
+        let mut data = vec![0u8; left as usize];
+        file.read_exact_at(&mut data, start)?;
+        let data = Bytes::from(data);
         let mut at = 0usize;
         while at + HEADER as usize <= data.len() {
             let len = u32::from_le_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
             let tag = u64::from_le_bytes(data[at + 8..at + 16].try_into().expect("8 bytes"));
-            let start = at + HEADER as usize;
-            let Some(body) = data.get(start..start + len) else { break };
-            if data[at..start] != header(tag, body) {
-                break;
+            let body_at = at + HEADER as usize;
+            let Some(body) = data.get(body_at..body_at + len) else { return Ok(false) };
+            if data[at..body_at] != header(tag, body) {
+                return Ok(false);
             }
-            let loc = BodyLoc { segment, offset: at as u64, len: len as u64 };
-            out.push((tag, loc, data.slice(start..start + len)));
-            at = start + len;
+            if wanted(tag) {
+                let loc = BodyLoc { segment, offset: start + at as u64, len: len as u64 };
+                out.push((tag, loc, data.slice(body_at..body_at + len)));
+            }
+            at = body_at + len;
         }
-        Ok(out)
+        Ok(at == data.len())
     }
 
     /// Deletes a segment nothing refers to any more (its locations' move

@@ -3,7 +3,7 @@
 use super::durable::{Durability, restore_blobs, sync_tree};
 use super::journal::{self, JOURNAL_TREE};
 use super::keys::{KV_TREE, T};
-use super::segments::Segments;
+use super::segments::{Pos, Segments};
 use super::{EmbeddedOptions, sled_error};
 use crate::{Result, StoreError};
 use std::path::Path;
@@ -14,8 +14,6 @@ pub(crate) struct Trees {
     pub db: sled::Db,
     trees: Vec<sled::Tree>,
     pub kv: sled::Tree,
-    /// Commit groups on their way in ([`journal`]).
-    pub journal: sled::Tree,
     /// Only the writer thread makes groups durable; the lock is uncontended.
     pub durability: Mutex<Durability>,
     /// Message bodies ([`super::segments`]).
@@ -24,8 +22,10 @@ pub(crate) struct Trees {
 
 impl Trees {
     /// Opens sled in `dir`, fsyncing the store's files and directories
-    /// before and after (see [`super::durable`]).
-    pub fn open_at(dir: &Path, options: &EmbeddedOptions) -> Result<Trees> {
+    /// before and after (see [`super::durable`]), and applies the commit
+    /// groups after the last checkpoint, up to `until` (a failed group's
+    /// start), taking a checkpoint past all of them ([`journal`]).
+    pub fn open_at(dir: &Path, options: &EmbeddedOptions, until: Option<Pos>) -> Result<Trees> {
         restore_blobs(dir)?;
         sync_tree(dir)?;
         let db = sled::Config::new()
@@ -52,20 +52,30 @@ impl Trees {
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(sled_error)?;
         let kv = db.open_tree(KV_TREE).map_err(sled_error)?;
-        let journal = db.open_tree(JOURNAL_TREE).map_err(sled_error)?;
-        let replayed = journal::replay(&journal, &trees)?;
+        let legacy = db.open_tree(JOURNAL_TREE).map_err(sled_error)?;
+        let segments = Segments::open(dir, options.segment_bytes)?;
+        let replayed = journal::replay_legacy(&legacy, &trees)? + journal::replay(&segments, &trees, until)?;
         if replayed > 0 {
-            tracing::info!(groups = replayed, "store: applied the last commit group again after a crash");
+            tracing::info!(groups = replayed, "store: applied the last commit groups again after a crash");
         }
+        // Whatever the walk did not reach is not replayed again: the next
+        // record goes to a new segment, past this checkpoint.
+        trees[T::Meta as usize].insert(journal::CHECKPOINT_KEY, &segments.end().encode()[..]).map_err(sled_error)?;
         db.flush().map_err(sled_error)?;
         sync_tree(dir)?;
         let durability = Mutex::new(Durability::new(dir)?);
-        let segments = Segments::open(dir, options.segment_bytes)?;
-        Ok(Trees { db, trees, kv, journal, durability, segments })
+        Ok(Trees { db, trees, kv, durability, segments })
     }
 
     pub fn tree(&self, t: T) -> &sled::Tree {
         &self.trees[t as usize]
+    }
+
+    /// Makes everything applied to sled durable, recording that the
+    /// journal records up to `upto` need no replay.
+    pub fn checkpoint(&self, upto: Pos) -> Result<()> {
+        self.tree(T::Meta).insert(journal::CHECKPOINT_KEY, &upto.encode()[..]).map_err(sled_error)?;
+        self.make_durable()
     }
 
     /// sled's flush, then what sled's flush does not do (see [`super::durable`]).

@@ -154,7 +154,7 @@ mod tests {
     #[test]
     fn reads_see_own_writes_over_the_group_over_disk_in_key_order() {
         let dir = tempfile::tempdir().unwrap();
-        let trees = Trees::open_at(dir.path(), &Default::default()).unwrap();
+        let trees = Trees::open_at(dir.path(), &Default::default(), None).unwrap();
         let meta = trees.tree(T::Meta);
         for k in [b"a1", b"a3", b"a5", b"b1"] {
             meta.insert(k, &b"disk"[..]).unwrap();

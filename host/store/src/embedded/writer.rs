@@ -4,27 +4,32 @@
 //! Callers submit a change (a function of a [`Txn`]) and await its result.
 //! The thread takes every change waiting (and, under concurrent load, waits
 //! a little for more: [`super::gather`]), runs them one after another
-//! against the staged state ([`super::txn`]), writes the group to sled
-//! atomically ([`super::journal`]), makes it durable with one flush, and only then answers
-//! the callers and announces the changes. Under load each flush covers every
+//! against the staged state ([`super::txn`]), makes the group durable as
+//! one journal record in the segment files with one `fdatasync`
+//! ([`super::journal`]), applies it to sled, and only then answers the
+//! callers and announces the changes. Under load each sync covers every
 //! change that arrived during the previous one; async workers never block.
+//! sled itself is flushed by a checkpoint every [`CHECKPOINT_EVERY`].
 //!
 //! Before running a group that stores content, the thread checks the free
 //! space: below the reserve ([`super::space`]) such changes are refused as
 //! out of space, so sled itself never meets a full disk in normal
 //! operation and deletions still work.
 //!
-//! If sled fails anyway (an I/O error, or a disk filled behind our back),
+//! If a write fails anyway (an I/O error, or a disk filled behind our back),
 //! the failed group's changes may or may not have reached the disk, so the
-//! thread keeps their undo images (the values before the group), refuses
-//! every change, and, once the disk has room, reopens the database and
-//! restores those images before anything reads again: a change whose caller
-//! was told it failed never appears later. Reads keep working meanwhile.
+//! thread cuts its journal record off the segment files, keeps the undo
+//! images of what it applied to sled (the values before the group), refuses
+//! every change, and, once the disk has room, reopens the database without
+//! replaying that group and restores those images before anything reads
+//! again: a change whose caller was told it failed never appears later.
+//! Reads keep working meanwhile.
 
 use super::compact;
 use super::gather::Gather;
 use super::journal;
 use super::keys::T;
+use super::segments::Pos;
 use super::space;
 use super::trees::Trees;
 use super::txn::{Staged, Txn};
@@ -40,8 +45,10 @@ use std::time::{Duration, Instant};
 const MAX_GROUP: usize = 256;
 /// How often a failed store tries to reopen.
 const RECOVER_EVERY: Duration = Duration::from_millis(500);
-/// How long kv writes (which nobody awaits) may stay not durable.
-pub(crate) const KV_FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// How often sled is made durable (a checkpoint, [`super::journal`]): how
+/// long kv writes (which nobody awaits) may stay not durable, and about
+/// how much of the journal an opening after a crash applies again.
+pub(crate) const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 /// How long a reopen waits for readers to let go of the failed instance.
 const RELEASE_WAIT: Duration = Duration::from_secs(10);
 
@@ -95,12 +102,17 @@ type Undo = Vec<((T, Vec<u8>), Option<IVec>)>;
 
 pub(crate) fn spawn(shared: Arc<Shared>, rx: Receiver<Job>) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new().name("store-writer".into()).spawn(move || {
+        let checkpointed = shared.current().map(|t| t.segments.end());
         Writer {
             shared,
             failed: Vec::new(),
             kv_flushed: 0,
             gather: Gather::default(),
             journal_seq: 0,
+            applied: None,
+            checkpointed,
+            last_checkpoint: Instant::now(),
+            until: None,
             since_compaction: 0,
             not_compactable: Vec::new(),
             compacting: false,
@@ -117,8 +129,17 @@ struct Writer {
     kv_flushed: u64,
     /// How long a group waits for more changes.
     gather: Gather,
-    /// The key of the next group's journal record.
+    /// The number of the next group's journal record.
     journal_seq: u64,
+    /// Just past the last journal record applied to sled since the last
+    /// checkpoint.
+    applied: Option<Pos>,
+    /// Where the last checkpoint put the start of replay.
+    checkpointed: Option<Pos>,
+    last_checkpoint: Instant,
+    /// Where the first failed group's records began: the reopen stops
+    /// its replay there.
+    until: Option<Pos>,
     /// Commit groups since the last compaction pass.
     since_compaction: u32,
     /// Segments a compaction pass could not empty (left alone until restart).
@@ -131,7 +152,7 @@ impl Writer {
     fn run(mut self, rx: Receiver<Job>) {
         loop {
             let first = if self.failed.is_empty() {
-                let idle_wait = if self.compacting { Duration::ZERO } else { KV_FLUSH_EVERY };
+                let idle_wait = if self.compacting { Duration::ZERO } else { CHECKPOINT_EVERY };
                 match rx.recv_timeout(idle_wait) {
                     Ok(job) => Some(job),
                     Err(RecvTimeoutError::Timeout) if self.compacting => {
@@ -143,7 +164,7 @@ impl Writer {
                             // Traces of refused transactions, idle for a second.
                             self.group(Vec::new());
                         }
-                        self.flush_kv();
+                        self.checkpoint();
                         self.compacting = self.compact();
                         None
                     }
@@ -172,6 +193,9 @@ impl Writer {
             let (size, started) = (batch.len(), Instant::now());
             self.group(batch);
             self.gather.committed(size, started.elapsed());
+            if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                self.checkpoint();
+            }
             self.since_compaction += 1;
             if self.since_compaction >= compact::EVERY_GROUPS {
                 self.compacting = self.compact();
@@ -180,9 +204,7 @@ impl Writer {
         if self.failed.is_empty() && !self.shared.traces.is_empty() {
             self.group(Vec::new());
         }
-        if let Some(trees) = self.shared.current() {
-            let _ = trees.make_durable();
-        }
+        self.checkpoint();
     }
 
     /// The changes of the next group: `first`, every change waiting, and
@@ -212,16 +234,31 @@ impl Writer {
         }
     }
 
-    /// Makes idle kv writes durable.
-    fn flush_kv(&mut self) {
-        let writes = self.shared.kv_writes.load(Ordering::Acquire);
-        if writes == self.kv_flushed {
-            return;
-        }
-        match self.shared.current().map(|t| t.make_durable()) {
-            Some(Ok(())) => self.kv_flushed = writes,
-            Some(Err(e)) => tracing::warn!(error = %e, "flushing plugin kv writes failed"),
-            None => {}
+    /// Flushes sled: the groups applied since the last checkpoint, and
+    /// idle kv writes, become durable there, and an opening after a crash
+    /// replays no journal record before this point. A failure reopens the
+    /// store, which replays them.
+    fn checkpoint(&mut self) {
+        self.last_checkpoint = Instant::now();
+        let Some(trees) = self.shared.current().filter(|_| self.failed.is_empty()) else { return };
+        let kv_writes = self.shared.kv_writes.load(Ordering::Acquire);
+        let upto = match (self.applied, self.checkpointed) {
+            (Some(upto), _) => upto,
+            (None, Some(_)) if kv_writes == self.kv_flushed => return,
+            (None, Some(at)) => at,
+            (None, None) => trees.segments.end(),
+        };
+        match trees.checkpoint(upto) {
+            Ok(()) => {
+                self.kv_flushed = kv_writes;
+                self.applied = None;
+                self.checkpointed = Some(upto);
+            }
+            Err(e) if self.applied.is_some() => {
+                tracing::error!(error = %e, "making the store durable failed; reopening it");
+                self.failed.push(Undo::new());
+            }
+            Err(e) => tracing::warn!(error = %e, "flushing plugin kv writes failed"),
         }
     }
 
@@ -243,6 +280,12 @@ impl Writer {
         self.group(vec![Job::new(false, move |txn| compact::move_live(txn, segment), reply)]);
         match done.try_recv() {
             Ok(Ok(true)) => {
+                // The segment may hold journal records after the last
+                // checkpoint: it goes only once a checkpoint is past it.
+                self.checkpoint();
+                if self.checkpointed.is_none_or(|c| c.segment <= segment) {
+                    return false;
+                }
                 if let Err(e) = trees.segments.remove(segment) {
                     tracing::warn!(error = %e, segment, "removing a compacted body segment failed");
                 }
@@ -268,6 +311,7 @@ impl Writer {
             return;
         };
         let free = if batch.iter().any(|j| j.grows) { Some(space::available(&self.shared.dir)) } else { None };
+        let start = trees.segments.end();
         let mut group = Staged::new();
         // Trace records waiting for a group ride on this one.
         self.shared.traces.take_into(&mut group);
@@ -298,16 +342,11 @@ impl Writer {
             changes.extend(announced);
             completions.push(completion);
         }
-        let kv_writes = self.shared.kv_writes.load(Ordering::Acquire);
         let started = std::time::Instant::now();
-        let result = if group.is_empty() { Ok(()) } else { self.commit(&trees, &group) };
+        let result = if group.is_empty() { Ok(()) } else { self.commit(&trees, &group, start) };
         self.shared.traces.landed();
         if result.is_ok() && !group.is_empty() && !completions.is_empty() {
             crate::stats::committed(started.elapsed(), completions.len());
-        }
-        if result.is_ok() && !group.is_empty() {
-            // This group's flush covered the kv writes applied before it.
-            self.kv_flushed = kv_writes;
         }
         // Announced before the callers hear back, so a caller that changes
         // something and then watches never hears its own past change.
@@ -321,50 +360,37 @@ impl Writer {
         }
     }
 
-    /// Writes a group to sled and makes it durable; on failure keeps its
-    /// undo images and switches to recovery.
-    fn commit(&mut self, trees: &Trees, group: &Staged) -> Result<()> {
+    /// Makes a group durable (its journal record and bodies, one sync),
+    /// then applies it to sled; on failure keeps its undo images and
+    /// switches to recovery. `start`: where the group's records begin.
+    fn commit(&mut self, trees: &Trees, group: &Staged, start: Pos) -> Result<()> {
         let mut undo: Undo = Vec::with_capacity(group.len());
         for key @ (t, k) in group.keys() {
             match trees.tree(*t).get(k) {
                 Ok(before) => undo.push((key.clone(), before)),
-                Err(e) => return self.fail(undo, sled_error(e)),
+                Err(e) => return self.fail(trees, start, undo, sled_error(e)),
             }
         }
-        // Bodies first: a location in sled must point at durable bytes.
-        let result = trees
-            .segments
-            .sync()
-            .and_then(|()| Self::apply(trees, group, self.journal_seq))
-            .and_then(|()| trees.make_durable());
-        if let Err(e) = result {
-            return self.fail(undo, e);
+        let record = journal::record(group);
+        let durable = trees.segments.stage(journal::tag(self.journal_seq), &record).and_then(|loc| {
+            trees.segments.sync()?;
+            Ok(loc)
+        });
+        let result = durable.and_then(|loc| Self::apply(trees, group).map(|()| loc));
+        match result {
+            Ok(loc) => {
+                self.applied = Some(loc.end());
+                self.journal_seq += 1;
+                Ok(())
+            }
+            Err(e) => self.fail(trees, start, undo, e),
         }
-        // Durable: the record is no longer needed. Until its removal is, a
-        // reopen applies it again, which changes nothing as long as no
-        // later group got to the disk; if it cannot be removed, later
-        // groups must not, so the store reopens first (which removes it).
-        if let Err(e) = trees.journal.remove(self.journal_seq.to_be_bytes()) {
-            tracing::error!(error = %sled_error(e), "removing a commit journal record failed; reopening the store");
-            self.failed.push(Undo::new());
-        }
-        self.journal_seq += 1;
-        Ok(())
     }
 
-    /// Writes a group to sled, atomic across a crash ([`super::journal`]):
-    /// new bodies, the journal record, then the group's other writes.
-    fn apply(trees: &Trees, group: &Staged, seq: u64) -> Result<()> {
+    /// Writes a group's changes to sled (not durable there until the next
+    /// checkpoint: the journal record is).
+    fn apply(trees: &Trees, group: &Staged) -> Result<()> {
         for ((t, k), v) in group {
-            if let Some(v) = v.as_ref().filter(|_| journal::is_new_body(*t, v)) {
-                trees.tree(*t).insert(k.as_slice(), v.clone()).map_err(sled_error)?;
-            }
-        }
-        trees.journal.insert(seq.to_be_bytes(), journal::record(group)).map_err(sled_error)?;
-        for ((t, k), v) in group {
-            if journal::is_new_body(*t, v) {
-                continue;
-            }
             match v {
                 Some(v) => trees.tree(*t).insert(k.as_slice(), v.clone()).map_err(sled_error)?,
                 None => trees.tree(*t).remove(k.as_slice()).map_err(sled_error)?,
@@ -373,8 +399,15 @@ impl Writer {
         Ok(())
     }
 
-    fn fail(&mut self, undo: Undo, e: StoreError) -> Result<()> {
+    /// A group failed from `start` on: its records are cut off the
+    /// segment files (best effort: the disk may be failing), and the
+    /// reopen will not replay them either way.
+    fn fail(&mut self, trees: &Trees, start: Pos, undo: Undo, e: StoreError) -> Result<()> {
         tracing::error!(error = %e, "store write failed; changes are refused until the store is reopened");
+        if let Err(cut) = trees.segments.discard_from(start) {
+            tracing::warn!(error = %cut, "cutting the failed commit group off the segment files failed");
+        }
+        self.until.get_or_insert(start);
         self.failed.push(undo);
         Err(e)
     }
@@ -398,7 +431,7 @@ impl Writer {
         }
         drop(old);
         let trees = loop {
-            match Trees::open_at(&self.shared.dir, &self.shared.options) {
+            match Trees::open_at(&self.shared.dir, &self.shared.options, self.until) {
                 Ok(t) => break t,
                 // sled's own threads may hold the file lock for a moment.
                 Err(StoreError::Locked { .. }) if std::time::Instant::now() < deadline => {
@@ -426,6 +459,9 @@ impl Writer {
             return;
         }
         self.failed.clear();
+        self.until = None;
+        self.applied = None;
+        self.checkpointed = Some(trees.segments.end());
         self.shared.put(Arc::new(trees));
         tracing::warn!("store reopened after an I/O error; accepting changes again");
     }

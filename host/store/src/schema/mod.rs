@@ -38,7 +38,7 @@ pub use uidset::UidSet;
 /// Version 4: new bodies in segment files, sled keeping where they are
 /// (bodies stored before stay in sled until deleted; a version 3 binary
 /// would not find the new ones, so it must refuse the store).
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// Current time as Unix seconds.
 pub fn now_secs() -> u64 {
